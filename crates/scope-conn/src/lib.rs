@@ -1,0 +1,1 @@
+//! One nursery per connection (in progress): see the workspace README.

@@ -1,0 +1,276 @@
+//! [`Builder`]: a nursery's settings, and [`BuildError`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+use crate::child_error::ChildError;
+use crate::nursery::Nursery;
+use crate::nursery::shared::{Config, Handler, Link, Nested, Parent, ParentLink, Shared};
+use crate::policy::Policy;
+
+/// Settings for a [`Nursery`]: name, failure policy and handler, limits,
+/// tracking, and the runtime to spawn on. Made by [`Nursery::builder`] (a root
+/// nursery) or [`Nursery::child_builder`] / [`Spawner::child_builder`]
+/// (a nested one).
+///
+/// [`Spawner::child_builder`]: crate::Spawner::child_builder
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use scope_core::{Nursery, Policy};
+/// use std::time::Duration;
+///
+/// let nursery: Nursery<(), std::io::Error> = Nursery::builder()
+///     .name("uploads")
+///     .policy(Policy::Supervise)
+///     .on_failure(|err| eprintln!("upload failed: {err}"))
+///     .max_running(4)
+///     .max_held(10_000)
+///     .close_warn_after(Duration::from_secs(10))
+///     .build()
+///     .unwrap();
+/// # nursery.close().await;
+/// # }
+/// ```
+pub struct Builder<T = (), E = crate::BoxError> {
+    name: Option<Arc<str>>,
+    policy: Policy,
+    handler: Option<Handler<E>>,
+    max_running: Option<usize>,
+    max_held: Option<usize>,
+    track_all: bool,
+    warn_after: Option<Duration>,
+    handle: Option<Handle>,
+    parent: Option<Arc<dyn ParentSide<E>>>,
+    _t: std::marker::PhantomData<fn() -> T>,
+}
+
+/// The parent's side of nesting, type-erased over the parent's output type.
+pub(crate) trait ParentSide<E>: Parent<E> {
+    fn shared_admit(&self, name: Option<&Arc<str>>) -> Result<(u64, bool), crate::spawn_error::Kind>;
+    fn child_token(&self) -> CancellationToken;
+    fn handle(&self) -> Handle;
+    fn lineage(&self) -> Box<[usize]>;
+    fn register(&self, child: std::sync::Weak<dyn Nested>);
+    fn as_parent(self: Arc<Self>) -> Arc<dyn Parent<E>>;
+}
+
+impl<T: Send + 'static, E: Send + 'static> ParentSide<E> for Shared<T, E> {
+    fn shared_admit(&self, name: Option<&Arc<str>>) -> Result<(u64, bool), crate::spawn_error::Kind> {
+        self.admit(name)
+    }
+    fn child_token(&self) -> CancellationToken {
+        self.token.child_token()
+    }
+    fn handle(&self) -> Handle {
+        self.handle.clone()
+    }
+    fn lineage(&self) -> Box<[usize]> {
+        let me = std::ptr::from_ref(&self.core) as usize;
+        std::iter::once(me).chain(self.core.lineage.iter().copied()).collect()
+    }
+    fn register(&self, child: std::sync::Weak<dyn Nested>) {
+        self.register_nested(child);
+    }
+    fn as_parent(self: Arc<Self>) -> Arc<dyn Parent<E>> {
+        self
+    }
+}
+
+impl<T, E> Builder<T, E>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    pub(crate) fn new(parent: Option<Arc<dyn ParentSide<E>>>) -> Self {
+        Builder {
+            name: None,
+            policy: Policy::default(),
+            handler: None,
+            max_running: None,
+            max_held: None,
+            track_all: false,
+            warn_after: None,
+            handle: None,
+            parent,
+            _t: std::marker::PhantomData,
+        }
+    }
+
+    /// Names the nursery (in snapshots, warnings and, with the `tracing`
+    /// feature, every child's span).
+    #[must_use]
+    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// What a failure does to the siblings; [`Policy::FailFast`] by default.
+    #[must_use]
+    pub fn policy(mut self, policy: Policy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Called with every failure (under either policy), on the failing
+    /// child's task. A panic in the handler is caught and logged; the failure
+    /// is still recorded.
+    #[must_use]
+    pub fn on_failure(mut self, handler: impl Fn(&ChildError<E>) + Send + Sync + 'static) -> Self {
+        self.handler = Some(Box::new(handler));
+        self
+    }
+
+    /// Bounds the children running at once (as Go's errgroup `SetLimit`).
+    /// Beyond it, `spawn` queues the child (accepted and owned, started in
+    /// FIFO order as slots free) and `try_spawn` refuses it. Must be at least
+    /// 1; `build` refuses 0.
+    #[must_use]
+    pub fn max_running(mut self, limit: usize) -> Self {
+        self.max_running = Some(limit);
+        self
+    }
+
+    /// Bounds the children held at once (running plus queued); spawns past it
+    /// are refused with [`SpawnError::is_full`](crate::SpawnError::is_full).
+    /// Must be at least 1; `build` refuses 0.
+    #[must_use]
+    pub fn max_held(mut self, limit: usize) -> Self {
+        self.max_held = Some(limit);
+        self
+    }
+
+    /// Lists every child in [`Nursery::snapshot`], not only named ones.
+    /// Costs a lock and an entry per child.
+    #[must_use]
+    pub fn track_children(mut self, on: bool) -> Self {
+        self.track_all = on;
+        self
+    }
+
+    /// A `close` still waiting after `after` logs (with the `tracing`
+    /// feature) the children it waits for, and again every `after`.
+    #[must_use]
+    pub fn close_warn_after(mut self, after: Duration) -> Self {
+        self.warn_after = Some(after);
+        self
+    }
+
+    /// Spawns on `handle` instead of the current runtime (a nested nursery
+    /// defaults to its parent's).
+    #[must_use]
+    pub fn handle(mut self, handle: Handle) -> Self {
+        self.handle = Some(handle);
+        self
+    }
+
+    /// Makes the nursery.
+    ///
+    /// # Errors
+    ///
+    /// A zero limit; no runtime (outside one, without [`handle`](Self::handle));
+    /// for a nested nursery, a parent that is closed or cancelled.
+    pub fn build(self) -> Result<Nursery<T, E>, BuildError> {
+        if self.max_running == Some(0) || self.max_held == Some(0) {
+            return Err(BuildError(BuildErrorKind::ZeroLimit));
+        }
+        let handle = match (self.handle, &self.parent) {
+            (Some(h), _) => h,
+            (None, Some(p)) => p.handle(),
+            (None, None) => Handle::try_current().map_err(|_| BuildError(BuildErrorKind::NoRuntime))?,
+        };
+        let config = Config {
+            name: self.name,
+            policy: self.policy,
+            handler: self.handler,
+            max_running: self.max_running.unwrap_or(0),
+            max_held: self.max_held.map_or(0, |n| n as u64),
+            track_all: self.track_all,
+            warn_after: self.warn_after,
+        };
+        let shared = match self.parent {
+            None => Arc::new(Shared::new(config, handle, CancellationToken::new(), Box::new([]), None)),
+            Some(parent) => {
+                let (id, tracked) = parent.shared_admit(config.name.as_ref()).map_err(|kind| {
+                    BuildError(if kind == crate::spawn_error::Kind::Cancelled {
+                        BuildErrorKind::ParentCancelled
+                    } else {
+                        BuildErrorKind::ParentClosed
+                    })
+                })?;
+                let token = parent.child_token();
+                let lineage = parent.lineage();
+                let link = ParentLink { parent: Arc::clone(&parent).as_parent(), link: Link { id, tracked } };
+                let shared: Arc<Shared<T, E>> = Arc::new(Shared::new(config, handle, token, lineage, Some(link)));
+                let weak = Arc::downgrade(&shared) as std::sync::Weak<dyn Nested>;
+                parent.register(weak);
+                shared
+            }
+        };
+        Ok(Nursery::from_shared(shared))
+    }
+}
+
+impl<T, E> fmt::Debug for Builder<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Builder")
+            .field("name", &self.name)
+            .field("policy", &self.policy)
+            .field("max_running", &self.max_running)
+            .field("max_held", &self.max_held)
+            .field("nested", &self.parent.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why [`Builder::build`] refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildError(BuildErrorKind);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum BuildErrorKind {
+    ZeroLimit,
+    NoRuntime,
+    ParentClosed,
+    ParentCancelled,
+}
+
+impl BuildError {
+    /// A running or held limit of zero was given.
+    #[must_use]
+    pub fn is_zero_limit(&self) -> bool {
+        self.0 == BuildErrorKind::ZeroLimit
+    }
+
+    /// No runtime: called outside one and no handle was given.
+    #[must_use]
+    pub fn is_no_runtime(&self) -> bool {
+        self.0 == BuildErrorKind::NoRuntime
+    }
+
+    /// The parent nursery is closed (or closing, to spawns from outside it)
+    /// or cancelled.
+    #[must_use]
+    pub fn is_parent_closed(&self) -> bool {
+        matches!(self.0, BuildErrorKind::ParentClosed | BuildErrorKind::ParentCancelled)
+    }
+}
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            BuildErrorKind::ZeroLimit => "a nursery limit must be at least 1",
+            BuildErrorKind::NoRuntime => "no tokio runtime: build inside one or pass a handle",
+            BuildErrorKind::ParentClosed => "the parent nursery is closed",
+            BuildErrorKind::ParentCancelled => "the parent nursery is cancelled",
+        })
+    }
+}
+
+impl std::error::Error for BuildError {}

@@ -1,0 +1,91 @@
+//! Structured concurrency for tokio: every task has an owner, and the owner
+//! decides how it ends.
+//!
+//! A [`Nursery`] owns the tasks it starts (strongly, through a tokio
+//! `JoinSet`), reaps them as they finish, reports their failures with the
+//! payload intact, limits, cancels, aborts, nests and detaches them, and
+//! drains them on [`Nursery::close`]. It spawns through `&self`, through a
+//! cloneable [`Spawner`], from inside its children, from synchronous code and
+//! from threads outside the runtime.
+//!
+//! # When to use it instead of `JoinSet` or `TaskTracker`
+//!
+//! | you need | `JoinSet` | `TaskTracker` | `Nursery` |
+//! |---|---|---|---|
+//! | spawn from many places (`&self`, clones, other threads) | no (`&mut`) | yes | yes |
+//! | finished tasks freed without joining | no | yes | yes |
+//! | panics and errors reach the owner | when joined | no | always, per [`Policy`] |
+//! | cancel / abort / limit / nest | abort only | no | yes |
+//! | close ordered against concurrent spawns, with follow-up work | no | no | yes |
+//! | outputs in completion order | yes | no | yes ([`Nursery::join_next`]) |
+//!
+//! # Contract
+//!
+//! The guarantees are stated on [`Nursery`]; in brief: a spawn is accepted and
+//! accounted for exactly once, or refused with the future handed back
+//! ([`SpawnError::into_inner`]); `close` drains and never deadlocks, even from
+//! inside a child; dropping the owner cancels and aborts; a nested nursery is
+//! one child of its parent; `detach` hands children to the parent (or lets
+//! them finish on their own) without ending them.
+//!
+//! # Choices where tokio is silent
+//!
+//! - A child that returns after the token was cancelled counts as
+//!   *cancelled*, not completed, whether or not it looked at the token: in a
+//!   shutdown report that is "ended in the cancel phase".
+//! - A child's `Err` after cancellation still counts as a failure (it is
+//!   counted, and under `FailFast` the first failure stays the reported one).
+//! - `abort_all` leaves the nursery open; `cancel` closes it to new spawns.
+//! - "Inside" (allowed to spawn while the nursery drains, and to close without
+//!   waiting) means: code running in a child of this nursery or of a nested
+//!   one, on the child's own task. A plain `tokio::spawn` made by a child is
+//!   outside.
+//!
+//! # Features
+//!
+//! - `tracing` (default): warnings (a drop with live children, a close still
+//!   waiting, a failure in a detached nursery) and a span per child naming its
+//!   nursery.
+//!
+//! # Examples
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! use scope_core::{Nursery, Outcome};
+//!
+//! let nursery: Nursery<(), std::io::Error> = Nursery::new();
+//! nursery.spawn(async { Ok(()) }).unwrap();
+//! nursery.spawn(async { Err(std::io::Error::other("disk full")) }).unwrap();
+//! let report = nursery.close().await;
+//! assert_eq!(report.outcome(), Outcome::Failed);
+//! assert_eq!(report.take_failure().unwrap().into_error().unwrap().to_string(), "disk full");
+//! # }
+//! ```
+
+#![deny(unsafe_code)]
+
+mod builder;
+mod child_error;
+mod child_output;
+mod context;
+mod nursery;
+mod policy;
+mod report;
+mod snapshot;
+mod spawn_error;
+mod spawner;
+mod stats;
+
+pub use builder::{BuildError, Builder};
+pub use child_error::ChildError;
+pub use child_output::ChildOutput;
+pub use nursery::Nursery;
+pub use policy::Policy;
+pub use report::{Failure, Outcome, Report};
+pub use snapshot::{ChildInfo, Snapshot};
+pub use spawn_error::SpawnError;
+pub use spawner::Spawner;
+pub use stats::Stats;
+
+/// The default error type of a nursery's fallible children.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

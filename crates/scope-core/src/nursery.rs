@@ -1,0 +1,650 @@
+//! [`Nursery`]: the owner of a set of tasks.
+
+pub(crate) mod child;
+pub(crate) mod shared;
+pub(crate) mod state;
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use self::shared::Shared;
+use crate::builder::Builder;
+use crate::report::Report;
+use crate::snapshot::Snapshot;
+use crate::spawn_error::SpawnError;
+use crate::spawner::Spawner;
+use crate::stats::Stats;
+use crate::{BoxError, ChildOutput, context};
+
+/// The owner of a set of tasks: every task it accepts is held (through a
+/// tokio [`JoinSet`](tokio::task::JoinSet)) until it has finished and been
+/// reaped, and the owner decides how they end.
+///
+/// Children are spawned with no `.await`, from the owner, from a cloneable
+/// [`Spawner`], from inside a child, from synchronous code and from threads
+/// outside the runtime. A child may return `()` or `Result<T, E>`; an `Err`
+/// or a panic is a failure, handled by the nursery's [`Policy`](crate::Policy).
+///
+/// # Guarantees
+///
+/// - **Nothing is lost.** A spawn either returns `Ok` (the child will run and
+///   be accounted for, exactly once, as completed, failed, cancelled or
+///   aborted) or a [`SpawnError`] that hands the unpolled future back.
+/// - **Reaped as they finish.** A finished child's task is removed by the next
+///   child to end (or spawn), without anyone joining: memory follows live
+///   children, not children ever spawned. Outputs (when `T` is not `()`) are
+///   kept for [`join_next`](Self::join_next), at the cost of the output alone.
+/// - **`close` is a drain.** It refuses spawns from outside, cancels nothing,
+///   and returns when every child has ended, including children that children
+///   spawned while it waited; no task of the nursery is left in the runtime.
+///   Repeated and concurrent closes see one [`Report`].
+/// - **Close from inside never deadlocks.** A `close` (or `shutdown`) called
+///   from one of the nursery's own children, or a descendant's, starts the
+///   close and returns at once with a non-final report.
+///
+/// # Drop
+///
+/// Dropping the owner without [`close`](Self::close),
+/// [`shutdown`](Self::shutdown) or [`detach`](Self::detach) cancels the token
+/// and aborts every child, like dropping a `JoinSet`; with the `tracing`
+/// feature, a warning names how many children were still live. Spawners
+/// outliving the owner are refused from then on.
+///
+/// # Comparison to `JoinSet` and `TaskTracker`
+///
+/// A `JoinSet` keeps every finished task until someone joins it, needs `&mut`
+/// to spawn, and hides panics and errors unless joined. tokio-util's
+/// `TaskTracker` waits for tasks but does not own them: it cannot cancel,
+/// abort, limit or report them, and its `close` races with `spawn`. The
+/// nursery spawns through `&self` and spawners, reaps without joining, reports
+/// failures with their payloads, cancels, aborts, limits, nests, and its close
+/// is ordered against every spawn. Reach for a bare `JoinSet` when one owner
+/// joins every output in a loop; reach for the nursery when tasks must have an
+/// owner.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use scope_core::Nursery;
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicUsize, Ordering};
+///
+/// let nursery: Nursery = Nursery::new();
+/// let done = Arc::new(AtomicUsize::new(0));
+/// for _ in 0..10 {
+///     let done = done.clone();
+///     let spawner = nursery.spawner();
+///     nursery.spawn(async move {
+///         // Follow-up work spawned from inside is waited for too.
+///         spawner.spawn(async move { done.fetch_add(1, Ordering::Relaxed); }).unwrap();
+///     }).unwrap();
+/// }
+/// let report = nursery.close().await;
+/// assert_eq!(done.load(Ordering::Relaxed), 10);
+/// assert_eq!(report.stats().completed, 20);
+/// # }
+/// ```
+pub struct Nursery<T = (), E = BoxError>
+where
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    shared: Arc<Shared<T, E>>,
+}
+
+impl Nursery {
+    /// A builder for a root nursery (outputs `T`, errors `E`).
+    #[must_use]
+    pub fn builder<T: Send + 'static, E: Send + 'static>() -> Builder<T, E> {
+        Builder::new(None)
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Default for Nursery<T, E> {
+    #[track_caller]
+    fn default() -> Self {
+        Nursery::new()
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
+    /// A nursery on the current runtime, with default settings.
+    ///
+    /// # Panics
+    ///
+    /// Outside a tokio runtime, like `tokio::spawn`; use
+    /// [`Builder::handle`] to create one elsewhere.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// # nursery.close().await;
+    /// # }
+    /// ```
+    #[track_caller]
+    #[must_use]
+    pub fn new() -> Self {
+        match Builder::new(None).build() {
+            Ok(n) => n,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    pub(crate) fn from_shared(shared: Arc<Shared<T, E>>) -> Self {
+        Nursery { shared }
+    }
+
+    /// Spawns a child. It runs at once, or is queued behind the running limit.
+    ///
+    /// # Errors
+    ///
+    /// Hands the future back, unpolled, when the nursery is closing (to
+    /// spawns from outside it), closed, cancelled, at its held limit, or its
+    /// runtime has shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// nursery.spawn(async { /* work */ }).unwrap();
+    /// # nursery.close().await;
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn<F>(&self, fut: F) -> Result<(), SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: ChildOutput<T, E>,
+    {
+        self.shared.spawn(fut, None, false)
+    }
+
+    /// Spawns a named child: listed in [`snapshot`](Self::snapshot), in its
+    /// failure and, with `tracing`, in its span.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// nursery.spawn_named("heartbeat", async {}).unwrap();
+    /// # nursery.close().await;
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_named<F>(&self, name: impl Into<Arc<str>>, fut: F) -> Result<(), SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: ChildOutput<T, E>,
+    {
+        self.shared.spawn(fut, Some(name.into()), false)
+    }
+
+    /// Spawns a child only if it can start now: past the running limit it is
+    /// refused ([`SpawnError::is_full`]) instead of queued.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn), plus a full running limit.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::builder().max_running(1).build().unwrap();
+    /// nursery.try_spawn(std::future::pending::<()>()).unwrap();
+    /// assert!(nursery.try_spawn(async {}).unwrap_err().is_full());
+    /// nursery.abort_all();
+    /// # nursery.close().await;
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn try_spawn<F>(&self, fut: F) -> Result<(), SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: ChildOutput<T, E>,
+    {
+        self.shared.spawn(fut, None, true)
+    }
+
+    /// Runs a blocking closure on tokio's blocking pool as a child. It cannot
+    /// be aborted once started: a `shutdown` reports it as still running.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn), handing the closure back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 1)] async fn main() {
+    /// let nursery: scope_core::Nursery<u64, std::io::Error> = scope_core::Nursery::new();
+    /// nursery.spawn_blocking(|| Ok((1..=10u64).product())).unwrap();
+    /// let mut nursery = nursery;
+    /// assert_eq!(nursery.join_next().await, Some(3_628_800));
+    /// # nursery.close().await;
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking<Fn, O>(&self, f: Fn) -> Result<(), SpawnError<Fn>>
+    where
+        Fn: FnOnce() -> O + Send + 'static,
+        O: ChildOutput<T, E>,
+    {
+        self.shared.spawn_blocking(f, None)
+    }
+
+    /// A cloneable handle that spawns into this nursery. It does not keep the
+    /// nursery open: once the owner closes, cancels or drops it, the spawner's
+    /// spawns are refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// let spawner = nursery.spawner();
+    /// std::thread::spawn(move || spawner.spawn(async {}).unwrap()).join().unwrap();
+    /// assert_eq!(nursery.close().await.stats().completed, 1);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn spawner(&self) -> Spawner<T, E> {
+        Spawner::from_shared(Arc::clone(&self.shared))
+    }
+
+    /// The nursery's cancellation token, for children to `select!` on.
+    /// Cancel it through [`cancel`](Self::cancel), so the nursery also refuses
+    /// new spawns and counts the ends as cancellations.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// let token = nursery.token().clone();
+    /// nursery.spawn(async move { token.cancelled().await }).unwrap();
+    /// nursery.cancel();
+    /// assert_eq!(nursery.close().await.stats().cancelled, 1);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn token(&self) -> &CancellationToken {
+        &self.shared.token
+    }
+
+    /// Fires the token and refuses new spawns. Queued children are dropped
+    /// unstarted (counted as cancelled); running ones see the token and end
+    /// when they choose. Reaches every nested nursery.
+    ///
+    /// # Examples
+    ///
+    /// See [`token`](Self::token).
+    pub fn cancel(&self) {
+        self.shared.cancel();
+    }
+
+    /// Aborts every running child at its next `.await` and drops the queued
+    /// ones (counted as aborted), in nested nurseries too. The nursery stays
+    /// open. Blocking children that already started cannot be aborted.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// nursery.abort_all();
+    /// assert_eq!(nursery.close().await.stats().aborted, 1);
+    /// # }
+    /// ```
+    pub fn abort_all(&self) {
+        self.shared.abort_all();
+    }
+
+    /// Drains the nursery: refuses spawns from outside, waits for every
+    /// child (and every child they spawn meanwhile), cancels nothing, and
+    /// reports. Idempotent; concurrent callers share one report. From inside
+    /// one of the nursery's children it starts the close and returns at once
+    /// (the report says [`is_final`](Report::is_final) `== false`).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future stops waiting but the close stays
+    /// begun; calling `close` again resumes waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// nursery.spawn(async {}).unwrap();
+    /// let first = nursery.close().await;
+    /// let again = nursery.close().await;
+    /// assert_eq!(first.stats(), again.stats());
+    /// assert!(nursery.spawn(async {}).unwrap_err().is_closed());
+    /// # }
+    /// ```
+    pub async fn close(&self) -> Report<E> {
+        close(&self.shared).await
+    }
+
+    /// Waits for the nursery to drain without starting the close.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// let spawner = nursery.spawner();
+    /// tokio::spawn(async move { spawner.close().await });
+    /// assert!(nursery.closed().await.is_final());
+    /// # }
+    /// ```
+    pub async fn closed(&self) -> Report<E> {
+        self.shared.drain().await
+    }
+
+    /// Ends the nursery within a deadline: close and wait up to `grace`;
+    /// then cancel the token and wait up to `grace` again; then abort and
+    /// drain. The report says which children ended in which phase
+    /// ([`ended_in_drain`](Report::ended_in_drain),
+    /// [`ended_after_cancel`](Report::ended_after_cancel),
+    /// [`aborted`](Report::aborted)); started blocking children, which cannot
+    /// be aborted, are counted in [`still_running`](Report::still_running)
+    /// instead of hanging the shutdown. A zero `grace` cancels and aborts at
+    /// once.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe; phases already entered stay entered.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use std::time::Duration;
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// nursery.spawn(tokio::time::sleep(Duration::from_secs(1))).unwrap();
+    /// let token = nursery.token().clone();
+    /// nursery.spawn(async move { token.cancelled().await }).unwrap();
+    /// nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// let report = nursery.shutdown(Duration::from_secs(5)).await;
+    /// assert_eq!(report.ended_in_drain(), 1);
+    /// assert_eq!(report.ended_after_cancel(), 1);
+    /// assert_eq!(report.aborted(), 1);
+    /// # }
+    /// ```
+    pub async fn shutdown(&self, grace: Duration) -> Report<E> {
+        self.shared.shutdown(grace, grace).await
+    }
+
+    /// [`shutdown`](Self::shutdown) with separate windows for the drain and
+    /// for the wait after cancelling.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use std::time::Duration;
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// let report = nursery.shutdown_phases(Duration::from_secs(30), Duration::ZERO).await;
+    /// assert_eq!(report.aborted(), 1);
+    /// # }
+    /// ```
+    pub async fn shutdown_phases(&self, drain: Duration, after_cancel: Duration) -> Report<E> {
+        self.shared.shutdown(drain, after_cancel).await
+    }
+
+    /// Gives up ownership without ending the children: the nursery closes to
+    /// spawns from outside, and the children run to completion, still owned.
+    /// A nested nursery stays a live child of its parent, whose `close` waits
+    /// for it and whose policy sees its failure. A root nursery's children
+    /// keep their own nursery alive until the last ends; their failures go to
+    /// the failure handler, or (with `tracing`) to a warning.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let parent: scope_core::Nursery = scope_core::Nursery::new();
+    /// let child: scope_core::Nursery = parent.child_builder().build().unwrap();
+    /// child.spawn(tokio::task::yield_now()).unwrap();
+    /// child.detach();
+    /// // The parent's close waits for the detached child's work.
+    /// assert_eq!(parent.close().await.stats().completed, 1);
+    /// # }
+    /// ```
+    pub fn detach(self) {
+        self.shared.detached.store(true, Ordering::Relaxed);
+        self.shared.begin_close();
+        // `Drop` sees `detached` and leaves the children alone.
+    }
+
+    /// A builder for a nested nursery: its token is a child of this one's,
+    /// this nursery counts it as one live child until it drains, and under
+    /// [`FailFast`](crate::Policy::FailFast) its failure is one failure here.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let parent: scope_core::Nursery = scope_core::Nursery::new();
+    /// let child: scope_core::Nursery<u32> = parent.child_builder().name("conn-1").build().unwrap();
+    /// parent.cancel();
+    /// assert!(child.token().is_cancelled());
+    /// child.close().await;
+    /// parent.close().await;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn child_builder<T2: Send + 'static>(&self) -> Builder<T2, E> {
+        Builder::new(Some(Arc::clone(&self.shared) as _))
+    }
+
+    /// Waits for the next child output, in completion order. `None` when no
+    /// child task is held (failed, cancelled and aborted children have no
+    /// output; nested nurseries are not joined here).
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: an output is only removed when it is returned.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut nursery: scope_core::Nursery<u32, std::io::Error> = scope_core::Nursery::new();
+    /// for i in 0..3 {
+    ///     nursery.spawn(async move { Ok(i) }).unwrap();
+    /// }
+    /// let mut sum = 0;
+    /// while let Some(v) = nursery.join_next().await {
+    ///     sum += v;
+    /// }
+    /// assert_eq!(sum, 3);
+    /// # }
+    /// ```
+    pub async fn join_next(&mut self) -> Option<T> {
+        std::future::poll_fn(|cx| self.poll_join_next(cx)).await
+    }
+
+    /// Polls for the next child output; see [`join_next`](Self::join_next).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut nursery: scope_core::Nursery<u8, std::io::Error> = scope_core::Nursery::new();
+    /// nursery.spawn(async { Ok(1) }).unwrap();
+    /// let one = std::future::poll_fn(|cx| nursery.poll_join_next(cx)).await;
+    /// assert_eq!(one, Some(1));
+    /// # }
+    /// ```
+    pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.shared.poll_join_next(cx)
+    }
+
+    /// Takes an output that is ready now, if any.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut nursery: scope_core::Nursery<u8, std::io::Error> = scope_core::Nursery::new();
+    /// assert_eq!(nursery.try_join_next(), None);
+    /// # }
+    /// ```
+    pub fn try_join_next(&mut self) -> Option<T> {
+        self.shared.try_join_next()
+    }
+
+    /// The counters, each read with one relaxed load.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// assert_eq!(nursery.stats().live, 1);
+    /// # nursery.abort_all();
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.shared.core.stats()
+    }
+
+    /// The live children now, with names and ages; see [`Snapshot`].
+    ///
+    /// # Examples
+    ///
+    /// See [`Snapshot`].
+    #[must_use]
+    pub fn snapshot(&self) -> Snapshot {
+        self.shared.snapshot()
+    }
+
+    /// The nursery's name, if it was given one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let n: scope_core::Nursery = scope_core::Nursery::builder().name("db").build().unwrap();
+    /// assert_eq!(n.name(), Some("db"));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn name(&self) -> Option<&str> {
+        self.shared.name()
+    }
+
+    /// `close`, `shutdown`, `detach` or drop has begun: spawns from outside
+    /// are refused.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let n: scope_core::Nursery = scope_core::Nursery::new();
+    /// n.close().await;
+    /// assert!(n.is_closing() && n.is_closed());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_closing(&self) -> bool {
+        self.shared.core.is_closing()
+    }
+
+    /// The last child has ended after the close began: every spawn is refused.
+    ///
+    /// # Examples
+    ///
+    /// See [`is_closing`](Self::is_closing).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.shared.core.is_closed()
+    }
+
+    /// The nursery was cancelled through [`cancel`](Self::cancel), fail-fast,
+    /// a shutdown, or its parent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let n: scope_core::Nursery = scope_core::Nursery::new();
+    /// n.cancel();
+    /// assert!(n.is_cancelled());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        self.shared.core.is_cancelled()
+    }
+}
+
+pub(crate) async fn close<T: Send + 'static, E: Send + 'static>(shared: &Shared<T, E>) -> Report<E> {
+    shared.begin_close();
+    if context::is_inside(&shared.core) {
+        return shared.report(false, 0);
+    }
+    shared.drain().await
+}
+
+impl<T: Send + 'static, E: Send + 'static> Drop for Nursery<T, E> {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        if shared.detached.load(Ordering::Relaxed) || shared.core.is_closed() {
+            return;
+        }
+        let live = shared.core.live();
+        if live > 0 {
+            #[cfg(feature = "tracing")]
+            tracing::warn!(
+                nursery = shared.name().unwrap_or(""),
+                live,
+                "nursery dropped without close, shutdown or detach: cancelling and aborting its live children"
+            );
+        }
+        shared.cancel();
+        shared.begin_close();
+        shared.abort_all();
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> fmt::Debug for Nursery<T, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Nursery")
+            .field("name", &self.shared.name())
+            .field("stats", &self.stats())
+            .field("closing", &self.is_closing())
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}

@@ -1,0 +1,619 @@
+//! The state one nursery's owner, spawners and children share.
+//!
+//! # Invariants
+//!
+//! 1. Every admitted child is, until it ends, either in `inner.queue`
+//!    (waiting for a running slot) or a task in `inner.set`, or (briefly)
+//!    between admission and the hand-off under `inner`'s lock. A nested
+//!    nursery is admitted like a child and ends when it drains.
+//! 2. With a running limit, `inner.running` counts the children holding a
+//!    slot; it only changes under `inner`'s lock, and a slot is handed from an
+//!    ending child straight to the next queued one, so the number of running
+//!    children never exceeds the limit and the queue is served in FIFO order.
+//! 3. No user code runs while `inner` is locked: queued futures and rescued
+//!    work are moved out and dropped after the guard, reaped outputs are only
+//!    moved. (The one exception is a runtime that is already shut down, where
+//!    tokio may drop an aborted task inline; the child's accounting then only
+//!    `try_lock`s.)
+//! 4. The first failure is stored once, in `failure`, and every report clones
+//!    the same [`Failure`].
+//!
+//! # Lock order
+//!
+//! `inner` → `registry`; `failure`, `parent` and `nested` are leaves. A child's
+//! end takes `inner` only with `try_lock` (to reap) unless it holds a running
+//! slot, and then never while its own thread holds `inner` (see 3).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::mem;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use tokio::runtime::Handle;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use super::child::{BlockingChild, Child, Ended, Pending, Rescued, Ticket, spawn_armed};
+use super::state::{Core, Counters, Refusal};
+use crate::child_error::ChildError;
+use crate::policy::Policy;
+use crate::report::{Failure, Report};
+use crate::snapshot::{ChildInfo, Snapshot};
+use crate::spawn_error::{Kind, SpawnError};
+use crate::{ChildOutput, context};
+
+pub(crate) type Handler<E> = Box<dyn Fn(&ChildError<E>) + Send + Sync>;
+
+pub(crate) struct Config<E> {
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) policy: Policy,
+    pub(crate) handler: Option<Handler<E>>,
+    /// 0 = unbounded.
+    pub(crate) max_running: usize,
+    /// 0 = unbounded.
+    pub(crate) max_held: u64,
+    pub(crate) track_all: bool,
+    pub(crate) warn_after: Option<Duration>,
+}
+
+pub(crate) struct Inner<T, E> {
+    set: JoinSet<Option<T>>,
+    outputs: VecDeque<T>,
+    queue: VecDeque<Box<dyn Pending<T>>>,
+    running: usize,
+    _e: std::marker::PhantomData<fn() -> E>,
+}
+
+impl<T: 'static, E> Inner<T, E> {
+    /// Removes finished tasks, keeping their outputs.
+    fn reap(&mut self) {
+        while let Some(res) = self.set.try_join_next() {
+            if let Ok(Some(out)) = res {
+                self.outputs.push_back(out);
+            }
+        }
+    }
+}
+
+/// What a nested nursery tells its parent.
+pub(crate) trait Parent<E>: Send + Sync {
+    fn nested_ended(&self, link: &Link, failure: Option<Failure<E>>, cancelled: bool);
+}
+
+/// What a parent does to its nested nurseries.
+pub(crate) trait Nested: Send + Sync {
+    fn cancel_nested(&self);
+    fn abort_nested(&self);
+}
+
+/// A nested nursery's place in its parent.
+pub(crate) struct Link {
+    pub(crate) id: u64,
+    pub(crate) tracked: bool,
+}
+
+pub(crate) struct ParentLink<E> {
+    pub(crate) parent: Arc<dyn Parent<E>>,
+    pub(crate) link: Link,
+}
+
+pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
+    pub(crate) core: Core,
+    pub(crate) token: CancellationToken,
+    pub(crate) handle: Handle,
+    pub(crate) config: Config<E>,
+    inner: Mutex<Inner<T, E>>,
+    failure: Mutex<Option<Failure<E>>>,
+    registry: Mutex<BTreeMap<u64, (Option<Arc<str>>, Instant)>>,
+    parent: Mutex<Option<ParentLink<E>>>,
+    has_parent: bool,
+    nested: Mutex<Vec<Weak<dyn Nested>>>,
+    pub(crate) detached: AtomicBool,
+    /// Serialises the final reap of the `JoinSet` among closers.
+    drain_lock: tokio::sync::Mutex<()>,
+    final_report: Mutex<Option<Report<E>>>,
+}
+
+impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
+    pub(crate) fn new(
+        config: Config<E>,
+        handle: Handle,
+        token: CancellationToken,
+        lineage: Box<[usize]>,
+        parent: Option<ParentLink<E>>,
+    ) -> Self {
+        Shared {
+            core: Core::new(lineage),
+            token,
+            handle,
+            config,
+            inner: Mutex::new(Inner {
+                set: JoinSet::new(),
+                outputs: VecDeque::new(),
+                queue: VecDeque::new(),
+                running: 0,
+                _e: std::marker::PhantomData,
+            }),
+            failure: Mutex::new(None),
+            registry: Mutex::new(BTreeMap::new()),
+            has_parent: parent.is_some(),
+            parent: Mutex::new(parent),
+            nested: Mutex::new(Vec::new()),
+            detached: AtomicBool::new(false),
+            drain_lock: tokio::sync::Mutex::new(()),
+            final_report: Mutex::new(None),
+        }
+    }
+
+    pub(crate) fn name(&self) -> Option<&str> {
+        self.config.name.as_deref()
+    }
+
+    // ----- admission -------------------------------------------------------
+
+    /// Counts a child in; returns its id and whether it is listed in
+    /// snapshots.
+    pub(crate) fn admit(&self, name: Option<&Arc<str>>) -> Result<(u64, bool), Kind> {
+        if let Err((why, finished)) = self.core.admit(self.config.max_held, || context::is_inside(&self.core)) {
+            if finished {
+                self.on_drained();
+            }
+            return Err(match why {
+                Refusal::Closed => Kind::Closed,
+                Refusal::Cancelled => Kind::Cancelled,
+                Refusal::Full => Kind::Full,
+            });
+        }
+        let id = self.core.counters.spawned.fetch_add(1, Ordering::Relaxed) + 1;
+        let tracked = name.is_some() || self.config.track_all;
+        if tracked {
+            self.registry.lock().insert(id, (name.cloned(), Instant::now()));
+        }
+        Ok((id, tracked))
+    }
+
+    /// Undoes an admission whose work goes back to the caller.
+    fn undo_admission(&self) {
+        self.core.counters.spawned.fetch_sub(1, Ordering::Relaxed);
+        Counters::bump(&self.core.counters.refused);
+        self.release();
+    }
+
+    pub(crate) fn untrack(&self, id: u64) {
+        self.registry.lock().remove(&id);
+    }
+
+    fn release(&self) {
+        if self.core.release() {
+            self.on_drained();
+        }
+    }
+
+    #[track_caller]
+    pub(crate) fn spawn<F>(
+        self: &Arc<Self>,
+        fut: F,
+        name: Option<Arc<str>>,
+        try_only: bool,
+    ) -> Result<(), SpawnError<F>>
+    where
+        F: Future + Send + 'static,
+        F::Output: ChildOutput<T, E>,
+    {
+        let (id, tracked) = match self.admit(name.as_ref()) {
+            Ok(admitted) => admitted,
+            Err(kind) => return Err(SpawnError::new(kind, fut)),
+        };
+        let child = Child::new(fut, Ticket::new(Arc::clone(self), id, name, tracked));
+        self.hand_off(child, try_only, |c| c.into_unstarted(), |c| &mut c.ticket, |set, c, h| {
+            spawn_armed::<F, _>(|| drop(set.spawn_on(c, h)))
+        })
+    }
+
+    pub(crate) fn spawn_blocking<Fn, O>(
+        self: &Arc<Self>,
+        f: Fn,
+        name: Option<Arc<str>>,
+    ) -> Result<(), SpawnError<Fn>>
+    where
+        Fn: FnOnce() -> O + Send + 'static,
+        O: ChildOutput<T, E>,
+    {
+        let (id, tracked) = match self.admit(name.as_ref()) {
+            Ok(admitted) => admitted,
+            Err(kind) => return Err(SpawnError::new(kind, f)),
+        };
+        let child = BlockingChild::new(f, Ticket::new(Arc::clone(self), id, name, tracked));
+        self.hand_off(child, false, |c| c.into_unstarted(), |c| &mut c.ticket, |set, c, h| {
+            spawn_armed::<Fn, _>(|| drop(set.spawn_blocking_on(move || c.run(), h)))
+        })
+    }
+
+    /// Starts an admitted child, or queues it behind the running limit.
+    fn hand_off<C, W>(
+        &self,
+        mut child: C,
+        try_only: bool,
+        unstarted: impl FnOnce(C) -> W,
+        ticket: impl FnOnce(&mut C) -> &mut Ticket<T, E>,
+        start: impl FnOnce(&mut JoinSet<Option<T>>, C, &Handle) -> Option<W>,
+    ) -> Result<(), SpawnError<W>>
+    where
+        C: Pending<T> + 'static,
+    {
+        let mut inner = self.inner.lock();
+        let limited = self.config.max_running != 0;
+        if limited {
+            if inner.running >= self.config.max_running {
+                if try_only {
+                    drop(inner);
+                    let work = unstarted(child);
+                    self.undo_admission();
+                    return Err(SpawnError::new(Kind::Full, work));
+                }
+                inner.queue.push_back(Box::new(child));
+                return Ok(());
+            }
+            inner.running += 1;
+            ticket(&mut child).has_slot = true;
+        }
+        match start(&mut inner.set, child, &self.handle) {
+            None => Ok(()),
+            Some(work) => {
+                if limited {
+                    inner.running -= 1;
+                }
+                drop(inner);
+                self.undo_admission();
+                Err(SpawnError::new(Kind::RuntimeShutdown, work))
+            }
+        }
+    }
+
+    // ----- ending ----------------------------------------------------------
+
+    /// Records how a child ended; the last step is the live-count decrement.
+    pub(crate) fn child_ended(&self, t: &Ticket<T, E>, ended: Ended<T, E>) -> Option<T> {
+        let c = &self.core.counters;
+        let after_cancel = self.core.is_cancelled();
+        let mut out = None;
+        match ended {
+            Ended::Returned(Ok(v)) => {
+                Counters::bump(if after_cancel { &c.cancelled } else { &c.completed });
+                out = Some(v);
+            }
+            Ended::Returned(Err(e)) => self.failed(ChildError::error(e, t.name.clone()), after_cancel),
+            Ended::Panicked(p) => self.failed(ChildError::panic(p, t.name.clone()), after_cancel),
+            Ended::Aborted => Counters::bump(&c.aborted),
+            Ended::Cancelled => Counters::bump(&c.cancelled),
+        }
+        if t.tracked {
+            self.untrack(t.id);
+        }
+        if t.has_slot {
+            self.release_slot();
+        }
+        // Amortised reaping: each ending child removes the tasks that finished
+        // before it (it cannot remove itself: its task is still running). A
+        // contended lock means someone else is in there and will reap.
+        if let Some(mut inner) = self.inner.try_lock() {
+            inner.reap();
+        }
+        self.release();
+        out
+    }
+
+    fn failed(&self, err: ChildError<E>, after_cancel: bool) {
+        let c = &self.core.counters;
+        Counters::bump(&c.failed);
+        if after_cancel {
+            Counters::bump(&c.failed_after_cancel);
+        }
+        self.call_handler(&err);
+        self.warn_if_unowned(&err);
+        self.record_failure(|| Failure::new(err));
+    }
+
+    fn call_handler(&self, err: &ChildError<E>) {
+        if let Some(handler) = &self.config.handler {
+            // A panicking handler must not take the child's accounting with it.
+            if catch_unwind(AssertUnwindSafe(|| handler(err))).is_err() {
+                #[cfg(feature = "tracing")]
+                tracing::error!(nursery = self.name().unwrap_or(""), "the failure handler panicked");
+            }
+        }
+    }
+
+    #[allow(unused_variables)]
+    fn warn_if_unowned(&self, err: &ChildError<E>) {
+        #[cfg(feature = "tracing")]
+        if self.detached.load(Ordering::Relaxed) && !self.has_parent && self.config.handler.is_none() {
+            tracing::warn!(
+                nursery = self.name().unwrap_or(""),
+                child = err.child_name().unwrap_or(""),
+                panic = err.is_panic(),
+                "a child of a detached nursery failed"
+            );
+        }
+    }
+
+    fn record_failure(&self, make: impl FnOnce() -> Failure<E>) {
+        let first = {
+            let mut slot = self.failure.lock();
+            if slot.is_none() {
+                *slot = Some(make());
+                true
+            } else {
+                false
+            }
+        };
+        if first && self.config.policy == Policy::FailFast {
+            self.cancel();
+        }
+    }
+
+    fn release_slot(&self) {
+        let mut lost: Vec<Rescued> = Vec::new();
+        {
+            let mut guard = self.inner.lock();
+            let inner = &mut *guard;
+            loop {
+                match inner.queue.pop_front() {
+                    None => {
+                        inner.running -= 1;
+                        break;
+                    }
+                    Some(next) => match next.start(&mut inner.set, &self.handle) {
+                        Ok(()) => break,
+                        Err(rescued) => lost.push(rescued),
+                    },
+                }
+            }
+        }
+        // The runtime is gone: the queued work can never run.
+        for work in lost {
+            drop(work);
+            Counters::bump(&self.core.counters.aborted);
+            self.release();
+        }
+    }
+
+    /// Runs once, when the live count reaches zero while closing.
+    pub(crate) fn on_drained(&self) {
+        let link = self.parent.lock().take();
+        if let Some(ParentLink { parent, link }) = link {
+            let failure = self.failure.lock().clone();
+            parent.nested_ended(&link, failure, self.token.is_cancelled());
+        }
+    }
+
+    // ----- control ---------------------------------------------------------
+
+    pub(crate) fn cancel(&self) {
+        if self.core.set_cancelled() {
+            self.token.cancel();
+            let queued = mem::take(&mut self.inner.lock().queue);
+            for mut child in queued {
+                child.cancel_unstarted();
+                drop(child);
+            }
+            for nested in self.nested() {
+                nested.cancel_nested();
+            }
+        }
+    }
+
+    pub(crate) fn abort_all(&self) {
+        let queued = {
+            let mut inner = self.inner.lock();
+            inner.set.abort_all();
+            mem::take(&mut inner.queue)
+        };
+        drop(queued);
+        for nested in self.nested() {
+            nested.abort_nested();
+        }
+    }
+
+    fn nested(&self) -> Vec<Arc<dyn Nested>> {
+        self.nested.lock().iter().filter_map(Weak::upgrade).collect()
+    }
+
+    pub(crate) fn register_nested(&self, child: Weak<dyn Nested>) {
+        let mut nested = self.nested.lock();
+        if nested.len() >= 8 && nested.len().is_power_of_two() {
+            nested.retain(|w| w.strong_count() > 0);
+        }
+        nested.push(child);
+    }
+
+    // ----- closing ---------------------------------------------------------
+
+    pub(crate) fn begin_close(&self) {
+        if self.core.begin_close() {
+            self.on_drained();
+        }
+    }
+
+    pub(crate) fn report(&self, is_final: bool, still_running: u64) -> Report<E> {
+        Report {
+            stats: self.core.stats(),
+            failed_after_cancel: self.core.counters.failed_after_cancel.load(Ordering::Relaxed),
+            still_running,
+            token_cancelled: self.token.is_cancelled(),
+            failure: self.failure.lock().clone(),
+            is_final,
+        }
+    }
+
+    /// Waits for the drain (someone must have begun the close), then for every
+    /// task to be gone from the runtime, and returns the final report.
+    pub(crate) async fn drain(&self) -> Report<E> {
+        self.wait_closed_logging().await;
+        let _driver = self.drain_lock.lock().await;
+        if let Some(report) = self.final_report.lock().clone() {
+            return report;
+        }
+        // The live count is zero, so every task left in the set has finished
+        // its accounting and is returning from its last poll; wait until tokio
+        // has completed them, so the runtime holds none of our tasks when
+        // `close` returns. Polling the set would steal `join_next`'s waker, so
+        // this yields instead, for the few instructions those tasks have left.
+        loop {
+            let empty = {
+                let mut inner = self.inner.lock();
+                inner.reap();
+                inner.set.is_empty()
+            };
+            if empty {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        let report = self.report(true, 0);
+        *self.final_report.lock() = Some(report.clone());
+        report
+    }
+
+    async fn wait_closed_logging(&self) {
+        match self.config.warn_after {
+            None => self.core.wait_closed().await,
+            Some(after) => {
+                while tokio::time::timeout(after, self.core.wait_closed()).await.is_err() {
+                    self.warn_waiting();
+                }
+            }
+        }
+    }
+
+    fn warn_waiting(&self) {
+        #[cfg(feature = "tracing")]
+        {
+            let snap = self.snapshot();
+            let names: Vec<String> = snap
+                .children()
+                .iter()
+                .map(|c| match c.name() {
+                    Some(n) => format!("{n} ({:?})", c.age()),
+                    None => format!("#{} ({:?})", c.id(), c.age()),
+                })
+                .collect();
+            tracing::warn!(
+                nursery = self.name().unwrap_or(""),
+                live = snap.live(),
+                unlisted = snap.unlisted(),
+                "close is still waiting for: {}",
+                names.join(", ")
+            );
+        }
+    }
+
+    pub(crate) async fn shutdown(&self, drain: Duration, after_cancel: Duration) -> Report<E> {
+        self.begin_close();
+        if context::is_inside(&self.core) {
+            self.cancel();
+            return self.report(false, 0);
+        }
+        let timed = |d| tokio::time::timeout(d, self.core.wait_closed());
+        if timed(drain).await.is_err() {
+            self.cancel();
+            if timed(after_cancel).await.is_err() {
+                self.abort_all();
+                // Aborted children end at once; blocking ones that already
+                // started cannot be aborted and are reported as still running.
+                self.core.set_watch(true);
+                self.core
+                    .wait_live(|live, core| {
+                        core.is_closed() || live <= core.counters.blocking_running.load(Ordering::Relaxed)
+                    })
+                    .await;
+                self.core.set_watch(false);
+                if !self.core.is_closed() {
+                    let still = self.core.counters.blocking_running.load(Ordering::Relaxed);
+                    return self.report(false, still);
+                }
+            }
+        }
+        self.drain().await
+    }
+
+    // ----- outputs and observation -----------------------------------------
+
+    pub(crate) fn try_join_next(&self) -> Option<T> {
+        let mut inner = self.inner.lock();
+        inner.reap();
+        inner.outputs.pop_front()
+    }
+
+    pub(crate) fn poll_join_next(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut inner = self.inner.lock();
+        if let Some(out) = inner.outputs.pop_front() {
+            return Poll::Ready(Some(out));
+        }
+        loop {
+            match inner.set.poll_join_next(cx) {
+                Poll::Ready(Some(Ok(Some(out)))) => return Poll::Ready(Some(out)),
+                // Failed, cancelled or aborted: nothing to hand out.
+                Poll::Ready(Some(_)) => continue,
+                Poll::Ready(None) => {
+                    if inner.queue.is_empty() {
+                        return Poll::Ready(None);
+                    }
+                    // Unreachable by invariant 2 (a queue implies a running
+                    // child), but never report "empty" with work queued.
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let now = Instant::now();
+        let children = self
+            .registry
+            .lock()
+            .iter()
+            .map(|(&id, (name, since))| ChildInfo { id, name: name.clone(), age: now - *since })
+            .collect();
+        Snapshot { live: self.core.live(), children }
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Parent<E> for Shared<T, E> {
+    fn nested_ended(&self, link: &Link, failure: Option<Failure<E>>, cancelled: bool) {
+        let c = &self.core.counters;
+        let after_cancel = self.core.is_cancelled();
+        match failure {
+            Some(f) => {
+                Counters::bump(&c.failed);
+                if after_cancel {
+                    Counters::bump(&c.failed_after_cancel);
+                }
+                f.inspect(|e| self.call_handler(e));
+                self.record_failure(|| f);
+            }
+            None => Counters::bump(if cancelled || after_cancel { &c.cancelled } else { &c.completed }),
+        }
+        if link.tracked {
+            self.untrack(link.id);
+        }
+        self.release();
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Nested for Shared<T, E> {
+    fn cancel_nested(&self) {
+        self.cancel();
+    }
+
+    fn abort_nested(&self) {
+        self.abort_all();
+    }
+}

@@ -1,0 +1,254 @@
+//! The nursery's lifecycle word and counters: the part of a nursery that does
+//! not depend on its output or error type.
+//!
+//! # Invariants
+//!
+//! 1. `state` packs the live count and three flags into one `AtomicU64`, so a
+//!    spawn's admission and a close's decision are ordered by the single
+//!    modification order of that word: a spawn either sees `CLOSING` or is
+//!    counted in the live count that `close` waits on. Never both, never neither.
+//! 2. The live count counts every accepted child that has not yet ended:
+//!    queued (waiting for a running slot), running, and nested nurseries that
+//!    have not drained. It is incremented before a child is handed to the
+//!    `JoinSet` and decremented as the last thing a child's accounting does, so
+//!    counters and the first failure are recorded before the count can reach
+//!    zero.
+//! 3. `CLOSED` is set exactly once, by a compare-and-swap from
+//!    `CLOSING | live == 0`. Whoever wins that swap (the last child, a refused
+//!    spawner undoing its increment, or `close` itself when nothing is live)
+//!    wakes the waiters. After `CLOSED` every spawn is refused, so the live
+//!    count stays zero.
+//! 4. `CANCELLED` is set when the token fires through the nursery (cancel,
+//!    fail-fast, shutdown, drop). It refuses every spawn, inside or outside.
+//! 5. `WATCH` asks every ending child to notify `progress`; it is set only while
+//!    a shutdown waits for children that cannot be counted by `CLOSED` alone
+//!    (after abort, with blocking children still running), so the hot path pays
+//!    one bit test on a value it already has.
+//!
+//! # Orderings
+//!
+//! Admission and release use `AcqRel`: the release half publishes a child's
+//! counter updates and recorded failure to whoever observes the decrement, and
+//! the acquire half lets the last decrementer (which may finish the close)
+//! observe every earlier child's writes. Readers that decide "drained" load
+//! with `Acquire` for the same reason. Counters themselves are `Relaxed`: they
+//! are statistics, published by the `AcqRel` state operations that follow them.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use tokio::sync::Notify;
+
+use crate::stats::Stats;
+
+pub(crate) const CLOSING: u64 = 1 << 0;
+pub(crate) const CLOSED: u64 = 1 << 1;
+pub(crate) const CANCELLED: u64 = 1 << 2;
+pub(crate) const WATCH: u64 = 1 << 3;
+const FLAG_BITS: u32 = 4;
+const LIVE_ONE: u64 = 1 << FLAG_BITS;
+
+/// Why an admission was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    Closed,
+    Cancelled,
+    Full,
+}
+
+pub(crate) fn live(state: u64) -> u64 {
+    state >> FLAG_BITS
+}
+
+/// Lifecycle word, counters and wake-ups shared by a nursery's owner,
+/// spawners and children.
+#[derive(Debug)]
+pub(crate) struct Core {
+    state: AtomicU64,
+    pub(crate) counters: Counters,
+    /// Woken once, by the winner of the `CLOSED` swap.
+    drained: Notify,
+    /// Woken by every ending child while `WATCH` is set.
+    progress: Notify,
+    /// Addresses of the ancestors' cores, nearest first; used only to answer
+    /// "is the caller a descendant of this nursery?" (see `context`).
+    pub(crate) lineage: Box<[usize]>,
+}
+
+/// Event counters. Each is only ever incremented.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) spawned: AtomicU64,
+    pub(crate) completed: AtomicU64,
+    pub(crate) failed: AtomicU64,
+    pub(crate) failed_after_cancel: AtomicU64,
+    pub(crate) cancelled: AtomicU64,
+    pub(crate) aborted: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    /// Blocking children whose closure has started (and so cannot be aborted)
+    /// minus those that ended.
+    pub(crate) blocking_running: AtomicU64,
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl Core {
+    pub(crate) fn new(lineage: Box<[usize]>) -> Self {
+        Core {
+            state: AtomicU64::new(0),
+            counters: Counters::default(),
+            drained: Notify::new(),
+            progress: Notify::new(),
+            lineage,
+        }
+    }
+
+    pub(crate) fn load(&self) -> u64 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn live(&self) -> u64 {
+        live(self.load())
+    }
+
+    pub(crate) fn is_closed(&self) -> bool {
+        self.load() & CLOSED != 0
+    }
+
+    pub(crate) fn is_closing(&self) -> bool {
+        self.load() & CLOSING != 0
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.load() & CANCELLED != 0
+    }
+
+    /// Counts one child in, or says why not.
+    ///
+    /// `inside` is asked only while closing: children (and their descendants)
+    /// may keep spawning follow-up work until the last of them ends.
+    /// `max_held` bounds the live count (0 = unbounded). A refusal says
+    /// whether undoing the increment finished the close (see [`Core::release`]).
+    pub(crate) fn admit(
+        &self,
+        max_held: u64,
+        inside: impl FnOnce() -> bool,
+    ) -> Result<(), (Refusal, bool)> {
+        let prev = self.state.fetch_add(LIVE_ONE, Ordering::AcqRel);
+        let refusal = if prev & CLOSED != 0 {
+            Some(Refusal::Closed)
+        } else if prev & CANCELLED != 0 {
+            Some(Refusal::Cancelled)
+        } else if prev & CLOSING != 0 && !inside() {
+            Some(Refusal::Closed)
+        } else if max_held != 0 && live(prev) >= max_held {
+            Some(Refusal::Full)
+        } else {
+            None
+        };
+        match refusal {
+            None => Ok(()),
+            Some(why) => {
+                Counters::bump(&self.counters.refused);
+                // Undoing may be what brings a closing nursery to zero.
+                Err((why, self.release()))
+            }
+        }
+    }
+
+    /// Counts one child out. Returns `true` if this call finished the close
+    /// (the caller must then run the nursery's on-drained work).
+    pub(crate) fn release(&self) -> bool {
+        let prev = self.state.fetch_sub(LIVE_ONE, Ordering::AcqRel);
+        debug_assert!(live(prev) > 0, "live count underflow");
+        if prev & WATCH != 0 {
+            self.progress.notify_waiters();
+        }
+        live(prev) == 1 && prev & CLOSING != 0 && self.try_finish()
+    }
+
+    /// Sets `CLOSING`. Returns `true` if this call finished the close.
+    pub(crate) fn begin_close(&self) -> bool {
+        let prev = self.state.fetch_or(CLOSING, Ordering::AcqRel);
+        live(prev) == 0 && prev & CLOSED == 0 && self.try_finish()
+    }
+
+    /// Sets `CANCELLED`; returns `true` if it was not set before.
+    pub(crate) fn set_cancelled(&self) -> bool {
+        self.state.fetch_or(CANCELLED, Ordering::AcqRel) & CANCELLED == 0
+    }
+
+    pub(crate) fn set_watch(&self, on: bool) {
+        if on {
+            self.state.fetch_or(WATCH, Ordering::AcqRel);
+        } else {
+            self.state.fetch_and(!WATCH, Ordering::AcqRel);
+        }
+    }
+
+    fn try_finish(&self) -> bool {
+        let mut cur = self.state.load(Ordering::Acquire);
+        loop {
+            if cur & CLOSING == 0 || cur & CLOSED != 0 || live(cur) != 0 {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                cur,
+                cur | CLOSED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    self.drained.notify_waiters();
+                    return true;
+                }
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Waits until `CLOSED` is set. Cancel safe.
+    pub(crate) async fn wait_closed(&self) {
+        loop {
+            let notified = self.drained.notified();
+            tokio::pin!(notified);
+            // Register before checking, so a finish between the check and the
+            // await cannot be missed.
+            notified.as_mut().enable();
+            if self.is_closed() {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Waits until `cond(live count)` holds; needs `WATCH` set. Cancel safe.
+    pub(crate) async fn wait_live(&self, cond: impl Fn(u64, &Core) -> bool) {
+        loop {
+            let notified = self.progress.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if cond(self.live(), self) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    pub(crate) fn stats(&self) -> Stats {
+        let c = &self.counters;
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Stats {
+            live: self.live(),
+            spawned: r(&c.spawned),
+            completed: r(&c.completed),
+            failed: r(&c.failed),
+            cancelled: r(&c.cancelled),
+            aborted: r(&c.aborted),
+            refused: r(&c.refused),
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! [`SpawnError`]: a refused spawn, handing the future back.
+
+use std::fmt;
+
+/// A spawn the nursery refused. The future (or closure) was not polled and is
+/// handed back by [`SpawnError::into_inner`], like
+/// `tokio::sync::mpsc::error::SendError` hands back the value.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use scope_core::Nursery;
+///
+/// let nursery: Nursery<u32, std::io::Error> = Nursery::new();
+/// nursery.cancel();
+/// let err = nursery.spawn(async { Ok(7) }).unwrap_err();
+/// assert!(err.is_cancelled());
+/// // The future comes back unpolled and can still be run elsewhere.
+/// assert_eq!(err.into_inner().await.unwrap(), 7);
+/// # }
+/// ```
+pub struct SpawnError<F> {
+    kind: Kind,
+    inner: F,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Closed,
+    Cancelled,
+    Full,
+    RuntimeShutdown,
+}
+
+impl<F> SpawnError<F> {
+    pub(crate) fn new(kind: Kind, inner: F) -> Self {
+        SpawnError { kind, inner }
+    }
+
+    /// The nursery is closing (to spawns from outside it) or closed (to all).
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.kind == Kind::Closed
+    }
+
+    /// The nursery's token was cancelled through the nursery (`cancel`,
+    /// fail-fast, `shutdown`, drop).
+    #[must_use]
+    pub fn is_cancelled(&self) -> bool {
+        self.kind == Kind::Cancelled
+    }
+
+    /// A limit was reached: the held-children bound, or, for `try_spawn`, the
+    /// running bound.
+    #[must_use]
+    pub fn is_full(&self) -> bool {
+        self.kind == Kind::Full
+    }
+
+    /// The runtime the nursery spawns on has shut down.
+    #[must_use]
+    pub fn is_runtime_shutdown(&self) -> bool {
+        self.kind == Kind::RuntimeShutdown
+    }
+
+    /// Returns the refused future (or closure), never polled.
+    pub fn into_inner(self) -> F {
+        self.inner
+    }
+
+    fn reason(&self) -> &'static str {
+        match self.kind {
+            Kind::Closed => "the nursery is closed",
+            Kind::Cancelled => "the nursery is cancelled",
+            Kind::Full => "the nursery is at its child limit",
+            Kind::RuntimeShutdown => "the nursery's runtime has shut down",
+        }
+    }
+}
+
+impl<F> fmt::Debug for SpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SpawnError").field("kind", &self.kind).finish_non_exhaustive()
+    }
+}
+
+impl<F> fmt::Display for SpawnError<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "spawn refused: {}", self.reason())
+    }
+}
+
+impl<F> std::error::Error for SpawnError<F> {}

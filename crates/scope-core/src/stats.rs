@@ -1,0 +1,41 @@
+//! [`Stats`]: the nursery's counters, read cheaply.
+
+/// A reading of a nursery's counters ([`Nursery::stats`](crate::Nursery::stats)).
+///
+/// Each counter is read with one relaxed load; a reading taken while children
+/// run is a consistent-enough estimate, and a reading taken after `close`
+/// returned is exact. `spawned == completed + failed + cancelled + aborted +
+/// live` holds whenever no child is mid-way through ending.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use scope_core::Nursery;
+///
+/// let nursery: Nursery = Nursery::new();
+/// nursery.spawn(async {}).unwrap();
+/// let report = nursery.close().await;
+/// assert_eq!(report.stats().spawned, 1);
+/// assert_eq!(report.stats().completed, 1);
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Children accepted and not yet ended (queued ones included).
+    pub live: u64,
+    /// Children accepted, ever.
+    pub spawned: u64,
+    /// Children that returned (`()` or `Ok`) before the token was cancelled.
+    pub completed: u64,
+    /// Children that returned `Err` or panicked, whenever it happened.
+    pub failed: u64,
+    /// Children that returned after the token was cancelled, and queued
+    /// children dropped unstarted by the cancellation.
+    pub cancelled: u64,
+    /// Children ended by abort (`abort_all`, `shutdown`'s last phase, drop).
+    pub aborted: u64,
+    /// Spawns refused (each handed its future back).
+    pub refused: u64,
+}
