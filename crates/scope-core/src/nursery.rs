@@ -99,14 +99,6 @@ where
     shared: Arc<Shared<T, E>>,
 }
 
-impl Nursery {
-    /// A builder for a root nursery (outputs `T`, errors `E`).
-    #[must_use]
-    pub fn builder<T: Send + 'static, E: Send + 'static>() -> Builder<T, E> {
-        Builder::new(None)
-    }
-}
-
 impl<T: Send + 'static, E: Send + 'static> Default for Nursery<T, E> {
     #[track_caller]
     fn default() -> Self {
@@ -137,6 +129,21 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
             Ok(n) => n,
             Err(e) => panic!("{e}"),
         }
+    }
+
+    /// A builder for a root nursery (outputs `T`, errors `E`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let n = scope_core::Nursery::<u32, std::io::Error>::builder().max_running(8).build().unwrap();
+    /// # n.close().await;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn builder() -> Builder<T, E> {
+        Builder::new(None)
     }
 
     pub(crate) fn from_shared(shared: Arc<Shared<T, E>>) -> Self {

@@ -1,0 +1,138 @@
+//! C6 cancellation, abort and shutdown.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use scope_core::Nursery;
+
+#[tokio::test]
+async fn cancel_fires_the_token_and_refuses_new_spawns() {
+    let nursery: Nursery = Nursery::new();
+    let token = nursery.spawner().token().clone();
+    nursery.spawn(async move { token.cancelled().await }).unwrap();
+    nursery.cancel();
+    assert!(nursery.token().is_cancelled());
+    let err = nursery.spawn(async {}).unwrap_err();
+    assert!(err.is_cancelled());
+    let report = nursery.close().await;
+    assert_eq!(report.stats().cancelled, 1);
+}
+
+#[tokio::test]
+async fn abort_all_ends_children_at_their_next_await() {
+    let nursery: Nursery = Nursery::new();
+    let reached_end = Arc::new(AtomicBool::new(false));
+    let r = reached_end.clone();
+    nursery
+        .spawn(async move {
+            std::future::pending::<()>().await;
+            r.store(true, Ordering::SeqCst);
+        })
+        .unwrap();
+    tokio::task::yield_now().await;
+    nursery.abort_all();
+    let report = nursery.close().await;
+    assert_eq!(report.stats().aborted, 1);
+    assert!(!reached_end.load(Ordering::SeqCst));
+}
+
+#[tokio::test]
+async fn abort_all_keeps_the_nursery_open() {
+    let nursery: Nursery = Nursery::new();
+    nursery.abort_all();
+    nursery.spawn(async {}).unwrap();
+    assert_eq!(nursery.close().await.stats().completed, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_reports_which_phase_each_child_ended_in() {
+    let nursery: Nursery = Nursery::new();
+    // Ends during the drain window.
+    nursery.spawn(tokio::time::sleep(Duration::from_secs(1))).unwrap();
+    // Ends when the token fires.
+    for _ in 0..2 {
+        let token = nursery.token().clone();
+        nursery.spawn(async move { token.cancelled().await }).unwrap();
+    }
+    // Ignores cancellation: the deadline still ends it, by abort.
+    for _ in 0..3 {
+        nursery.spawn(std::future::pending::<()>()).unwrap();
+    }
+    let start = tokio::time::Instant::now();
+    let report = nursery.shutdown(Duration::from_secs(10)).await;
+    assert_eq!(report.ended_in_drain(), 1);
+    assert_eq!(report.ended_after_cancel(), 2);
+    assert_eq!(report.aborted(), 3);
+    assert_eq!(report.still_running(), 0);
+    assert!(report.is_final());
+    // Drain window, then the cancel window: never longer.
+    assert_eq!(start.elapsed(), Duration::from_secs(20));
+}
+
+#[tokio::test(start_paused = true)]
+async fn work_that_finishes_within_the_grace_period_is_never_cancelled() {
+    let nursery: Nursery = Nursery::new();
+    // Strictly inside the window: a child due at the deadline itself races
+    // the timer and may legitimately see the cancel.
+    for i in 1..5 {
+        let token = nursery.token().clone();
+        nursery
+            .spawn(async move {
+                tokio::time::sleep(Duration::from_secs(i)).await;
+                assert!(!token.is_cancelled());
+            })
+            .unwrap();
+    }
+    let report = nursery.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(report.ended_in_drain(), 4);
+    assert_eq!(report.ended_after_cancel() + report.aborted(), 0);
+    assert!(!nursery.token().is_cancelled());
+}
+
+#[tokio::test(start_paused = true)]
+async fn zero_grace_cancels_and_aborts_at_once() {
+    let nursery: Nursery = Nursery::new();
+    nursery.spawn(std::future::pending::<()>()).unwrap();
+    let report = nursery.shutdown(Duration::ZERO).await;
+    assert_eq!(report.aborted(), 1);
+    assert!(nursery.is_cancelled());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_counts_started_blocking_children_as_still_running() {
+    let nursery: Nursery = Nursery::new();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    nursery
+        .spawn_blocking(move || {
+            started_tx.send(()).unwrap();
+            release_rx.recv().unwrap();
+        })
+        .unwrap();
+    tokio::task::spawn_blocking(move || started_rx.recv().unwrap()).await.unwrap();
+    let report = nursery.shutdown(Duration::from_millis(1)).await;
+    assert!(!report.is_final());
+    assert_eq!(report.still_running(), 1);
+    // Still owned: releasing it lets a later close finish the drain.
+    release_tx.send(()).unwrap();
+    let report = nursery.close().await;
+    assert!(report.is_final());
+    assert_eq!(report.stats().live, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_from_inside_a_child_returns() {
+    let nursery: Arc<Nursery> = Arc::new(Nursery::new());
+    let me = nursery.clone();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    nursery
+        .spawn(async move {
+            // Would wait for itself: starts the shutdown and returns at once.
+            let report = me.shutdown(Duration::from_secs(60)).await;
+            tx.send((report.is_final(), me.is_cancelled())).unwrap();
+        })
+        .unwrap();
+    assert_eq!(rx.await.unwrap(), (false, true));
+    assert!(nursery.closed().await.is_final());
+}

@@ -1,0 +1,135 @@
+//! C1 ownership and C2 shared spawning.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use scope_core::{Nursery, Spawner};
+
+#[tokio::test]
+async fn refused_future_is_returned_unpolled() {
+    let nursery: Nursery = Nursery::new();
+    nursery.close().await;
+    let polled = Arc::new(AtomicBool::new(false));
+    let p = polled.clone();
+    let err = nursery
+        .spawn(async move {
+            p.store(true, Ordering::SeqCst);
+        })
+        .unwrap_err();
+    assert!(err.is_closed());
+    assert!(!polled.load(Ordering::SeqCst), "refused future must not be polled");
+    // The future is intact: running it now does its work.
+    err.into_inner().await;
+    assert!(polled.load(Ordering::SeqCst));
+    assert_eq!(nursery.stats().refused, 1);
+    assert_eq!(nursery.stats().spawned, 0);
+}
+
+#[tokio::test]
+async fn every_accepted_child_runs_and_is_counted() {
+    let nursery: Nursery = Nursery::new();
+    let ran = Arc::new(AtomicUsize::new(0));
+    for _ in 0..100 {
+        let ran = ran.clone();
+        nursery
+            .spawn(async move {
+                tokio::task::yield_now().await;
+                ran.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+    }
+    let report = nursery.close().await;
+    assert_eq!(ran.load(Ordering::SeqCst), 100);
+    assert_eq!(report.stats().spawned, 100);
+    assert_eq!(report.stats().completed, 100);
+    assert_eq!(report.stats().live, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spawning_from_a_plain_std_thread_works() {
+    let nursery: Nursery = Nursery::new();
+    let spawner = nursery.spawner();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let r = ran.clone();
+    std::thread::spawn(move || {
+        for _ in 0..10 {
+            let r = r.clone();
+            spawner
+                .spawn(async move {
+                    r.fetch_add(1, Ordering::SeqCst);
+                })
+                .unwrap();
+        }
+    })
+    .join()
+    .unwrap();
+    let report = nursery.close().await;
+    assert_eq!(ran.load(Ordering::SeqCst), 10);
+    assert_eq!(report.stats().completed, 10);
+}
+
+#[test]
+fn spawning_from_sync_code_outside_the_runtime_uses_the_saved_handle() {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
+    let nursery: Nursery<u32, std::io::Error> =
+        Nursery::builder().handle(rt.handle().clone()).build().unwrap();
+    // No runtime context on this thread: the nursery's own handle is used.
+    assert!(tokio::runtime::Handle::try_current().is_err());
+    nursery.spawn(async { Ok(41) }).unwrap();
+    let mut nursery = nursery;
+    let out = rt.block_on(async { nursery.join_next().await });
+    assert_eq!(out, Some(41));
+    rt.block_on(nursery.close());
+}
+
+#[tokio::test]
+async fn spawner_spawns_from_inside_a_child() {
+    let nursery: Nursery = Nursery::new();
+    let spawner = nursery.spawner();
+    let inner_ran = Arc::new(AtomicBool::new(false));
+    let flag = inner_ran.clone();
+    nursery
+        .spawn(async move {
+            let flag = flag.clone();
+            spawner
+                .spawn(async move {
+                    flag.store(true, Ordering::SeqCst);
+                })
+                .unwrap();
+        })
+        .unwrap();
+    let report = nursery.close().await;
+    assert!(inner_ran.load(Ordering::SeqCst));
+    assert_eq!(report.stats().completed, 2);
+}
+
+#[tokio::test]
+async fn spawner_does_not_keep_the_nursery_open() {
+    let nursery: Nursery = Nursery::new();
+    let spawner: Spawner = nursery.spawner();
+    let weak_probe = Arc::new(());
+    let probe = weak_probe.clone();
+    nursery
+        .spawn(async move {
+            let _keep = probe;
+            std::future::pending::<()>().await;
+        })
+        .unwrap();
+    drop(nursery);
+    // The owner's drop ended the nursery although a spawner is alive ...
+    assert!(spawner.is_closing());
+    assert!(spawner.spawn(async {}).unwrap_err().is_cancelled());
+    // ... and the aborted child released what it held (no cycle through the
+    // spawner keeps it alive).
+    spawner.closed().await;
+    assert_eq!(Arc::strong_count(&weak_probe), 1);
+}
+
+#[test]
+fn spawner_is_clone_send_sync() {
+    fn check<S: Clone + Send + Sync + 'static>() {}
+    check::<Spawner>();
+    check::<Spawner<u64, std::io::Error>>();
+    fn send_sync<S: Send + Sync>() {}
+    send_sync::<Nursery>();
+}
