@@ -53,7 +53,10 @@ pub struct Builder<T = (), E = crate::BoxError> {
 
 /// The parent's side of nesting, type-erased over the parent's output type.
 pub(crate) trait ParentSide<E>: Parent<E> {
-    fn shared_admit(&self, name: Option<&Arc<str>>) -> Result<(u64, bool), crate::spawn_error::Kind>;
+    fn shared_admit(
+        &self,
+        name: Option<&Arc<str>>,
+    ) -> Result<(u64, bool), crate::spawn_error::Kind>;
     fn child_token(&self) -> CancellationToken;
     fn handle(&self) -> Handle;
     fn lineage(&self) -> Box<[usize]>;
@@ -62,7 +65,10 @@ pub(crate) trait ParentSide<E>: Parent<E> {
 }
 
 impl<T: Send + 'static, E: Send + 'static> ParentSide<E> for Shared<T, E> {
-    fn shared_admit(&self, name: Option<&Arc<str>>) -> Result<(u64, bool), crate::spawn_error::Kind> {
+    fn shared_admit(
+        &self,
+        name: Option<&Arc<str>>,
+    ) -> Result<(u64, bool), crate::spawn_error::Kind> {
         self.admit(name)
     }
     fn child_token(&self) -> CancellationToken {
@@ -73,7 +79,9 @@ impl<T: Send + 'static, E: Send + 'static> ParentSide<E> for Shared<T, E> {
     }
     fn lineage(&self) -> Box<[usize]> {
         let me = std::ptr::from_ref(&self.core) as usize;
-        std::iter::once(me).chain(self.core.lineage.iter().copied()).collect()
+        std::iter::once(me)
+            .chain(self.core.lineage.iter().copied())
+            .collect()
     }
     fn register(&self, child: std::sync::Weak<dyn Nested>) {
         self.register_nested(child);
@@ -183,7 +191,9 @@ where
         let handle = match (self.handle, &self.parent) {
             (Some(h), _) => h,
             (None, Some(p)) => p.handle(),
-            (None, None) => Handle::try_current().map_err(|_| BuildError(BuildErrorKind::NoRuntime))?,
+            (None, None) => {
+                Handle::try_current().map_err(|_| BuildError(BuildErrorKind::NoRuntime))?
+            }
         };
         let config = Config {
             name: self.name,
@@ -195,7 +205,13 @@ where
             warn_after: self.warn_after,
         };
         let shared = match self.parent {
-            None => Arc::new(Shared::new(config, handle, CancellationToken::new(), Box::new([]), None)),
+            None => Arc::new(Shared::new(
+                config,
+                handle,
+                CancellationToken::new(),
+                Box::new([]),
+                None,
+            )),
             Some(parent) => {
                 let (id, tracked) = parent.shared_admit(config.name.as_ref()).map_err(|kind| {
                     BuildError(if kind == crate::spawn_error::Kind::Cancelled {
@@ -206,8 +222,12 @@ where
                 })?;
                 let token = parent.child_token();
                 let lineage = parent.lineage();
-                let link = ParentLink { parent: Arc::clone(&parent).as_parent(), link: Link { id, tracked } };
-                let shared: Arc<Shared<T, E>> = Arc::new(Shared::new(config, handle, token, lineage, Some(link)));
+                let link = ParentLink {
+                    parent: Arc::clone(&parent).as_parent(),
+                    link: Link { id, tracked },
+                };
+                let shared: Arc<Shared<T, E>> =
+                    Arc::new(Shared::new(config, handle, token, lineage, Some(link)));
                 let weak = Arc::downgrade(&shared) as std::sync::Weak<dyn Nested>;
                 parent.register(weak);
                 shared
@@ -258,7 +278,10 @@ impl BuildError {
     /// or cancelled.
     #[must_use]
     pub fn is_parent_closed(&self) -> bool {
-        matches!(self.0, BuildErrorKind::ParentClosed | BuildErrorKind::ParentCancelled)
+        matches!(
+            self.0,
+            BuildErrorKind::ParentClosed | BuildErrorKind::ParentCancelled
+        )
     }
 }
 

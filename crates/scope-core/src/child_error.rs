@@ -36,11 +36,17 @@ enum Repr<E> {
 
 impl<E> ChildError<E> {
     pub(crate) fn error(e: E, name: Option<Arc<str>>) -> Self {
-        ChildError { repr: Repr::Error(e), name }
+        ChildError {
+            repr: Repr::Error(e),
+            name,
+        }
     }
 
     pub(crate) fn panic(p: Box<dyn Any + Send + 'static>, name: Option<Arc<str>>) -> Self {
-        ChildError { repr: Repr::Panic(p), name }
+        ChildError {
+            repr: Repr::Panic(p),
+            name,
+        }
     }
 
     /// The child returned `Err`.
@@ -87,7 +93,10 @@ impl<E> ChildError<E> {
     pub fn into_error(self) -> Result<E, Self> {
         match self.repr {
             Repr::Error(e) => Ok(e),
-            repr => Err(ChildError { repr, name: self.name }),
+            repr => Err(ChildError {
+                repr,
+                name: self.name,
+            }),
         }
     }
 
@@ -113,14 +122,19 @@ impl<E> ChildError<E> {
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, Self> {
         match self.repr {
             Repr::Panic(p) => Ok(p),
-            repr => Err(ChildError { repr, name: self.name }),
+            repr => Err(ChildError {
+                repr,
+                name: self.name,
+            }),
         }
     }
 }
 
 /// The text of a panic payload, when it is a string (as `panic!` makes it).
 pub(crate) fn panic_message(p: &(dyn Any + Send)) -> Option<&str> {
-    p.downcast_ref::<&'static str>().copied().or_else(|| p.downcast_ref::<String>().map(String::as_str))
+    p.downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| p.downcast_ref::<String>().map(String::as_str))
 }
 
 impl<E: fmt::Debug> fmt::Debug for ChildError<E> {
@@ -128,7 +142,10 @@ impl<E: fmt::Debug> fmt::Debug for ChildError<E> {
         let mut d = f.debug_struct("ChildError");
         match &self.repr {
             Repr::Error(e) => d.field("error", e),
-            Repr::Panic(p) => d.field("panic", &panic_message(&**p).unwrap_or("<non-string payload>")),
+            Repr::Panic(p) => d.field(
+                "panic",
+                &panic_message(&**p).unwrap_or("<non-string payload>"),
+            ),
         };
         d.field("child", &self.name).finish()
     }

@@ -90,7 +90,8 @@ pub(crate) fn try_rescue<V: Any + Send>(value: V) -> Result<(), V> {
 
 /// Takes what the armed spawn's child parked, if anything.
 pub(crate) fn take_rescued<V: Any + Send>() -> Option<V> {
-    RESCUED
-        .with(|r| r.borrow_mut().take())
-        .map(|b| *b.downcast::<V>().expect("rescue slot holds the spawned type"))
+    RESCUED.with(|r| r.borrow_mut().take()).map(|b| {
+        *b.downcast::<V>()
+            .expect("rescue slot holds the spawned type")
+    })
 }

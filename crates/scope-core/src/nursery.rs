@@ -616,7 +616,9 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     }
 }
 
-pub(crate) async fn close<T: Send + 'static, E: Send + 'static>(shared: &Shared<T, E>) -> Report<E> {
+pub(crate) async fn close<T: Send + 'static, E: Send + 'static>(
+    shared: &Shared<T, E>,
+) -> Report<E> {
     shared.begin_close();
     if context::is_inside(&shared.core) {
         return shared.report(false, 0);

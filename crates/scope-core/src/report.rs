@@ -228,7 +228,9 @@ impl<E> Failure<E> {
 
 impl<E> Clone for Failure<E> {
     fn clone(&self) -> Self {
-        Failure { inner: Arc::clone(&self.inner) }
+        Failure {
+            inner: Arc::clone(&self.inner),
+        }
     }
 }
 
@@ -252,7 +254,11 @@ impl<E: fmt::Display> fmt::Display for Failure<E> {
             Some(e) => e.fmt(f),
             None => {
                 let who = self.inner.name.as_deref().unwrap_or("a child");
-                let how = if self.inner.is_panic { "panicked" } else { "failed" };
+                let how = if self.inner.is_panic {
+                    "panicked"
+                } else {
+                    "failed"
+                };
                 write!(f, "{who} {how}")
             }
         }

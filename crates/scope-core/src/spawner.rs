@@ -299,7 +299,9 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
 
 impl<T: Send + 'static, E: Send + 'static> Clone for Spawner<T, E> {
     fn clone(&self) -> Self {
-        Spawner { shared: Arc::clone(&self.shared) }
+        Spawner {
+            shared: Arc::clone(&self.shared),
+        }
     }
 }
 

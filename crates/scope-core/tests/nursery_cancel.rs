@@ -10,7 +10,9 @@ use scope_core::Nursery;
 async fn cancel_fires_the_token_and_refuses_new_spawns() {
     let nursery: Nursery = Nursery::new();
     let token = nursery.spawner().token().clone();
-    nursery.spawn(async move { token.cancelled().await }).unwrap();
+    nursery
+        .spawn(async move { token.cancelled().await })
+        .unwrap();
     nursery.cancel();
     assert!(nursery.token().is_cancelled());
     let err = nursery.spawn(async {}).unwrap_err();
@@ -49,11 +51,15 @@ async fn abort_all_keeps_the_nursery_open() {
 async fn shutdown_reports_which_phase_each_child_ended_in() {
     let nursery: Nursery = Nursery::new();
     // Ends during the drain window.
-    nursery.spawn(tokio::time::sleep(Duration::from_secs(1))).unwrap();
+    nursery
+        .spawn(tokio::time::sleep(Duration::from_secs(1)))
+        .unwrap();
     // Ends when the token fires.
     for _ in 0..2 {
         let token = nursery.token().clone();
-        nursery.spawn(async move { token.cancelled().await }).unwrap();
+        nursery
+            .spawn(async move { token.cancelled().await })
+            .unwrap();
     }
     // Ignores cancellation: the deadline still ends it, by abort.
     for _ in 0..3 {
@@ -110,7 +116,9 @@ async fn shutdown_counts_started_blocking_children_as_still_running() {
             release_rx.recv().unwrap();
         })
         .unwrap();
-    tokio::task::spawn_blocking(move || started_rx.recv().unwrap()).await.unwrap();
+    tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+        .await
+        .unwrap();
     let report = nursery.shutdown(Duration::from_millis(1)).await;
     assert!(!report.is_final());
     assert_eq!(report.still_running(), 1);

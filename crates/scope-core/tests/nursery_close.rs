@@ -33,12 +33,18 @@ async fn close_waits_for_grandchildren_spawned_during_the_drain() {
     let outside = nursery.spawner();
     let closing = async {
         let report = nursery.close().await;
-        assert!(grandchild_done.load(Ordering::SeqCst), "close returned before the grandchild finished");
+        assert!(
+            grandchild_done.load(Ordering::SeqCst),
+            "close returned before the grandchild finished"
+        );
         report
     };
     let probe = async {
         tokio::task::yield_now().await;
-        assert!(outside.spawn(async {}).unwrap_err().is_closed(), "outside spawns are refused while closing");
+        assert!(
+            outside.spawn(async {}).unwrap_err().is_closed(),
+            "outside spawns are refused while closing"
+        );
     };
     let (report, ()) = tokio::join!(closing, probe);
     assert_eq!(report.stats().completed, 2);
@@ -82,7 +88,9 @@ async fn concurrent_closes_all_wait_and_see_the_same_report() {
     let release = Arc::new(tokio::sync::Semaphore::new(0));
     for _ in 0..20 {
         let r = release.clone();
-        nursery.spawn(async move { r.acquire().await.unwrap().forget() }).unwrap();
+        nursery
+            .spawn(async move { r.acquire().await.unwrap().forget() })
+            .unwrap();
     }
     let barrier = Arc::new(Barrier::new(51));
     let mut closers = Vec::new();
@@ -140,7 +148,11 @@ async fn close_from_a_grandchild_in_a_nested_nursery_does_not_deadlock() {
     let child_report = child.close().await;
     assert_eq!(child_report.stats().completed, 1);
     let report = parent.closed().await;
-    assert_eq!(report.stats().completed, 1, "the nested nursery is one child");
+    assert_eq!(
+        report.stats().completed,
+        1,
+        "the nested nursery is one child"
+    );
 }
 
 #[tokio::test]

@@ -31,7 +31,10 @@ async fn dropping_the_owner_aborts_the_children() {
     drop(nursery);
     assert!(token.is_cancelled(), "drop cancels the token");
     let report = spawner.closed().await;
-    assert!(dropped.load(Ordering::SeqCst), "the child's future was dropped");
+    assert!(
+        dropped.load(Ordering::SeqCst),
+        "the child's future was dropped"
+    );
     assert!(!reached_end.load(Ordering::SeqCst));
     assert_eq!(report.stats().aborted, 1);
 }

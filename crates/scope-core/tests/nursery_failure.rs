@@ -36,7 +36,10 @@ async fn fail_fast_cancels_siblings_and_reports_the_error_not_the_cancellations(
     assert_eq!(report.outcome(), Outcome::Failed);
     assert!(nursery.is_cancelled(), "fail-fast cancels the nursery");
     assert_eq!(report.stats().failed, 6, "later failures are counted");
-    assert_eq!(report.take_failure().unwrap().into_error().unwrap(), Boom(42));
+    assert_eq!(
+        report.take_failure().unwrap().into_error().unwrap(),
+        Boom(42)
+    );
 }
 
 #[tokio::test]
@@ -77,7 +80,10 @@ async fn supervise_keeps_siblings_running() {
     // The failure is handled while the survivor still runs.
     handled.notified().await;
     assert_eq!(seen.load(Ordering::SeqCst), 1);
-    assert!(nursery.spawn(async { Ok(()) }).is_ok(), "supervise keeps accepting");
+    assert!(
+        nursery.spawn(async { Ok(()) }).is_ok(),
+        "supervise keeps accepting"
+    );
     release.notify_one();
     let report = nursery.close().await;
     assert_eq!(report.stats().failed, 1);
@@ -101,7 +107,10 @@ async fn panic_payload_can_be_resumed() {
     assert!(err.is_panic());
     assert_eq!(err.child_name(), Some("bad"));
     let payload = err.into_panic();
-    let resumed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || std::panic::resume_unwind(payload))).unwrap_err();
+    let resumed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        std::panic::resume_unwind(payload)
+    }))
+    .unwrap_err();
     assert_eq!(*resumed.downcast::<u64>().unwrap(), 1234);
 }
 
@@ -109,7 +118,9 @@ async fn panic_payload_can_be_resumed() {
 async fn cancellation_and_abort_are_outcomes_not_failures() {
     let nursery: Nursery = Nursery::new();
     let token = nursery.token().clone();
-    nursery.spawn(async move { token.cancelled().await }).unwrap();
+    nursery
+        .spawn(async move { token.cancelled().await })
+        .unwrap();
     nursery.cancel();
     let report = nursery.close().await;
     assert_eq!(report.outcome(), Outcome::Cancelled);
@@ -136,7 +147,10 @@ async fn a_panicking_failure_handler_loses_nothing() {
     let report = nursery.close().await;
     assert_eq!(report.stats().failed, 1);
     assert_eq!(report.stats().completed, 1);
-    assert_eq!(report.take_failure().unwrap().into_error().unwrap(), Boom(3));
+    assert_eq!(
+        report.take_failure().unwrap().into_error().unwrap(),
+        Boom(3)
+    );
 }
 
 struct PanicOnDrop;
@@ -148,7 +162,10 @@ impl Drop for PanicOnDrop {
 
 #[tokio::test]
 async fn a_panic_in_a_childs_drop_is_a_failure_and_loses_nothing() {
-    let nursery: Nursery = Nursery::builder().policy(Policy::Supervise).build().unwrap();
+    let nursery: Nursery = Nursery::builder()
+        .policy(Policy::Supervise)
+        .build()
+        .unwrap();
     nursery
         .spawn(async {
             let _bomb = PanicOnDrop;

@@ -25,8 +25,16 @@ async fn the_running_limit_is_never_exceeded() {
     }
     let report = nursery.close().await;
     assert_eq!(report.stats().completed, 200);
-    assert!(peak.load(Ordering::SeqCst) <= 3, "peak {}", peak.load(Ordering::SeqCst));
-    assert_eq!(peak.load(Ordering::SeqCst), 3, "the limit is used, not just respected");
+    assert!(
+        peak.load(Ordering::SeqCst) <= 3,
+        "peak {}",
+        peak.load(Ordering::SeqCst)
+    );
+    assert_eq!(
+        peak.load(Ordering::SeqCst),
+        3,
+        "the limit is used, not just respected"
+    );
 }
 
 #[tokio::test]
@@ -92,10 +100,16 @@ async fn the_held_limit_turns_further_spawns_into_an_error() {
 
 #[tokio::test]
 async fn zero_limits_are_refused_with_a_clear_error() {
-    let err = Nursery::<(), std::io::Error>::builder().max_running(0).build().unwrap_err();
+    let err = Nursery::<(), std::io::Error>::builder()
+        .max_running(0)
+        .build()
+        .unwrap_err();
     assert!(err.is_zero_limit());
     assert!(err.to_string().contains("at least 1"));
-    let err = Nursery::<(), std::io::Error>::builder().max_held(0).build().unwrap_err();
+    let err = Nursery::<(), std::io::Error>::builder()
+        .max_held(0)
+        .build()
+        .unwrap_err();
     assert!(err.is_zero_limit());
 }
 
@@ -103,7 +117,9 @@ async fn zero_limits_are_refused_with_a_clear_error() {
 async fn cancel_drops_queued_children_as_cancelled() {
     let nursery: Nursery = Nursery::builder().max_running(1).build().unwrap();
     let token = nursery.token().clone();
-    nursery.spawn(async move { token.cancelled().await }).unwrap();
+    nursery
+        .spawn(async move { token.cancelled().await })
+        .unwrap();
     let ran = Arc::new(AtomicUsize::new(0));
     for _ in 0..5 {
         let ran = ran.clone();

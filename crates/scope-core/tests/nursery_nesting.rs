@@ -15,7 +15,10 @@ async fn cancelling_the_parent_reaches_every_descendant_never_the_reverse() {
     let sibling: Nursery = parent.child_builder().build().unwrap();
 
     sibling.cancel();
-    assert!(!parent.token().is_cancelled(), "a child never cancels its parent");
+    assert!(
+        !parent.token().is_cancelled(),
+        "a child never cancels its parent"
+    );
     assert!(!child.token().is_cancelled());
 
     parent.cancel();
@@ -40,7 +43,10 @@ async fn the_parent_counts_a_nested_nursery_as_one_live_child_until_it_closes() 
         async move { spawner.close().await }
     });
     tokio::task::yield_now().await;
-    assert!(!parent_closing.is_finished(), "parent close waits for the nested nursery");
+    assert!(
+        !parent_closing.is_finished(),
+        "parent close waits for the nested nursery"
+    );
     let child_report = child.close().await;
     assert_eq!(child_report.stats().completed, 5);
     let report = parent_closing.await.unwrap();
@@ -55,7 +61,12 @@ struct Boom;
 async fn a_nested_failure_is_one_failure_of_a_fail_fast_parent() {
     let parent: Nursery<(), Boom> = Nursery::new();
     let parent_token = parent.token().clone();
-    parent.spawn(async move { parent_token.cancelled().await; Ok(()) }).unwrap();
+    parent
+        .spawn(async move {
+            parent_token.cancelled().await;
+            Ok(())
+        })
+        .unwrap();
     let child: Nursery<(), Boom> = parent.child_builder().build().unwrap();
     child.spawn(async { Err(Boom) }).unwrap();
     child.spawn(async { Err(Boom) }).unwrap();
@@ -63,14 +74,21 @@ async fn a_nested_failure_is_one_failure_of_a_fail_fast_parent() {
     assert_eq!(child_report.stats().failed, 2);
     let report = parent.close().await;
     assert_eq!(report.stats().failed, 1, "the nested nursery fails once");
-    assert_eq!(report.stats().cancelled, 1, "its failure cancelled the parent's other child");
+    assert_eq!(
+        report.stats().cancelled,
+        1,
+        "its failure cancelled the parent's other child"
+    );
     assert_eq!(report.outcome(), Outcome::Failed);
     assert_eq!(report.take_failure().unwrap().into_error().unwrap(), Boom);
 }
 
 #[tokio::test]
 async fn a_supervising_parent_survives_a_nested_failure() {
-    let parent: Nursery<(), Boom> = Nursery::builder().policy(Policy::Supervise).build().unwrap();
+    let parent: Nursery<(), Boom> = Nursery::builder()
+        .policy(Policy::Supervise)
+        .build()
+        .unwrap();
     let child: Nursery<(), Boom> = parent.child_builder().build().unwrap();
     child.spawn(async { Err(Boom) }).unwrap();
     child.close().await;
@@ -96,13 +114,19 @@ async fn detached_children_finish_and_the_parents_close_waits_for_them() {
         .unwrap();
     child.detach();
     let report = parent.close().await;
-    assert!(finished.load(Ordering::SeqCst), "the parent's close returned before the detached work finished");
+    assert!(
+        finished.load(Ordering::SeqCst),
+        "the parent's close returned before the detached work finished"
+    );
     assert_eq!(report.stats().completed, 1);
 }
 
 #[tokio::test]
 async fn a_detached_child_nursery_failure_reaches_the_parent() {
-    let parent: Nursery<(), Boom> = Nursery::builder().policy(Policy::Supervise).build().unwrap();
+    let parent: Nursery<(), Boom> = Nursery::builder()
+        .policy(Policy::Supervise)
+        .build()
+        .unwrap();
     let child: Nursery<(), Boom> = parent.child_builder().build().unwrap();
     let go = Arc::new(Notify::new());
     let g = go.clone();
@@ -147,7 +171,11 @@ async fn a_detached_root_nursery_runs_its_children_to_completion() {
     rx.await.unwrap();
     drop(fail_tx);
     spawner.closed().await;
-    assert_eq!(*seen.lock().unwrap(), vec![true], "the detached nursery still reports failures");
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![true],
+        "the detached nursery still reports failures"
+    );
     // Detach closed it to outside work.
     assert!(spawner.spawn(async { Ok(()) }).is_err());
 }

@@ -7,21 +7,41 @@ use scope_core::Nursery;
 #[tokio::test(start_paused = true)]
 async fn snapshot_lists_live_children_with_name_and_age() {
     let nursery: Nursery = Nursery::new();
-    nursery.spawn_named("flush-wal", tokio::time::sleep(Duration::from_secs(10))).unwrap();
+    nursery
+        .spawn_named("flush-wal", tokio::time::sleep(Duration::from_secs(10)))
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(2)).await;
-    nursery.spawn_named("compact", tokio::time::sleep(Duration::from_secs(10))).unwrap();
-    nursery.spawn(tokio::time::sleep(Duration::from_secs(10))).unwrap();
+    nursery
+        .spawn_named("compact", tokio::time::sleep(Duration::from_secs(10)))
+        .unwrap();
+    nursery
+        .spawn(tokio::time::sleep(Duration::from_secs(10)))
+        .unwrap();
     tokio::time::sleep(Duration::from_secs(1)).await;
     let snap = nursery.snapshot();
     assert_eq!(snap.live(), 3);
-    assert_eq!(snap.unlisted(), 1, "unnamed children are counted, not listed");
-    let listed: Vec<_> = snap.children().iter().map(|c| (c.name().unwrap().to_string(), c.age())).collect();
+    assert_eq!(
+        snap.unlisted(),
+        1,
+        "unnamed children are counted, not listed"
+    );
+    let listed: Vec<_> = snap
+        .children()
+        .iter()
+        .map(|c| (c.name().unwrap().to_string(), c.age()))
+        .collect();
     assert_eq!(
         listed,
-        vec![("flush-wal".to_string(), Duration::from_secs(3)), ("compact".to_string(), Duration::from_secs(1))]
+        vec![
+            ("flush-wal".to_string(), Duration::from_secs(3)),
+            ("compact".to_string(), Duration::from_secs(1))
+        ]
     );
     nursery.close().await;
-    assert!(nursery.snapshot().children().is_empty(), "ended children leave the snapshot");
+    assert!(
+        nursery.snapshot().children().is_empty(),
+        "ended children leave the snapshot"
+    );
 }
 
 #[tokio::test]
@@ -38,7 +58,10 @@ async fn track_children_lists_unnamed_children_too() {
 
 #[tokio::test]
 async fn counters_add_up() {
-    let nursery: Nursery<(), &'static str> = Nursery::builder().policy(scope_core::Policy::Supervise).build().unwrap();
+    let nursery: Nursery<(), &'static str> = Nursery::builder()
+        .policy(scope_core::Policy::Supervise)
+        .build()
+        .unwrap();
     nursery.spawn(async { Ok(()) }).unwrap();
     nursery.spawn(async { Err("x") }).unwrap();
     nursery.spawn(std::future::pending::<()>()).unwrap();
@@ -49,8 +72,14 @@ async fn counters_add_up() {
     let s = report.stats();
     assert!(nursery.spawn(async { Ok(()) }).is_err());
     let s2 = nursery.stats();
-    assert_eq!((s.spawned, s.completed, s.failed, s.aborted, s.live), (3, 1, 1, 1, 0));
-    assert_eq!(s.spawned, s.completed + s.failed + s.cancelled + s.aborted + s.live);
+    assert_eq!(
+        (s.spawned, s.completed, s.failed, s.aborted, s.live),
+        (3, 1, 1, 1, 0)
+    );
+    assert_eq!(
+        s.spawned,
+        s.completed + s.failed + s.cancelled + s.aborted + s.live
+    );
     assert_eq!(s2.refused, 1);
 }
 
@@ -97,12 +126,21 @@ mod capture {
 async fn a_close_still_waiting_logs_the_children_it_waits_for() {
     let capture = capture::Capture::default();
     let _guard = tracing::subscriber::set_default(capture.clone());
-    let nursery: Nursery = Nursery::builder().name("db").close_warn_after(Duration::from_secs(5)).build().unwrap();
-    nursery.spawn_named("checkpoint", tokio::time::sleep(Duration::from_secs(12))).unwrap();
+    let nursery: Nursery = Nursery::builder()
+        .name("db")
+        .close_warn_after(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    nursery
+        .spawn_named("checkpoint", tokio::time::sleep(Duration::from_secs(12)))
+        .unwrap();
     nursery.close().await;
     let logs = capture.0.lock().unwrap().clone();
     assert_eq!(logs.len(), 2, "one warning per 5 s waited: {logs:?}");
-    assert!(logs[0].contains("close is still waiting for: checkpoint"), "{logs:?}");
+    assert!(
+        logs[0].contains("close is still waiting for: checkpoint"),
+        "{logs:?}"
+    );
 }
 
 #[cfg(feature = "tracing")]

@@ -36,19 +36,30 @@ fn exercise(rt: &tokio::runtime::Runtime) {
 
 #[test]
 fn works_on_the_current_thread_runtime() {
-    exercise(&tokio::runtime::Builder::new_current_thread().build().unwrap());
+    exercise(
+        &tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap(),
+    );
 }
 
 #[test]
 fn works_on_the_multi_thread_runtime() {
-    exercise(&tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap());
+    exercise(
+        &tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap(),
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn works_with_paused_time() {
     let nursery: Nursery = Nursery::new();
     let start = tokio::time::Instant::now();
-    nursery.spawn(tokio::time::sleep(Duration::from_secs(3600))).unwrap();
+    nursery
+        .spawn(tokio::time::sleep(Duration::from_secs(3600)))
+        .unwrap();
     nursery.close().await;
     assert_eq!(start.elapsed(), Duration::from_secs(3600));
 }
@@ -57,11 +68,19 @@ async fn works_with_paused_time() {
 fn spawning_after_the_runtime_shut_down_is_an_error_with_the_future_back() {
     for multi in [false, true] {
         let rt = if multi {
-            tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap()
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .build()
+                .unwrap()
         } else {
-            tokio::runtime::Builder::new_current_thread().build().unwrap()
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
         };
-        let nursery: Nursery = Nursery::builder().handle(rt.handle().clone()).build().unwrap();
+        let nursery: Nursery = Nursery::builder()
+            .handle(rt.handle().clone())
+            .build()
+            .unwrap();
         drop(rt);
         let polled = Arc::new(AtomicBool::new(false));
         let p = polled.clone();
@@ -84,5 +103,8 @@ fn spawning_after_the_runtime_shut_down_is_an_error_with_the_future_back() {
 }
 
 fn futures_lite_block_on<F: std::future::Future>(f: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(f)
 }

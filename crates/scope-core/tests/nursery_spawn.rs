@@ -17,7 +17,10 @@ async fn refused_future_is_returned_unpolled() {
         })
         .unwrap_err();
     assert!(err.is_closed());
-    assert!(!polled.load(Ordering::SeqCst), "refused future must not be polled");
+    assert!(
+        !polled.load(Ordering::SeqCst),
+        "refused future must not be polled"
+    );
     // The future is intact: running it now does its work.
     err.into_inner().await;
     assert!(polled.load(Ordering::SeqCst));
@@ -70,9 +73,14 @@ async fn spawning_from_a_plain_std_thread_works() {
 
 #[test]
 fn spawning_from_sync_code_outside_the_runtime_uses_the_saved_handle() {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).build().unwrap();
-    let nursery: Nursery<u32, std::io::Error> =
-        Nursery::builder().handle(rt.handle().clone()).build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let nursery: Nursery<u32, std::io::Error> = Nursery::builder()
+        .handle(rt.handle().clone())
+        .build()
+        .unwrap();
     // No runtime context on this thread: the nursery's own handle is used.
     assert!(tokio::runtime::Handle::try_current().is_err());
     nursery.spawn(async { Ok(41) }).unwrap();

@@ -54,8 +54,21 @@ pub(crate) struct Ticket<T: Send + 'static, E: Send + 'static> {
 }
 
 impl<T: Send + 'static, E: Send + 'static> Ticket<T, E> {
-    pub(crate) fn new(shared: Arc<Shared<T, E>>, id: u64, name: Option<Arc<str>>, tracked: bool) -> Self {
-        Ticket { shared, id, name, tracked, has_slot: false, drop_as_cancelled: false, done: false }
+    pub(crate) fn new(
+        shared: Arc<Shared<T, E>>,
+        id: u64,
+        name: Option<Arc<str>>,
+        tracked: bool,
+    ) -> Self {
+        Ticket {
+            shared,
+            id,
+            name,
+            tracked,
+            has_slot: false,
+            drop_as_cancelled: false,
+            done: false,
+        }
     }
 
     pub(crate) fn finish(&mut self, ended: Ended<T, E>) -> Option<T> {
@@ -77,7 +90,11 @@ impl<T: Send + 'static, E: Send + 'static> Ticket<T, E> {
 impl<T: Send + 'static, E: Send + 'static> Drop for Ticket<T, E> {
     fn drop(&mut self) {
         if !self.done {
-            let ended = if self.drop_as_cancelled { Ended::Cancelled } else { Ended::Aborted };
+            let ended = if self.drop_as_cancelled {
+                Ended::Cancelled
+            } else {
+                Ended::Aborted
+            };
             self.finish(ended);
         }
     }
@@ -221,12 +238,16 @@ where
     pub(crate) fn run(mut self) -> Option<T> {
         let f = self.f.take().expect("blocking child runs once");
         let counters = &self.ticket.shared.core.counters;
-        counters.blocking_running.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        counters
+            .blocking_running
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let result = {
             let _cx = context::enter(&self.ticket.shared.core);
             catch_unwind(AssertUnwindSafe(f))
         };
-        counters.blocking_running.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        counters
+            .blocking_running
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
         let ended = match result {
             Ok(out) => Ended::Returned(out.into_result()),
             Err(payload) => Ended::Panicked(payload),
@@ -251,7 +272,8 @@ pub(crate) trait Pending<T>: Send {
     /// Hands the child to the `JoinSet`. `Err` carries the work back (boxed)
     /// when the runtime refused it; the caller drops it outside the lock and
     /// counts it as aborted.
-    fn start(self: Box<Self>, set: &mut JoinSet<Option<T>>, handle: &Handle) -> Result<(), Rescued>;
+    fn start(self: Box<Self>, set: &mut JoinSet<Option<T>>, handle: &Handle)
+    -> Result<(), Rescued>;
 
     /// Marks the child as cancelled (rather than aborted) before it is dropped.
     fn cancel_unstarted(&mut self);
@@ -267,7 +289,11 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    fn start(mut self: Box<Self>, set: &mut JoinSet<Option<T>>, handle: &Handle) -> Result<(), Rescued> {
+    fn start(
+        mut self: Box<Self>,
+        set: &mut JoinSet<Option<T>>,
+        handle: &Handle,
+    ) -> Result<(), Rescued> {
         self.ticket.has_slot = true;
         let child = *self;
         spawn_armed::<F, _>(|| drop(set.spawn_on(child, handle)))
@@ -287,7 +313,11 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    fn start(mut self: Box<Self>, set: &mut JoinSet<Option<T>>, handle: &Handle) -> Result<(), Rescued> {
+    fn start(
+        mut self: Box<Self>,
+        set: &mut JoinSet<Option<T>>,
+        handle: &Handle,
+    ) -> Result<(), Rescued> {
         self.ticket.has_slot = true;
         let child = *self;
         spawn_armed::<Fn, _>(|| drop(set.spawn_blocking_on(move || child.run(), handle)))

@@ -49,6 +49,9 @@ use crate::{ChildOutput, context};
 
 pub(crate) type Handler<E> = Box<dyn Fn(&ChildError<E>) + Send + Sync>;
 
+/// Listed live children: id → (name, accepted at).
+type Registry = BTreeMap<u64, (Option<Arc<str>>, Instant)>;
+
 pub(crate) struct Config<E> {
     pub(crate) name: Option<Arc<str>>,
     pub(crate) policy: Policy,
@@ -109,7 +112,7 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     pub(crate) config: Config<E>,
     inner: Mutex<Inner<T, E>>,
     failure: Mutex<Option<Failure<E>>>,
-    registry: Mutex<BTreeMap<u64, (Option<Arc<str>>, Instant)>>,
+    registry: Mutex<Registry>,
     parent: Mutex<Option<ParentLink<E>>>,
     has_parent: bool,
     nested: Mutex<Vec<Weak<dyn Nested>>>,
@@ -159,7 +162,10 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// Counts a child in; returns its id and whether it is listed in
     /// snapshots.
     pub(crate) fn admit(&self, name: Option<&Arc<str>>) -> Result<(u64, bool), Kind> {
-        if let Err((why, finished)) = self.core.admit(self.config.max_held, || context::is_inside(&self.core)) {
+        if let Err((why, finished)) = self
+            .core
+            .admit(self.config.max_held, || context::is_inside(&self.core))
+        {
             if finished {
                 self.on_drained();
             }
@@ -172,7 +178,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         let id = self.core.counters.spawned.fetch_add(1, Ordering::Relaxed) + 1;
         let tracked = name.is_some() || self.config.track_all;
         if tracked {
-            self.registry.lock().insert(id, (name.cloned(), Instant::now()));
+            self.registry
+                .lock()
+                .insert(id, (name.cloned(), Instant::now()));
         }
         Ok((id, tracked))
     }
@@ -210,9 +218,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             Err(kind) => return Err(SpawnError::new(kind, fut)),
         };
         let child = Child::new(fut, Ticket::new(Arc::clone(self), id, name, tracked));
-        self.hand_off(child, try_only, |c| c.into_unstarted(), |c| &mut c.ticket, |set, c, h| {
-            spawn_armed::<F, _>(|| drop(set.spawn_on(c, h)))
-        })
+        self.hand_off(
+            child,
+            try_only,
+            |c| c.into_unstarted(),
+            |c| &mut c.ticket,
+            |set, c, h| spawn_armed::<F, _>(|| drop(set.spawn_on(c, h))),
+        )
     }
 
     pub(crate) fn spawn_blocking<Fn, O>(
@@ -229,9 +241,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             Err(kind) => return Err(SpawnError::new(kind, f)),
         };
         let child = BlockingChild::new(f, Ticket::new(Arc::clone(self), id, name, tracked));
-        self.hand_off(child, false, |c| c.into_unstarted(), |c| &mut c.ticket, |set, c, h| {
-            spawn_armed::<Fn, _>(|| drop(set.spawn_blocking_on(move || c.run(), h)))
-        })
+        self.hand_off(
+            child,
+            false,
+            |c| c.into_unstarted(),
+            |c| &mut c.ticket,
+            |set, c, h| spawn_armed::<Fn, _>(|| drop(set.spawn_blocking_on(move || c.run(), h))),
+        )
     }
 
     /// Starts an admitted child, or queues it behind the running limit.
@@ -284,10 +300,16 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         let mut out = None;
         match ended {
             Ended::Returned(Ok(v)) => {
-                Counters::bump(if after_cancel { &c.cancelled } else { &c.completed });
+                Counters::bump(if after_cancel {
+                    &c.cancelled
+                } else {
+                    &c.completed
+                });
                 out = Some(v);
             }
-            Ended::Returned(Err(e)) => self.failed(ChildError::error(e, t.name.clone()), after_cancel),
+            Ended::Returned(Err(e)) => {
+                self.failed(ChildError::error(e, t.name.clone()), after_cancel)
+            }
             Ended::Panicked(p) => self.failed(ChildError::panic(p, t.name.clone()), after_cancel),
             Ended::Aborted => Counters::bump(&c.aborted),
             Ended::Cancelled => Counters::bump(&c.cancelled),
@@ -324,7 +346,10 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             // A panicking handler must not take the child's accounting with it.
             if catch_unwind(AssertUnwindSafe(|| handler(err))).is_err() {
                 #[cfg(feature = "tracing")]
-                tracing::error!(nursery = self.name().unwrap_or(""), "the failure handler panicked");
+                tracing::error!(
+                    nursery = self.name().unwrap_or(""),
+                    "the failure handler panicked"
+                );
             }
         }
     }
@@ -332,7 +357,10 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     #[allow(unused_variables)]
     fn warn_if_unowned(&self, err: &ChildError<E>) {
         #[cfg(feature = "tracing")]
-        if self.detached.load(Ordering::Relaxed) && !self.has_parent && self.config.handler.is_none() {
+        if self.detached.load(Ordering::Relaxed)
+            && !self.has_parent
+            && self.config.handler.is_none()
+        {
             tracing::warn!(
                 nursery = self.name().unwrap_or(""),
                 child = err.child_name().unwrap_or(""),
@@ -421,7 +449,11 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     fn nested(&self) -> Vec<Arc<dyn Nested>> {
-        self.nested.lock().iter().filter_map(Weak::upgrade).collect()
+        self.nested
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect()
     }
 
     pub(crate) fn register_nested(&self, child: Weak<dyn Nested>) {
@@ -443,7 +475,11 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     pub(crate) fn report(&self, is_final: bool, still_running: u64) -> Report<E> {
         Report {
             stats: self.core.stats(),
-            failed_after_cancel: self.core.counters.failed_after_cancel.load(Ordering::Relaxed),
+            failed_after_cancel: self
+                .core
+                .counters
+                .failed_after_cancel
+                .load(Ordering::Relaxed),
             still_running,
             token_cancelled: self.token.is_cancelled(),
             failure: self.failure.lock().clone(),
@@ -484,7 +520,10 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         match self.config.warn_after {
             None => self.core.wait_closed().await,
             Some(after) => {
-                while tokio::time::timeout(after, self.core.wait_closed()).await.is_err() {
+                while tokio::time::timeout(after, self.core.wait_closed())
+                    .await
+                    .is_err()
+                {
                     self.warn_waiting();
                 }
             }
@@ -529,7 +568,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 self.core.set_watch(true);
                 self.core
                     .wait_live(|live, core| {
-                        core.is_closed() || live <= core.counters.blocking_running.load(Ordering::Relaxed)
+                        core.is_closed()
+                            || live <= core.counters.blocking_running.load(Ordering::Relaxed)
                     })
                     .await;
                 self.core.set_watch(false);
@@ -580,9 +620,16 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             .registry
             .lock()
             .iter()
-            .map(|(&id, (name, since))| ChildInfo { id, name: name.clone(), age: now - *since })
+            .map(|(&id, (name, since))| ChildInfo {
+                id,
+                name: name.clone(),
+                age: now - *since,
+            })
             .collect();
-        Snapshot { live: self.core.live(), children }
+        Snapshot {
+            live: self.core.live(),
+            children,
+        }
     }
 }
 
@@ -599,7 +646,11 @@ impl<T: Send + 'static, E: Send + 'static> Parent<E> for Shared<T, E> {
                 f.inspect(|e| self.call_handler(e));
                 self.record_failure(|| f);
             }
-            None => Counters::bump(if cancelled || after_cancel { &c.cancelled } else { &c.completed }),
+            None => Counters::bump(if cancelled || after_cancel {
+                &c.cancelled
+            } else {
+                &c.completed
+            }),
         }
         if link.tracked {
             self.untrack(link.id);

@@ -241,8 +241,11 @@ impl Core {
     pub(crate) fn stats(&self) -> Stats {
         let c = &self.counters;
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let state = self.load();
         Stats {
-            live: self.live(),
+            // After `CLOSED` the word only moves by refused admissions undoing
+            // themselves; no child is live.
+            live: if state & CLOSED != 0 { 0 } else { live(state) },
             spawned: r(&c.spawned),
             completed: r(&c.completed),
             failed: r(&c.failed),

@@ -1,0 +1,215 @@
+//! Spawns from several tasks and two OS threads race `close` and `cancel`:
+//! every accepted child is accounted for exactly once, every refused future
+//! comes back, and no task is left in the runtime.
+//!
+//! `SCOPE_STRESS_ROUNDS` raises the round count (default 10,000).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+
+use scope_core::{Nursery, Spawner};
+
+/// Counts how each child's future ended: run to the end, or dropped (unrun,
+/// aborted, refused-and-returned-then-dropped). Exactly one per future.
+#[derive(Default)]
+struct Tally {
+    created: AtomicU64,
+    finished: AtomicU64,
+    dropped_unfinished: AtomicU64,
+}
+
+struct Probe {
+    tally: Arc<Tally>,
+    finished: bool,
+}
+
+impl Probe {
+    fn new(tally: &Arc<Tally>) -> Self {
+        tally.created.fetch_add(1, Ordering::Relaxed);
+        Probe {
+            tally: tally.clone(),
+            finished: false,
+        }
+    }
+
+    fn finish(mut self) {
+        self.finished = true;
+    }
+}
+
+impl Drop for Probe {
+    fn drop(&mut self) {
+        let c = if self.finished {
+            &self.tally.finished
+        } else {
+            &self.tally.dropped_unfinished
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn child(tally: &Arc<Tally>, yields: u32) -> impl Future<Output = ()> + Send + 'static {
+    let probe = Probe::new(tally);
+    async move {
+        for _ in 0..yields {
+            tokio::task::yield_now().await;
+        }
+        probe.finish();
+    }
+}
+
+/// Spawns `n` children; returns (accepted, refused). A refused future must
+/// come back unpolled: it is dropped here, unfinished.
+fn spawn_some(spawner: &Spawner, tally: &Arc<Tally>, n: u32) -> (u64, u64) {
+    let (mut ok, mut refused) = (0, 0);
+    for i in 0..n {
+        match spawner.spawn(child(tally, i % 3)) {
+            Ok(()) => ok += 1,
+            Err(e) => {
+                assert!(e.is_closed() || e.is_cancelled(), "{e}");
+                drop(e.into_inner());
+                refused += 1;
+            }
+        }
+    }
+    (ok, refused)
+}
+
+#[test]
+fn spawns_racing_close_and_cancel_lose_nothing() {
+    let rounds: u64 = std::env::var("SCOPE_STRESS_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let metrics = rt.metrics();
+    let baseline = metrics.num_alive_tasks();
+    let tally = Arc::new(Tally::default());
+
+    // Two OS threads outside the runtime, fed one spawner per round.
+    let mut feeders = Vec::new();
+    let mut results = Vec::new();
+    for _ in 0..2 {
+        let (tx, rx) = mpsc::channel::<Option<Spawner>>();
+        let (rtx, rrx) = mpsc::channel::<(u64, u64)>();
+        let tally = tally.clone();
+        let handle = std::thread::spawn(move || {
+            while let Ok(Some(spawner)) = rx.recv() {
+                rtx.send(spawn_some(&spawner, &tally, 4)).unwrap();
+            }
+        });
+        feeders.push((tx, handle));
+        results.push(rrx);
+    }
+
+    let (mut accepted, mut refused) = (0u64, 0u64);
+    let mut reported_spawned = 0u64;
+    for round in 0..rounds {
+        let tally2 = tally.clone();
+        let (ok, no, report, nursery) = rt.block_on(async {
+            let nursery: Nursery = Nursery::new();
+            for (tx, _) in &feeders {
+                tx.send(Some(nursery.spawner())).unwrap();
+            }
+            let mut tasks = Vec::new();
+            for _ in 0..3 {
+                let spawner = nursery.spawner();
+                let tally = tally2.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut total = (0, 0);
+                    for _ in 0..2 {
+                        let (a, b) = spawn_some(&spawner, &tally, 2);
+                        total = (total.0 + a, total.1 + b);
+                        tokio::task::yield_now().await;
+                    }
+                    total
+                }));
+            }
+            // Vary where the close lands relative to the spawns.
+            for _ in 0..(round % 4) {
+                tokio::task::yield_now().await;
+            }
+            if round % 3 == 0 {
+                nursery.cancel();
+            }
+            let report = nursery.close().await;
+            let (mut ok, mut no) = (0, 0);
+            for t in tasks {
+                let (a, b) = t.await.unwrap();
+                ok += a;
+                no += b;
+            }
+            (ok, no, report, nursery)
+        });
+        let (mut ok, mut no) = (ok, no);
+        for r in &results {
+            let (a, b) = r.recv().unwrap();
+            ok += a;
+            no += b;
+        }
+        assert!(report.is_final());
+        assert_eq!(report.stats().live, 0);
+        // Spawns may keep arriving (and being refused) after close returned;
+        // read the counters once every spawner is done.
+        let s = nursery.stats();
+        assert_eq!(
+            s.spawned,
+            report.stats().spawned,
+            "nothing accepted after the drain"
+        );
+        assert_eq!(
+            s.spawned, ok,
+            "round {round}: every accepted child is in the report"
+        );
+        assert_eq!(s.refused, no, "round {round}: every refusal is counted");
+        assert_eq!(
+            s.spawned,
+            s.completed + s.cancelled + s.aborted + s.failed,
+            "round {round}: {s:?}"
+        );
+        assert_eq!(s.failed + s.aborted, 0);
+        accepted += ok;
+        refused += no;
+        reported_spawned += s.spawned;
+    }
+    for (tx, handle) in feeders {
+        tx.send(None).unwrap();
+        handle.join().unwrap();
+    }
+
+    let created = tally.created.load(Ordering::Relaxed);
+    let finished = tally.finished.load(Ordering::Relaxed);
+    let dropped = tally.dropped_unfinished.load(Ordering::Relaxed);
+    assert_eq!(
+        created,
+        accepted + refused,
+        "every attempt is either accepted or refused"
+    );
+    assert_eq!(
+        finished + dropped,
+        created,
+        "every future ended exactly once"
+    );
+    assert_eq!(reported_spawned, accepted);
+    // Close cancels nothing and no child is aborted here, so every accepted
+    // child ran to its end (cancelled ones ignore the token), and only
+    // refused futures were dropped unfinished.
+    assert_eq!(finished, accepted);
+    assert_eq!(dropped, refused);
+    assert!(
+        accepted > 0 && refused > 0,
+        "the race must go both ways: {accepted} accepted, {refused} refused"
+    );
+    assert_eq!(
+        metrics.num_alive_tasks(),
+        baseline,
+        "no task left in the runtime"
+    );
+    println!(
+        "{rounds} rounds: {accepted} children accepted and accounted, {refused} refused and returned"
+    );
+}
