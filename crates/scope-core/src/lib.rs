@@ -75,6 +75,7 @@ mod snapshot;
 mod spawn_error;
 mod spawner;
 mod stats;
+mod sync;
 
 pub use builder::{BuildError, Builder};
 pub use child_error::ChildError;

@@ -34,7 +34,9 @@
 //! with `Acquire` for the same reason. Counters themselves are `Relaxed`: they
 //! are statistics, published by the `AcqRel` state operations that follow them.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
+
+use crate::sync::AtomicU64;
 
 use tokio::sync::Notify;
 
@@ -75,7 +77,7 @@ pub(crate) struct Core {
 }
 
 /// Event counters. Each is only ever incremented.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Counters {
     pub(crate) spawned: AtomicU64,
     pub(crate) completed: AtomicU64,
@@ -87,6 +89,22 @@ pub(crate) struct Counters {
     /// Blocking children whose closure has started (and so cannot be aborted)
     /// minus those that ended.
     pub(crate) blocking_running: AtomicU64,
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        let zero = || AtomicU64::new(0);
+        Counters {
+            spawned: zero(),
+            completed: zero(),
+            failed: zero(),
+            failed_after_cancel: zero(),
+            cancelled: zero(),
+            aborted: zero(),
+            refused: zero(),
+            blocking_running: zero(),
+        }
+    }
 }
 
 impl Counters {
@@ -255,3 +273,6 @@ impl Core {
         }
     }
 }
+
+#[cfg(all(test, scope_loom))]
+mod loom;
