@@ -62,7 +62,8 @@ pub struct ChildInfo {
 }
 
 impl ChildInfo {
-    /// The child's number in its nursery, in spawn order (starting at 1).
+    /// The child's number among its nursery's listed children, in spawn
+    /// order (starting at 1).
     #[must_use]
     pub fn id(&self) -> u64 {
         self.id

@@ -4,8 +4,7 @@
 ///
 /// Each counter is read with one relaxed load; a reading taken while children
 /// run is a consistent-enough estimate, and a reading taken after `close`
-/// returned is exact. `spawned == completed + failed + cancelled + aborted +
-/// live` holds whenever no child is mid-way through ending.
+/// returned is exact.
 ///
 /// # Examples
 ///
@@ -25,7 +24,7 @@
 pub struct Stats {
     /// Children accepted and not yet ended (queued ones included).
     pub live: u64,
-    /// Children accepted, ever.
+    /// Children accepted, ever: the sum of the ended counts and `live`.
     pub spawned: u64,
     /// Children that returned (`()` or `Ok`) before the token was cancelled.
     pub completed: u64,

@@ -175,19 +175,21 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 Refusal::Full => Kind::Full,
             });
         }
-        let id = self.core.counters.spawned.fetch_add(1, Ordering::Relaxed) + 1;
         let tracked = name.is_some() || self.config.track_all;
-        if tracked {
-            self.registry
-                .lock()
-                .insert(id, (name.cloned(), Instant::now()));
+        if !tracked {
+            // Untracked children need no id: the hot path touches no counter
+            // besides the lifecycle word.
+            return Ok((0, false));
         }
-        Ok((id, tracked))
+        let id = self.core.counters.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        self.registry
+            .lock()
+            .insert(id, (name.cloned(), Instant::now()));
+        Ok((id, true))
     }
 
     /// Undoes an admission whose work goes back to the caller.
     fn undo_admission(&self) {
-        self.core.counters.spawned.fetch_sub(1, Ordering::Relaxed);
         Counters::bump(&self.core.counters.refused);
         self.release();
     }

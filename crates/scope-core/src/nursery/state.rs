@@ -79,7 +79,8 @@ pub(crate) struct Core {
 /// Event counters. Each is only ever incremented.
 #[derive(Debug)]
 pub(crate) struct Counters {
-    pub(crate) spawned: AtomicU64,
+    /// Ids for listed (named or tracked) children.
+    pub(crate) next_id: AtomicU64,
     pub(crate) completed: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) failed_after_cancel: AtomicU64,
@@ -95,7 +96,7 @@ impl Default for Counters {
     fn default() -> Self {
         let zero = || AtomicU64::new(0);
         Counters {
-            spawned: zero(),
+            next_id: zero(),
             completed: zero(),
             failed: zero(),
             failed_after_cancel: zero(),
@@ -260,15 +261,24 @@ impl Core {
         let c = &self.counters;
         let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let state = self.load();
+        // After `CLOSED` the word only moves by refused admissions undoing
+        // themselves; no child is live.
+        let live = if state & CLOSED != 0 { 0 } else { live(state) };
+        let (completed, failed, cancelled, aborted) = (
+            r(&c.completed),
+            r(&c.failed),
+            r(&c.cancelled),
+            r(&c.aborted),
+        );
         Stats {
-            // After `CLOSED` the word only moves by refused admissions undoing
-            // themselves; no child is live.
-            live: if state & CLOSED != 0 { 0 } else { live(state) },
-            spawned: r(&c.spawned),
-            completed: r(&c.completed),
-            failed: r(&c.failed),
-            cancelled: r(&c.cancelled),
-            aborted: r(&c.aborted),
+            live,
+            // Derived rather than counted, so admission costs one atomic
+            // operation, not two.
+            spawned: live + completed + failed + cancelled + aborted,
+            completed,
+            failed,
+            cancelled,
+            aborted,
             refused: r(&c.refused),
         }
     }
