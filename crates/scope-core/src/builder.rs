@@ -56,7 +56,7 @@ pub(crate) trait ParentSide<E>: Parent<E> {
     fn shared_admit(
         &self,
         name: Option<&Arc<str>>,
-    ) -> Result<(u64, bool), crate::spawn_error::Kind>;
+    ) -> Result<Option<u64>, crate::spawn_error::Kind>;
     fn child_token(&self) -> CancellationToken;
     fn handle(&self) -> Handle;
     fn lineage(&self) -> Box<[usize]>;
@@ -68,7 +68,7 @@ impl<T: Send + 'static, E: Send + 'static> ParentSide<E> for Shared<T, E> {
     fn shared_admit(
         &self,
         name: Option<&Arc<str>>,
-    ) -> Result<(u64, bool), crate::spawn_error::Kind> {
+    ) -> Result<Option<u64>, crate::spawn_error::Kind> {
         self.admit(name)
     }
     fn child_token(&self) -> CancellationToken {
@@ -213,7 +213,7 @@ where
                 None,
             )),
             Some(parent) => {
-                let (id, tracked) = parent.shared_admit(config.name.as_ref()).map_err(|kind| {
+                let id = parent.shared_admit(config.name.as_ref()).map_err(|kind| {
                     BuildError(if kind == crate::spawn_error::Kind::Cancelled {
                         BuildErrorKind::ParentCancelled
                     } else {
@@ -224,7 +224,7 @@ where
                 let lineage = parent.lineage();
                 let link = ParentLink {
                     parent: Arc::clone(&parent).as_parent(),
-                    link: Link { id, tracked },
+                    link: Link { id },
                 };
                 let shared: Arc<Shared<T, E>> =
                     Arc::new(Shared::new(config, handle, token, lineage, Some(link)));

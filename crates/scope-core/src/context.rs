@@ -71,6 +71,15 @@ pub(crate) fn arm() -> Armed {
     Armed(())
 }
 
+impl Armed {
+    /// Disarms; `true` if nothing was parked (the common case costs this one
+    /// thread-local access, no look at the slot).
+    pub(crate) fn disarm(self) -> bool {
+        std::mem::forget(self);
+        ARMED.with(|a| a.replace(false))
+    }
+}
+
 impl Drop for Armed {
     fn drop(&mut self) {
         ARMED.with(|a| a.set(false));
@@ -78,9 +87,10 @@ impl Drop for Armed {
 }
 
 /// Called by a child wrapper dropped before its first poll. Takes the value if
-/// a spawn on this thread is armed; otherwise hands it back to be dropped.
+/// a spawn on this thread is armed (and disarms it, which tells the spawner to
+/// look); otherwise hands it back to be dropped.
 pub(crate) fn try_rescue<V: Any + Send>(value: V) -> Result<(), V> {
-    if ARMED.with(Cell::get) {
+    if ARMED.with(|a| a.replace(false)) {
         RESCUED.with(|r| *r.borrow_mut() = Some(Box::new(value)));
         Ok(())
     } else {

@@ -41,11 +41,12 @@ pub(crate) enum Ended<T, E> {
 }
 
 /// The accounting half of a child: ends the child in its nursery exactly once.
+///
+/// Kept small (a pointer, a pointer and flags): it lives in every task.
 pub(crate) struct Ticket<T: Send + 'static, E: Send + 'static> {
     pub(crate) shared: Arc<Shared<T, E>>,
-    pub(crate) id: u64,
-    pub(crate) name: Option<Arc<str>>,
-    pub(crate) tracked: bool,
+    /// Only for listed (named or tracked) children.
+    track: Option<Box<Track>>,
     /// Holds one of the nursery's running slots (only with a running limit).
     pub(crate) has_slot: bool,
     /// What a drop before the end counts as.
@@ -53,22 +54,29 @@ pub(crate) struct Ticket<T: Send + 'static, E: Send + 'static> {
     done: bool,
 }
 
+pub(crate) struct Track {
+    pub(crate) id: u64,
+    pub(crate) name: Option<Arc<str>>,
+}
+
 impl<T: Send + 'static, E: Send + 'static> Ticket<T, E> {
-    pub(crate) fn new(
-        shared: Arc<Shared<T, E>>,
-        id: u64,
-        name: Option<Arc<str>>,
-        tracked: bool,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<Shared<T, E>>, id: Option<u64>, name: Option<Arc<str>>) -> Self {
+        let track = id.map(|id| Box::new(Track { id, name }));
         Ticket {
             shared,
-            id,
-            name,
-            tracked,
+            track,
             has_slot: false,
             drop_as_cancelled: false,
             done: false,
         }
+    }
+
+    pub(crate) fn name(&self) -> Option<&Arc<str>> {
+        self.track.as_ref().and_then(|t| t.name.as_ref())
+    }
+
+    pub(crate) fn tracked_id(&self) -> Option<u64> {
+        self.track.as_ref().map(|t| t.id)
     }
 
     pub(crate) fn finish(&mut self, ended: Ended<T, E>) -> Option<T> {
@@ -81,8 +89,8 @@ impl<T: Send + 'static, E: Send + 'static> Ticket<T, E> {
     /// the admission.
     pub(crate) fn rescued(&mut self) {
         self.done = true;
-        if self.tracked {
-            self.shared.untrack(self.id);
+        if let Some(id) = self.tracked_id() {
+            self.shared.untrack(id);
         }
     }
 }
@@ -123,8 +131,8 @@ where
         let span = tracing::trace_span!(
             "child",
             nursery = ticket.shared.name().unwrap_or(""),
-            child = ticket.name.as_deref().unwrap_or(""),
-            id = ticket.id,
+            child = ticket.name().map_or("", |n| &**n),
+            id = ticket.tracked_id(),
         );
         Child {
             fut: Some(fut),
@@ -333,9 +341,11 @@ where
 /// Runs one `spawn_on` with the rescue slot armed; returns the work if the
 /// runtime refused the task and the child parked it (runtime shut down).
 pub(crate) fn spawn_armed<W: std::any::Any + Send, S: FnOnce()>(spawn: S) -> Option<W> {
-    {
-        let _armed = context::arm();
-        spawn();
+    let armed = context::arm();
+    spawn();
+    if armed.disarm() {
+        None
+    } else {
+        context::take_rescued::<W>()
     }
-    context::take_rescued::<W>()
 }

@@ -96,8 +96,8 @@ pub(crate) trait Nested: Send + Sync {
 
 /// A nested nursery's place in its parent.
 pub(crate) struct Link {
-    pub(crate) id: u64,
-    pub(crate) tracked: bool,
+    /// The nested nursery's id in the parent's listing, if listed.
+    pub(crate) id: Option<u64>,
 }
 
 pub(crate) struct ParentLink<E> {
@@ -159,9 +159,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     // ----- admission -------------------------------------------------------
 
-    /// Counts a child in; returns its id and whether it is listed in
-    /// snapshots.
-    pub(crate) fn admit(&self, name: Option<&Arc<str>>) -> Result<(u64, bool), Kind> {
+    /// Counts a child in; returns its id if it is listed in snapshots.
+    pub(crate) fn admit(&self, name: Option<&Arc<str>>) -> Result<Option<u64>, Kind> {
         if let Err((why, finished)) = self
             .core
             .admit(self.config.max_held, || context::is_inside(&self.core))
@@ -179,13 +178,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if !tracked {
             // Untracked children need no id: the hot path touches no counter
             // besides the lifecycle word.
-            return Ok((0, false));
+            return Ok(None);
         }
         let id = self.core.counters.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         self.registry
             .lock()
             .insert(id, (name.cloned(), Instant::now()));
-        Ok((id, true))
+        Ok(Some(id))
     }
 
     /// Undoes an admission whose work goes back to the caller.
@@ -215,11 +214,11 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         F: Future + Send + 'static,
         F::Output: ChildOutput<T, E>,
     {
-        let (id, tracked) = match self.admit(name.as_ref()) {
-            Ok(admitted) => admitted,
+        let id = match self.admit(name.as_ref()) {
+            Ok(id) => id,
             Err(kind) => return Err(SpawnError::new(kind, fut)),
         };
-        let child = Child::new(fut, Ticket::new(Arc::clone(self), id, name, tracked));
+        let child = Child::new(fut, Ticket::new(Arc::clone(self), id, name));
         self.hand_off(
             child,
             try_only,
@@ -238,11 +237,11 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         Fn: FnOnce() -> O + Send + 'static,
         O: ChildOutput<T, E>,
     {
-        let (id, tracked) = match self.admit(name.as_ref()) {
-            Ok(admitted) => admitted,
+        let id = match self.admit(name.as_ref()) {
+            Ok(id) => id,
             Err(kind) => return Err(SpawnError::new(kind, f)),
         };
-        let child = BlockingChild::new(f, Ticket::new(Arc::clone(self), id, name, tracked));
+        let child = BlockingChild::new(f, Ticket::new(Arc::clone(self), id, name));
         self.hand_off(
             child,
             false,
@@ -310,14 +309,16 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 out = Some(v);
             }
             Ended::Returned(Err(e)) => {
-                self.failed(ChildError::error(e, t.name.clone()), after_cancel)
+                self.failed(ChildError::error(e, t.name().cloned()), after_cancel)
             }
-            Ended::Panicked(p) => self.failed(ChildError::panic(p, t.name.clone()), after_cancel),
+            Ended::Panicked(p) => {
+                self.failed(ChildError::panic(p, t.name().cloned()), after_cancel)
+            }
             Ended::Aborted => Counters::bump(&c.aborted),
             Ended::Cancelled => Counters::bump(&c.cancelled),
         }
-        if t.tracked {
-            self.untrack(t.id);
+        if let Some(id) = t.tracked_id() {
+            self.untrack(id);
         }
         if t.has_slot {
             self.release_slot();
@@ -654,8 +655,8 @@ impl<T: Send + 'static, E: Send + 'static> Parent<E> for Shared<T, E> {
                 &c.completed
             }),
         }
-        if link.tracked {
-            self.untrack(link.id);
+        if let Some(id) = link.id {
+            self.untrack(id);
         }
         self.release();
     }
