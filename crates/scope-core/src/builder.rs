@@ -61,6 +61,7 @@ pub(crate) trait ParentSide<E>: Parent<E> {
     fn handle(&self) -> Handle;
     fn lineage(&self) -> Box<[usize]>;
     fn register(&self, child: std::sync::Weak<dyn Nested>);
+    fn chain(&self) -> Vec<Arc<crate::nursery::state::Watch>>;
     fn as_parent(self: Arc<Self>) -> Arc<dyn Parent<E>>;
 }
 
@@ -85,6 +86,9 @@ impl<T: Send + 'static, E: Send + 'static> ParentSide<E> for Shared<T, E> {
     }
     fn register(&self, child: std::sync::Weak<dyn Nested>) {
         self.register_nested(child);
+    }
+    fn chain(&self) -> Vec<Arc<crate::nursery::state::Watch>> {
+        self.core.chain().to_vec()
     }
     fn as_parent(self: Arc<Self>) -> Arc<dyn Parent<E>> {
         self
@@ -210,26 +214,29 @@ where
                 handle,
                 CancellationToken::new(),
                 Box::new([]),
-                None,
+                &[],
+                false,
             )),
             Some(parent) => {
-                let id = parent.shared_admit(config.name.as_ref()).map_err(|kind| {
+                let name = config.name.clone();
+                let (token, lineage, chain) =
+                    (parent.child_token(), parent.lineage(), parent.chain());
+                let shared: Arc<Shared<T, E>> =
+                    Arc::new(Shared::new(config, handle, token, lineage, &chain, true));
+                // Registered before it is counted in, so a parent's cancel or
+                // shutdown that runs from here on reaches it.
+                parent.register(Arc::downgrade(&shared) as std::sync::Weak<dyn Nested>);
+                let id = parent.shared_admit(name.as_ref()).map_err(|kind| {
                     BuildError(if kind == crate::spawn_error::Kind::Cancelled {
                         BuildErrorKind::ParentCancelled
                     } else {
                         BuildErrorKind::ParentClosed
                     })
                 })?;
-                let token = parent.child_token();
-                let lineage = parent.lineage();
-                let link = ParentLink {
+                shared.attach_parent(ParentLink {
                     parent: Arc::clone(&parent).as_parent(),
                     link: Link { id },
-                };
-                let shared: Arc<Shared<T, E>> =
-                    Arc::new(Shared::new(config, handle, token, lineage, Some(link)));
-                let weak = Arc::downgrade(&shared) as std::sync::Weak<dyn Nested>;
-                parent.register(weak);
+                });
                 shared
             }
         };

@@ -36,9 +36,10 @@ use crate::{BoxError, ChildOutput, context};
 /// - **Nothing is lost.** A spawn either returns `Ok` (the child will run and
 ///   be accounted for, exactly once, as completed, failed, cancelled or
 ///   aborted) or a [`SpawnError`] that hands the unpolled future back.
-/// - **Reaped as they finish.** A finished child's task is removed by the next
-///   child to end (or spawn), without anyone joining: memory follows live
-///   children, not children ever spawned. Outputs (when `T` is not `()`) are
+/// - **Reaped as they finish.** Every eighth child to end removes the tasks
+///   that finished before it, without anyone joining: at most a handful of
+///   finished tasks wait to be freed, and memory follows live children, not
+///   children ever spawned. Outputs (when `T` is not `()`) are
 ///   kept for [`join_next`](Self::join_next), at the cost of the output alone.
 /// - **`close` is a drain.** It refuses spawns from outside, cancels nothing,
 ///   and returns when every child has ended, including children that children
@@ -350,7 +351,9 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
         close(&self.shared).await
     }
 
-    /// Waits for the nursery to drain without starting the close.
+    /// Waits for the nursery to drain without starting the close. From inside
+    /// one of its children (which the drain would wait for) it returns a
+    /// non-final report at once.
     ///
     /// # Cancel safety
     ///
@@ -367,7 +370,7 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// # }
     /// ```
     pub async fn closed(&self) -> Report<E> {
-        self.shared.drain().await
+        self.shared.closed().await
     }
 
     /// Ends the nursery within a deadline: close and wait up to `grace`;

@@ -213,7 +213,7 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     /// # }
     /// ```
     pub async fn closed(&self) -> Report<E> {
-        self.shared.drain().await
+        self.shared.closed().await
     }
 
     /// A builder for a nursery nested in this one; see

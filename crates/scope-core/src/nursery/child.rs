@@ -245,17 +245,13 @@ where
 
     pub(crate) fn run(mut self) -> Option<T> {
         let f = self.f.take().expect("blocking child runs once");
-        let counters = &self.ticket.shared.core.counters;
-        counters
-            .blocking_running
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let core = &self.ticket.shared.core;
+        core.blocking_moved(true);
         let result = {
-            let _cx = context::enter(&self.ticket.shared.core);
+            let _cx = context::enter(core);
             catch_unwind(AssertUnwindSafe(f))
         };
-        counters
-            .blocking_running
-            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+        core.blocking_moved(false);
         let ended = match result {
             Ok(out) => Ended::Returned(out.into_result()),
             Err(payload) => Ended::Panicked(payload),

@@ -47,6 +47,9 @@ use crate::snapshot::{ChildInfo, Snapshot};
 use crate::spawn_error::{Kind, SpawnError};
 use crate::{ChildOutput, context};
 
+/// How many ending children share one reaping pass (see `child_ended`).
+const REAP_EVERY: u64 = 8;
+
 pub(crate) type Handler<E> = Box<dyn Fn(&ChildError<E>) + Send + Sync>;
 
 /// Listed live children: id → (name, accepted at).
@@ -92,6 +95,7 @@ pub(crate) trait Parent<E>: Send + Sync {
 pub(crate) trait Nested: Send + Sync {
     fn cancel_nested(&self);
     fn abort_nested(&self);
+    fn force_end_nested(&self);
 }
 
 /// A nested nursery's place in its parent.
@@ -128,10 +132,11 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         handle: Handle,
         token: CancellationToken,
         lineage: Box<[usize]>,
-        parent: Option<ParentLink<E>>,
+        ancestors: &[Arc<super::state::Watch>],
+        nested: bool,
     ) -> Self {
         Shared {
-            core: Core::new(lineage),
+            core: Core::new(lineage, ancestors),
             token,
             handle,
             config,
@@ -144,8 +149,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             }),
             failure: Mutex::new(None),
             registry: Mutex::new(BTreeMap::new()),
-            has_parent: parent.is_some(),
-            parent: Mutex::new(parent),
+            has_parent: nested,
+            parent: Mutex::new(None),
             nested: Mutex::new(Vec::new()),
             detached: AtomicBool::new(false),
             drain_lock: tokio::sync::Mutex::new(()),
@@ -264,6 +269,17 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         C: Pending<T> + 'static,
     {
         let mut inner = self.inner.lock();
+        // A cancel (and the abort a drop or shutdown does after it) may have
+        // run between the admission and this lock; it has already swept the
+        // set and the queue, so this child must not slip in behind it. The
+        // flag is set before `cancel` takes this lock, so holding the lock
+        // means we see it.
+        if self.core.is_cancelled() {
+            drop(inner);
+            let work = unstarted(child);
+            self.undo_admission();
+            return Err(SpawnError::new(Kind::Cancelled, work));
+        }
         let limited = self.config.max_running != 0;
         if limited {
             if inner.running >= self.config.max_running {
@@ -299,14 +315,15 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         let c = &self.core.counters;
         let after_cancel = self.core.is_cancelled();
         let mut out = None;
-        match ended {
+        // `seq` numbers the ends of this kind; it paces the reaping below.
+        let seq = match ended {
             Ended::Returned(Ok(v)) => {
+                out = Some(v);
                 Counters::bump(if after_cancel {
                     &c.cancelled
                 } else {
                     &c.completed
-                });
-                out = Some(v);
+                })
             }
             Ended::Returned(Err(e)) => {
                 self.failed(ChildError::error(e, t.name().cloned()), after_cancel)
@@ -316,32 +333,38 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             }
             Ended::Aborted => Counters::bump(&c.aborted),
             Ended::Cancelled => Counters::bump(&c.cancelled),
-        }
+        };
         if let Some(id) = t.tracked_id() {
             self.untrack(id);
         }
         if t.has_slot {
             self.release_slot();
         }
-        // Amortised reaping: each ending child removes the tasks that finished
-        // before it (it cannot remove itself: its task is still running). A
-        // contended lock means someone else is in there and will reap.
-        if let Some(mut inner) = self.inner.try_lock() {
-            inner.reap();
+        // Amortised reaping: every `REAP_EVERY`th ending child removes the
+        // tasks that finished before it (it cannot remove itself: its task is
+        // still running), so at most a few finished tasks wait to be freed and
+        // the set's lock is touched by one end in eight. A contended lock
+        // means someone else is in the set and the next pass will reap.
+        if seq % REAP_EVERY == REAP_EVERY - 1 {
+            if let Some(mut inner) = self.inner.try_lock() {
+                inner.reap();
+            }
         }
         self.release();
         out
     }
 
-    fn failed(&self, err: ChildError<E>, after_cancel: bool) {
+    /// Returns the failure count before this one.
+    fn failed(&self, err: ChildError<E>, after_cancel: bool) -> u64 {
         let c = &self.core.counters;
-        Counters::bump(&c.failed);
+        let seq = Counters::bump(&c.failed);
         if after_cancel {
             Counters::bump(&c.failed_after_cancel);
         }
         self.call_handler(&err);
         self.warn_if_unowned(&err);
         self.record_failure(|| Failure::new(err));
+        seq
     }
 
     fn call_handler(&self, err: &ChildError<E>) {
@@ -414,6 +437,21 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
     }
 
+    /// Links a nested nursery to the parent that counted it in. If it already
+    /// drained (a parent's shutdown closed it in between), tells the parent
+    /// now: `on_drained` found no link to tell.
+    pub(crate) fn attach_parent(&self, link: ParentLink<E>) {
+        let mut slot = self.parent.lock();
+        if self.core.is_closed() {
+            drop(slot);
+            let failure = self.failure.lock().clone();
+            link.parent
+                .nested_ended(&link.link, failure, self.token.is_cancelled());
+        } else {
+            *slot = Some(link);
+        }
+    }
+
     /// Runs once, when the live count reaches zero while closing.
     pub(crate) fn on_drained(&self) {
         let link = self.parent.lock().take();
@@ -440,6 +478,18 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     pub(crate) fn abort_all(&self) {
+        self.abort(false);
+    }
+
+    /// The last phase of a shutdown: abort everything, and close every nested
+    /// nursery too, so each can drain once its aborted children are gone
+    /// (their owners may be elsewhere and never close them).
+    pub(crate) fn force_end(&self) {
+        self.begin_close();
+        self.abort(true);
+    }
+
+    fn abort(&self, and_close_nested: bool) {
         let queued = {
             let mut inner = self.inner.lock();
             inner.set.abort_all();
@@ -447,7 +497,11 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         };
         drop(queued);
         for nested in self.nested() {
-            nested.abort_nested();
+            if and_close_nested {
+                nested.force_end_nested();
+            } else {
+                nested.abort_nested();
+            }
         }
     }
 
@@ -488,6 +542,15 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             failure: self.failure.lock().clone(),
             is_final,
         }
+    }
+
+    /// `closed()`: waits for the end without starting it; from inside a child
+    /// (which the end would wait for) it returns a non-final report at once.
+    pub(crate) async fn closed(&self) -> Report<E> {
+        if context::is_inside(&self.core) {
+            return self.report(false, 0);
+        }
+        self.drain().await
     }
 
     /// Waits for the drain (someone must have begun the close), then for every
@@ -565,20 +628,19 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if timed(drain).await.is_err() {
             self.cancel();
             if timed(after_cancel).await.is_err() {
-                self.abort_all();
+                self.force_end();
                 // Aborted children end at once; blocking ones that already
-                // started cannot be aborted and are reported as still running.
-                self.core.set_watch(true);
+                // started (here or in a nested nursery) cannot be aborted and
+                // are reported as still running. Reaching zero finishes the
+                // close, which wakes this wait too.
+                let _watching = self.core.watch();
                 self.core
                     .wait_live(|live, core| {
-                        core.is_closed()
-                            || live <= core.counters.blocking_running.load(Ordering::Relaxed)
+                        core.is_closed() || (live != 0 && live <= core.blocking())
                     })
                     .await;
-                self.core.set_watch(false);
                 if !self.core.is_closed() {
-                    let still = self.core.counters.blocking_running.load(Ordering::Relaxed);
-                    return self.report(false, still);
+                    return self.report(false, self.core.blocking());
                 }
             }
         }
@@ -649,11 +711,13 @@ impl<T: Send + 'static, E: Send + 'static> Parent<E> for Shared<T, E> {
                 f.inspect(|e| self.call_handler(e));
                 self.record_failure(|| f);
             }
-            None => Counters::bump(if cancelled || after_cancel {
-                &c.cancelled
-            } else {
-                &c.completed
-            }),
+            None => {
+                Counters::bump(if cancelled || after_cancel {
+                    &c.cancelled
+                } else {
+                    &c.completed
+                });
+            }
         }
         if let Some(id) = link.id {
             self.untrack(id);
@@ -669,5 +733,9 @@ impl<T: Send + 'static, E: Send + 'static> Nested for Shared<T, E> {
 
     fn abort_nested(&self) {
         self.abort_all();
+    }
+
+    fn force_end_nested(&self) {
+        self.force_end();
     }
 }

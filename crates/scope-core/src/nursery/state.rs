@@ -20,10 +20,15 @@
 //!    count stays zero.
 //! 4. `CANCELLED` is set when the token fires through the nursery (cancel,
 //!    fail-fast, shutdown, drop). It refuses every spawn, inside or outside.
-//! 5. `WATCH` asks every ending child to notify `progress`; it is set only while
-//!    a shutdown waits for children that cannot be counted by `CLOSED` alone
-//!    (after abort, with blocking children still running), so the hot path pays
-//!    one bit test on a value it already has.
+//! 5. `WATCH` asks every ending child to notify `progress`; it is set while at
+//!    least one shutdown waits for children that cannot be counted by `CLOSED`
+//!    alone (after abort, with blocking children still running), so the hot
+//!    path pays one bit test on a value it already has. The bit follows a
+//!    watcher count kept under a mutex, so concurrent shutdowns cannot clear
+//!    it under each other. Finishing the close notifies `progress` too.
+//! 6. Blocking children that have started are counted in the [`Watch`] of
+//!    their nursery and of every ancestor (they cannot be aborted anywhere up
+//!    the tree); starting or ending one wakes the watchers.
 //!
 //! # Orderings
 //!
@@ -34,6 +39,7 @@
 //! with `Acquire` for the same reason. Counters themselves are `Relaxed`: they
 //! are statistics, published by the `AcqRel` state operations that follow them.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use crate::sync::AtomicU64;
@@ -69,8 +75,10 @@ pub(crate) struct Core {
     pub(crate) counters: Counters,
     /// Woken once, by the winner of the `CLOSED` swap.
     drained: Notify,
-    /// Woken by every ending child while `WATCH` is set.
-    progress: Notify,
+    /// The shutdown watchers' side: started blocking children and `progress`.
+    pub(crate) watch: Arc<Watch>,
+    /// `watch` followed by every ancestor's.
+    chain: Box<[Arc<Watch>]>,
     /// Addresses of the ancestors' cores, nearest first; used only to answer
     /// "is the caller a descendant of this nursery?" (see `context`).
     pub(crate) lineage: Box<[usize]>,
@@ -87,9 +95,6 @@ pub(crate) struct Counters {
     pub(crate) cancelled: AtomicU64,
     pub(crate) aborted: AtomicU64,
     pub(crate) refused: AtomicU64,
-    /// Blocking children whose closure has started (and so cannot be aborted)
-    /// minus those that ended.
-    pub(crate) blocking_running: AtomicU64,
 }
 
 impl Default for Counters {
@@ -103,25 +108,59 @@ impl Default for Counters {
             cancelled: zero(),
             aborted: zero(),
             refused: zero(),
-            blocking_running: zero(),
         }
     }
 }
 
 impl Counters {
-    pub(crate) fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    /// Adds one; returns the count before.
+    pub(crate) fn bump(counter: &AtomicU64) -> u64 {
+        counter.fetch_add(1, Ordering::Relaxed)
     }
 }
 
+/// What a shutdown waiting past its abort needs to see.
+#[derive(Debug, Default)]
+pub(crate) struct Watch {
+    /// Started, unfinished blocking children here and in every descendant.
+    pub(crate) blocking: std::sync::atomic::AtomicU64,
+    /// Woken by ending children while `WATCH` is set, by the close finishing,
+    /// and by blocking children starting or ending.
+    progress: Notify,
+    /// Shutdowns currently watching; `WATCH` is set iff this is non-zero.
+    watchers: parking_lot::Mutex<usize>,
+}
+
 impl Core {
-    pub(crate) fn new(lineage: Box<[usize]>) -> Self {
+    pub(crate) fn new(lineage: Box<[usize]>, ancestors: &[Arc<Watch>]) -> Self {
+        let watch = Arc::new(Watch::default());
+        let chain = std::iter::once(watch.clone())
+            .chain(ancestors.iter().cloned())
+            .collect();
         Core {
             state: AtomicU64::new(0),
             counters: Counters::default(),
             drained: Notify::new(),
-            progress: Notify::new(),
+            watch,
+            chain,
             lineage,
+        }
+    }
+
+    /// `watch` and every ancestor's, for nested nurseries to extend.
+    pub(crate) fn chain(&self) -> &[Arc<Watch>] {
+        &self.chain
+    }
+
+    /// A blocking child started (`+1`) or ended (`-1`).
+    pub(crate) fn blocking_moved(&self, started: bool) {
+        for w in self.chain.iter() {
+            if started {
+                w.blocking.fetch_add(1, Ordering::AcqRel);
+            } else {
+                w.blocking.fetch_sub(1, Ordering::AcqRel);
+            }
+            w.progress.notify_waiters();
         }
     }
 
@@ -184,7 +223,7 @@ impl Core {
         let prev = self.state.fetch_sub(LIVE_ONE, Ordering::AcqRel);
         debug_assert!(live(prev) > 0, "live count underflow");
         if prev & WATCH != 0 {
-            self.progress.notify_waiters();
+            self.watch.progress.notify_waiters();
         }
         live(prev) == 1 && prev & CLOSING != 0 && self.try_finish()
     }
@@ -200,12 +239,14 @@ impl Core {
         self.state.fetch_or(CANCELLED, Ordering::AcqRel) & CANCELLED == 0
     }
 
-    pub(crate) fn set_watch(&self, on: bool) {
-        if on {
+    /// Registers a watcher until the guard drops (cancel safe).
+    pub(crate) fn watch(&self) -> Watching<'_> {
+        let mut n = self.watch.watchers.lock();
+        if *n == 0 {
             self.state.fetch_or(WATCH, Ordering::AcqRel);
-        } else {
-            self.state.fetch_and(!WATCH, Ordering::AcqRel);
         }
+        *n += 1;
+        Watching(self)
     }
 
     fn try_finish(&self) -> bool {
@@ -222,6 +263,7 @@ impl Core {
             ) {
                 Ok(_) => {
                     self.drained.notify_waiters();
+                    self.watch.progress.notify_waiters();
                     return true;
                 }
                 Err(actual) => cur = actual,
@@ -244,10 +286,11 @@ impl Core {
         }
     }
 
-    /// Waits until `cond(live count)` holds; needs `WATCH` set. Cancel safe.
+    /// Waits until `cond(live count)` holds; needs a [`Watching`] guard.
+    /// Cancel safe.
     pub(crate) async fn wait_live(&self, cond: impl Fn(u64, &Core) -> bool) {
         loop {
-            let notified = self.progress.notified();
+            let notified = self.watch.progress.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if cond(self.live(), self) {
@@ -255,6 +298,11 @@ impl Core {
             }
             notified.await;
         }
+    }
+
+    /// Started blocking children here and below.
+    pub(crate) fn blocking(&self) -> u64 {
+        self.watch.blocking.load(Ordering::Acquire)
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -280,6 +328,19 @@ impl Core {
             cancelled,
             aborted,
             refused: r(&c.refused),
+        }
+    }
+}
+
+/// A shutdown watching the live count; see [`Core::watch`].
+pub(crate) struct Watching<'a>(&'a Core);
+
+impl Drop for Watching<'_> {
+    fn drop(&mut self) {
+        let mut n = self.0.watch.watchers.lock();
+        *n -= 1;
+        if *n == 0 {
+            self.0.state.fetch_and(!WATCH, Ordering::AcqRel);
         }
     }
 }
