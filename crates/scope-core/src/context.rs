@@ -27,17 +27,20 @@ thread_local! {
     static RESCUED: RefCell<Option<Box<dyn Any + Send>>> = const { RefCell::new(None) };
 }
 
-/// Marks this thread as running a child of `core` until dropped.
-pub(crate) struct Enter {
+/// Marks this thread as running a child of `core` until dropped. Borrows the
+/// core, so the borrow checker keeps it alive for as long as `CURRENT` may
+/// point to it.
+pub(crate) struct Enter<'a> {
     prev: *const Core,
+    _core: std::marker::PhantomData<&'a Core>,
 }
 
-pub(crate) fn enter(core: &Core) -> Enter {
+pub(crate) fn enter(core: &Core) -> Enter<'_> {
     let prev = CURRENT.with(|c| c.replace(core));
-    Enter { prev }
+    Enter { prev, _core: std::marker::PhantomData }
 }
 
-impl Drop for Enter {
+impl Drop for Enter<'_> {
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.prev));
     }

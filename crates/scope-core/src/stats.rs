@@ -3,7 +3,9 @@
 /// A reading of a nursery's counters ([`Nursery::stats`](crate::Nursery::stats)).
 ///
 /// Each counter is read with one relaxed load; a reading taken while children
-/// run is a consistent-enough estimate, and a reading taken after `close`
+/// run is an estimate (a child ending during the read may show in two places,
+/// so `spawned`, which is derived as `live` plus the ended counts, can be off
+/// by the children ending at that moment), and a reading taken after `close`
 /// returned is exact.
 ///
 /// # Examples
