@@ -1,0 +1,58 @@
+//! The scenarios, one module each. Every module has a `groups(&Sizes)`
+//! function returning its [`Group`](crate::Group)s; the report and the
+//! criterion benches only ever go through those.
+//!
+//! | module | what is timed or counted | baseline |
+//! |---|---|---|
+//! | [`spawn_finish`] | spawn 100k trivial children and wait for all, per runtime flavour | `tokio::spawn` keeping `JoinHandle`s |
+//! | [`contention`] | 100k spawns from 8 tasks, and from 2 OS threads, into one owner | detached `tokio::spawn` |
+//! | [`drain`] | 100k parked children released at once, until the owner's wait returns | `TaskTracker::close` + `wait` |
+//! | [`cancel`] | 100k parked children ended by a token, and by abort | `TaskTracker` + bare `CancellationToken`; `JoinSet::shutdown` |
+//! | [`memory`] | exact heap bytes per live child, and per finished child nobody joined | `JoinSet` |
+//! | [`fixed_cost`] | an empty owner created and closed: ns and bytes | `JoinSet` + child `CancellationToken` |
+//!
+//! Connections (issue 4, item 6: accept, a short exchange spawning 2 tasks,
+//! close; 10k connections over loopback against a bare-spawn server) will be
+//! a `conn` module here once `scope-conn` exists, added to
+//! [`all_groups`](crate::all_groups) and to a `benches/conn.rs`.
+
+use std::future::Future;
+use std::rc::Rc;
+use std::time::Duration;
+
+use tokio::runtime::Runtime;
+
+use crate::{Case, drive};
+
+pub mod cancel;
+pub mod contention;
+pub mod drain;
+pub mod fixed_cost;
+pub mod memory;
+pub mod spawn_finish;
+
+/// `tokio::spawn`, keeping every `JoinHandle` and awaiting each.
+pub const HANDLES: &str = "tokio::spawn + JoinHandles";
+/// `tokio::spawn`, dropping the handle; a latch counts the ends.
+pub const DETACHED: &str = "tokio::spawn, detached";
+/// `JoinSet`, drained by `join_next` at the end.
+pub const JOIN_SET: &str = "JoinSet + join_next";
+/// tokio-util's `TaskTracker`: `close` then `wait`.
+pub const TRACKER: &str = "TaskTracker";
+/// `Arc<parking_lot::Mutex<JoinSet>>`, reaped with `try_join_next` on each
+/// spawn, drained by `join_next` at the end.
+pub const MUTEX_JOIN_SET: &str = "Arc<Mutex<JoinSet>> + try_join_next";
+/// `FuturesUnordered` polled by the owner: spawns nothing.
+pub const FUTURES_UNORDERED: &str = "FuturesUnordered (no spawn)";
+/// `scope_core::Nursery`: `spawn`, then `close`.
+pub const NURSERY: &str = "Nursery";
+
+/// A timed case that drives `f()` on `rt` once per run.
+fn timed<F, Fut>(rt: &Rc<Runtime>, contender: &'static str, items: usize, f: F) -> Case
+where
+    F: Fn() -> Fut + 'static,
+    Fut: Future<Output = Duration> + Send + 'static,
+{
+    let rt = Rc::clone(rt);
+    Case::time(contender, items as u64, move || drive(&rt, f()))
+}

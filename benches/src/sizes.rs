@@ -1,0 +1,51 @@
+//! [`Sizes`]: how much work each scenario does per run.
+
+/// How much work each scenario does per run. The report and the criterion
+/// benches both use [`Sizes::default`], so their numbers are comparable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sizes {
+    /// Children spawned per run of spawn-and-finish and contention.
+    pub children: usize,
+    /// Parked children per run of drain and cancel.
+    pub parked: usize,
+    /// Children per run of the memory scenario.
+    pub memory_children: usize,
+    /// Owners created and closed per run of the fixed-cost timing.
+    pub owners: usize,
+    /// Owners held at once for the fixed-cost byte count.
+    pub owners_bytes: usize,
+}
+
+impl Default for Sizes {
+    /// The sizes the issue asks for: 100k children, 100k parked.
+    fn default() -> Self {
+        Sizes {
+            children: 100_000,
+            parked: 100_000,
+            memory_children: 10_000,
+            owners: 10_000,
+            owners_bytes: 1_000,
+        }
+    }
+}
+
+impl Sizes {
+    /// A few of everything: for tests that only check the scenarios run and
+    /// check their work.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// assert!(scope_benches::Sizes::tiny().children < scope_benches::Sizes::default().children);
+    /// ```
+    #[must_use]
+    pub fn tiny() -> Self {
+        Sizes {
+            children: 64,
+            parked: 64,
+            memory_children: 64,
+            owners: 8,
+            owners_bytes: 8,
+        }
+    }
+}
