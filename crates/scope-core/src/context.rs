@@ -37,7 +37,10 @@ pub(crate) struct Enter<'a> {
 
 pub(crate) fn enter(core: &Core) -> Enter<'_> {
     let prev = CURRENT.with(|c| c.replace(core));
-    Enter { prev, _core: std::marker::PhantomData }
+    Enter {
+        prev,
+        _core: std::marker::PhantomData,
+    }
 }
 
 impl Drop for Enter<'_> {

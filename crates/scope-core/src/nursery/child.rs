@@ -11,7 +11,8 @@
 //!    the work went back to the spawner) ends nothing: the spawner undoes the
 //!    admission instead.
 //! 2. The wrapped future is never moved after its first poll: it lives in an
-//!    `Option` that is only taken (by the rescue) while `started` is false,
+//!    `Option` that is only taken (by the rescue) while `ticket.started` is
+//!    false,
 //!    and only dropped in place afterwards.
 
 #![allow(unsafe_code)]
@@ -52,6 +53,9 @@ pub(crate) struct Ticket<T: Send + 'static, E: Send + 'static> {
     /// What a drop before the end counts as.
     pub(crate) drop_as_cancelled: bool,
     done: bool,
+    /// The child's work has been polled (or run) once. Kept here rather
+    /// than in the wrapper so it shares the ticket's padding.
+    started: bool,
 }
 
 pub(crate) struct Track {
@@ -68,6 +72,7 @@ impl<T: Send + 'static, E: Send + 'static> Ticket<T, E> {
             has_slot: false,
             drop_as_cancelled: false,
             done: false,
+            started: false,
         }
     }
 
@@ -112,7 +117,6 @@ impl<T: Send + 'static, E: Send + 'static> Drop for Ticket<T, E> {
 /// started (invariant 2).
 pub(crate) struct Child<F: Send + 'static, T: Send + 'static, E: Send + 'static> {
     fut: Option<F>,
-    started: bool,
     pub(crate) ticket: Ticket<T, E>,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
@@ -136,7 +140,6 @@ where
         );
         Child {
             fut: Some(fut),
-            started: false,
             ticket,
             #[cfg(feature = "tracing")]
             span,
@@ -146,7 +149,7 @@ where
 
     /// Takes the future back out of a child that was never started.
     pub(crate) fn into_unstarted(mut self) -> F {
-        debug_assert!(!self.started);
+        debug_assert!(!self.ticket.started);
         self.ticket.rescued();
         self.fut.take().expect("unstarted child has its future")
     }
@@ -166,7 +169,7 @@ where
         // `Drop`/`into_unstarted`, which only happens while `started` is false,
         // i.e. before the `Pin::new_unchecked` below has ever been reached.
         let this = unsafe { self.get_unchecked_mut() };
-        this.started = true;
+        this.ticket.started = true;
         let Some(fut) = this.fut.as_mut() else {
             // Tokio never polls a completed future; be harmless if it did.
             return Poll::Ready(None);
@@ -199,7 +202,7 @@ where
 
 impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for Child<F, T, E> {
     fn drop(&mut self) {
-        if !self.started {
+        if !self.ticket.started {
             if let Some(fut) = self.fut.take() {
                 match context::try_rescue(fut) {
                     Ok(()) => self.ticket.rescued(),

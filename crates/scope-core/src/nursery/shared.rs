@@ -48,7 +48,7 @@ use crate::spawn_error::{Kind, SpawnError};
 use crate::{ChildOutput, context};
 
 /// How many ending children share one reaping pass (see `child_ended`).
-const REAP_EVERY: u64 = 8;
+const REAP_EVERY: u64 = 32;
 
 pub(crate) type Handler<E> = Box<dyn Fn(&ChildError<E>) + Send + Sync>;
 
@@ -118,11 +118,11 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     failure: Mutex<Option<Failure<E>>>,
     registry: Mutex<Registry>,
     parent: Mutex<Option<ParentLink<E>>>,
+    // Read only by the `tracing` warning for failures nobody else sees.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     has_parent: bool,
     nested: Mutex<Vec<Weak<dyn Nested>>>,
     pub(crate) detached: AtomicBool,
-    /// Serialises the final reap of the `JoinSet` among closers.
-    drain_lock: tokio::sync::Mutex<()>,
     final_report: Mutex<Option<Report<E>>>,
 }
 
@@ -153,7 +153,6 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             parent: Mutex::new(None),
             nested: Mutex::new(Vec::new()),
             detached: AtomicBool::new(false),
-            drain_lock: tokio::sync::Mutex::new(()),
             final_report: Mutex::new(None),
         }
     }
@@ -342,8 +341,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
         // Amortised reaping: every `REAP_EVERY`th ending child removes the
         // tasks that finished before it (it cannot remove itself: its task is
-        // still running), so at most a few finished tasks wait to be freed and
-        // the set's lock is touched by one end in eight. A contended lock
+        // still running), so at most a few dozen finished tasks wait to be
+        // freed and the set's lock is touched by one end in 32. A contended lock
         // means someone else is in the set and the next pass will reap.
         if seq % REAP_EVERY == REAP_EVERY - 1 {
             if let Some(mut inner) = self.inner.try_lock() {
@@ -556,8 +555,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// Waits for the drain (someone must have begun the close), then for every
     /// task to be gone from the runtime, and returns the final report.
     pub(crate) async fn drain(&self) -> Report<E> {
-        self.wait_closed_logging().await;
-        let _driver = self.drain_lock.lock().await;
+        if !self.core.is_closed() {
+            self.wait_closed_logging().await;
+        }
         if let Some(report) = self.final_report.lock().clone() {
             return report;
         }
@@ -566,6 +566,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         // has completed them, so the runtime holds none of our tasks when
         // `close` returns. Polling the set would steal `join_next`'s waker, so
         // this yields instead, for the few instructions those tasks have left.
+        // Concurrent closers may all do this: reaping is idempotent.
         loop {
             let empty = {
                 let mut inner = self.inner.lock();
@@ -577,9 +578,10 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             }
             tokio::task::yield_now().await;
         }
-        let report = self.report(true, 0);
-        *self.final_report.lock() = Some(report.clone());
-        report
+        self.final_report
+            .lock()
+            .get_or_insert_with(|| self.report(true, 0))
+            .clone()
     }
 
     async fn wait_closed_logging(&self) {
