@@ -70,7 +70,7 @@ impl<T: Send + 'static, E: Send + 'static> ParentSide<E> for Shared<T, E> {
         &self,
         name: Option<&Arc<str>>,
     ) -> Result<Option<u64>, crate::spawn_error::Kind> {
-        self.admit(name)
+        self.admit().map(|()| self.list_nested(name))
     }
     fn child_token(&self) -> CancellationToken {
         self.token.child_token()

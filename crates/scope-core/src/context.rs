@@ -92,6 +92,11 @@ impl Drop for Armed {
     }
 }
 
+/// Is a spawn on this thread waiting to hear whether tokio refused its task?
+pub(crate) fn rescue_armed() -> bool {
+    ARMED.with(Cell::get)
+}
+
 /// Called by a child wrapper dropped before its first poll. Takes the value if
 /// a spawn on this thread is armed (and disarms it, which tells the spawner to
 /// look); otherwise hands it back to be dropped.

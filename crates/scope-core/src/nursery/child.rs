@@ -4,16 +4,25 @@
 //!
 //! # Invariants
 //!
-//! 1. A [`Ticket`] is created for every admitted child and ends it exactly once:
-//!    by [`Ticket::finish`] when the work returns or panics, or by its `Drop`
-//!    when the work is dropped first (abort, drop of the queue, runtime
-//!    shutdown). A ticket that is *rescued* (the runtime refused the task and
-//!    the work went back to the spawner) ends nothing: the spawner undoes the
-//!    admission instead.
-//! 2. The wrapped future is never moved after its first poll: it lives in an
-//!    `Option` that is only taken (by the rescue) while `ticket.started` is
-//!    false,
-//!    and only dropped in place afterwards.
+//! 1. A child in the `JoinSet` ends exactly once: by `child_ended` when its
+//!    work returns or panics (the work is dropped first, so `fut`/`f` is
+//!    `None` afterwards), or by its `Drop` when the work is still there
+//!    (abort, runtime shutdown). A child *rescued* while the spawn that made
+//!    it is still on the stack (the runtime refused the task) ends nothing:
+//!    the spawner undoes the admission instead.
+//! 2. A queued child (waiting for a running slot) lives in a [`Queued`] box
+//!    and never reaches the wrapper's `Drop` with its work: it either starts
+//!    (and is then a child in the set) or is discarded, which ends it as
+//!    cancelled or aborted.
+//! 3. With a running limit, every child in the set holds a slot, so the
+//!    wrapper needs no flag for it: its end hands the slot on.
+//! 4. The wrapped future is never moved after its first poll: it is only
+//!    taken out while the spawn that armed the rescue slot is on this
+//!    thread's stack (tokio does not poll a task inside `spawn`), or while
+//!    queued (never handed to tokio), and only dropped in place otherwise.
+//!
+//! The wrapper is the future plus one pointer: in tokio's 128-byte-granular
+//! task cells every byte here can cost a whole step.
 
 #![allow(unsafe_code)]
 
@@ -25,7 +34,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use tokio::runtime::Handle;
-use tokio::task::JoinSet;
+use tokio::task::{Id, JoinSet};
 
 use super::shared::Shared;
 use crate::ChildOutput;
@@ -41,83 +50,10 @@ pub(crate) enum Ended<T, E> {
     Cancelled,
 }
 
-/// The accounting half of a child: ends the child in its nursery exactly once.
-///
-/// Kept small (a pointer, a pointer and flags): it lives in every task.
-pub(crate) struct Ticket<T: Send + 'static, E: Send + 'static> {
-    pub(crate) shared: Arc<Shared<T, E>>,
-    /// Only for listed (named or tracked) children.
-    track: Option<Box<Track>>,
-    /// Holds one of the nursery's running slots (only with a running limit).
-    pub(crate) has_slot: bool,
-    /// What a drop before the end counts as.
-    pub(crate) drop_as_cancelled: bool,
-    done: bool,
-    /// The child's work has been polled (or run) once. Kept here rather
-    /// than in the wrapper so it shares the ticket's padding.
-    started: bool,
-}
-
-pub(crate) struct Track {
-    pub(crate) id: u64,
-    pub(crate) name: Option<Arc<str>>,
-}
-
-impl<T: Send + 'static, E: Send + 'static> Ticket<T, E> {
-    pub(crate) fn new(shared: Arc<Shared<T, E>>, id: Option<u64>, name: Option<Arc<str>>) -> Self {
-        let track = id.map(|id| Box::new(Track { id, name }));
-        Ticket {
-            shared,
-            track,
-            has_slot: false,
-            drop_as_cancelled: false,
-            done: false,
-            started: false,
-        }
-    }
-
-    pub(crate) fn name(&self) -> Option<&Arc<str>> {
-        self.track.as_ref().and_then(|t| t.name.as_ref())
-    }
-
-    pub(crate) fn tracked_id(&self) -> Option<u64> {
-        self.track.as_ref().map(|t| t.id)
-    }
-
-    pub(crate) fn finish(&mut self, ended: Ended<T, E>) -> Option<T> {
-        debug_assert!(!self.done);
-        self.done = true;
-        self.shared.child_ended(self, ended)
-    }
-
-    /// The spawner takes over: nothing is counted on drop; the spawner undoes
-    /// the admission.
-    pub(crate) fn rescued(&mut self) {
-        self.done = true;
-        if let Some(id) = self.tracked_id() {
-            self.shared.untrack(id);
-        }
-    }
-}
-
-impl<T: Send + 'static, E: Send + 'static> Drop for Ticket<T, E> {
-    fn drop(&mut self) {
-        if !self.done {
-            let ended = if self.drop_as_cancelled {
-                Ended::Cancelled
-            } else {
-                Ended::Aborted
-            };
-            self.finish(ended);
-        }
-    }
-}
-
-/// An async child. `PhantomPinned` because the future is pinned in place once
-/// started (invariant 2).
+/// An async child.
 pub(crate) struct Child<F: Send + 'static, T: Send + 'static, E: Send + 'static> {
     fut: Option<F>,
-    pub(crate) ticket: Ticket<T, E>,
+    shared: Arc<Shared<T, E>>,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
     _pin: PhantomPinned,
@@ -130,27 +66,25 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    pub(crate) fn new(fut: F, ticket: Ticket<T, E>) -> Self {
+    #[allow(unused_variables)]
+    pub(crate) fn new(fut: F, shared: Arc<Shared<T, E>>, name: Option<&str>) -> Self {
         #[cfg(feature = "tracing")]
         let span = tracing::trace_span!(
             "child",
-            nursery = ticket.shared.name().unwrap_or(""),
-            child = ticket.name().map_or("", |n| &**n),
-            id = ticket.tracked_id(),
+            nursery = shared.name().unwrap_or(""),
+            child = name.unwrap_or(""),
         );
         Child {
             fut: Some(fut),
-            ticket,
+            shared,
             #[cfg(feature = "tracing")]
             span,
             _pin: PhantomPinned,
         }
     }
 
-    /// Takes the future back out of a child that was never started.
+    /// Takes the future back out of a child that was never handed to tokio.
     pub(crate) fn into_unstarted(mut self) -> F {
-        debug_assert!(!self.ticket.started);
-        self.ticket.rescued();
         self.fut.take().expect("unstarted child has its future")
     }
 }
@@ -165,21 +99,20 @@ where
     type Output = Option<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        // SAFETY: we never move out of `*this` except through `fut.take()` in
-        // `Drop`/`into_unstarted`, which only happens while `started` is false,
-        // i.e. before the `Pin::new_unchecked` below has ever been reached.
+        // SAFETY: we never move out of `*this`: `fut` is only taken by
+        // `into_unstarted` (by value, never pinned) or by `Drop` under
+        // invariant 4, before any poll.
         let this = unsafe { self.get_unchecked_mut() };
-        this.ticket.started = true;
         let Some(fut) = this.fut.as_mut() else {
             // Tokio never polls a completed future; be harmless if it did.
             return Poll::Ready(None);
         };
-        // SAFETY: `fut` lives inside `*this`, which is pinned, and by the
-        // comment above is never moved again: it is only dropped in place
-        // (assigning `None` below runs its destructor where it lies).
+        // SAFETY: `fut` lives inside `*this`, which is pinned, and is never
+        // moved again (invariant 4): it is only dropped in place (assigning
+        // `None` below runs its destructor where it lies).
         let fut = unsafe { Pin::new_unchecked(fut) };
         let polled = {
-            let _cx = context::enter(&this.ticket.shared.core);
+            let _cx = context::enter(&this.shared.core);
             #[cfg(feature = "tracing")]
             let _span = this.span.enter();
             catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
@@ -189,45 +122,54 @@ where
             Ok(Poll::Ready(out)) => Ended::Returned(out.into_result()),
             Err(payload) => Ended::Panicked(payload),
         };
-        // Drop the finished future (its captures, its resources) before the
-        // child counts as ended, so `close` returning means they are gone. A
-        // destructor that panics turns the end into a panic.
-        let ended = match catch_unwind(AssertUnwindSafe(|| this.fut = None)) {
-            Ok(()) => ended,
-            Err(payload) => Ended::Panicked(payload),
-        };
-        Poll::Ready(this.ticket.finish(ended))
+        Poll::Ready(
+            this.shared
+                .child_ended(drop_work(&mut this.fut, ended), true),
+        )
+    }
+}
+
+/// Drops finished work in place before the child counts as ended, so
+/// `close` returning means its captures and resources are gone. A destructor
+/// that panics turns the end into a panic.
+fn drop_work<W, T, E>(work: &mut Option<W>, ended: Ended<T, E>) -> Ended<T, E> {
+    match catch_unwind(AssertUnwindSafe(|| *work = None)) {
+        Ok(()) => ended,
+        Err(payload) => Ended::Panicked(payload),
     }
 }
 
 impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for Child<F, T, E> {
     fn drop(&mut self) {
-        if !self.ticket.started {
-            if let Some(fut) = self.fut.take() {
-                match context::try_rescue(fut) {
-                    Ok(()) => self.ticket.rescued(),
-                    Err(fut) => drop_quietly(fut),
-                }
-            }
-        } else if self.fut.is_some() {
-            // Aborted mid-flight: count it before running the future's
-            // destructor, which may panic (tokio catches that).
-            self.ticket.finish(Ended::Aborted);
-        }
-        // The future, if still here, is dropped in place with the fields.
+        end_dropped(&mut self.fut, &self.shared);
     }
 }
 
-fn drop_quietly<V>(v: V) {
-    // A destructor panicking while an abort drops an unstarted child must not
-    // skip the accounting that the ticket's drop does next.
-    let _ = catch_unwind(AssertUnwindSafe(|| drop(v)));
+/// The shared `Drop` of both wrappers: rescue, or count an abort and let the
+/// work drop in place with the wrapper (tokio catches a panicking destructor).
+fn end_dropped<W: Send + 'static, T: Send + 'static, E: Send + 'static>(
+    work: &mut Option<W>,
+    shared: &Shared<T, E>,
+) {
+    if work.is_none() {
+        return; // ended already, or taken back unstarted
+    }
+    if context::rescue_armed() {
+        // Invariant 4: the spawn is still on this thread's stack, so the work
+        // was never polled and may move.
+        let w = work.take().expect("checked above");
+        if let Err(w) = context::try_rescue(w) {
+            drop(w);
+        }
+        return;
+    }
+    shared.child_ended(Ended::Aborted, true);
 }
 
 /// A blocking child: a closure run on tokio's blocking pool.
 pub(crate) struct BlockingChild<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> {
     f: Option<Fn>,
-    pub(crate) ticket: Ticket<T, E>,
+    shared: Arc<Shared<T, E>>,
 }
 
 impl<Fn, O, T, E> BlockingChild<Fn, T, E>
@@ -237,18 +179,17 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    pub(crate) fn new(f: Fn, ticket: Ticket<T, E>) -> Self {
-        BlockingChild { f: Some(f), ticket }
+    pub(crate) fn new(f: Fn, shared: Arc<Shared<T, E>>) -> Self {
+        BlockingChild { f: Some(f), shared }
     }
 
     pub(crate) fn into_unstarted(mut self) -> Fn {
-        self.ticket.rescued();
         self.f.take().expect("unstarted child has its closure")
     }
 
     pub(crate) fn run(mut self) -> Option<T> {
         let f = self.f.take().expect("blocking child runs once");
-        let core = &self.ticket.shared.core;
+        let core = &self.shared.core;
         core.blocking_moved(true);
         let result = {
             let _cx = context::enter(core);
@@ -259,31 +200,26 @@ where
             Ok(out) => Ended::Returned(out.into_result()),
             Err(payload) => Ended::Panicked(payload),
         };
-        self.ticket.finish(ended)
+        self.shared.child_ended(ended, true)
     }
 }
 
 impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for BlockingChild<Fn, T, E> {
     fn drop(&mut self) {
-        if let Some(f) = self.f.take() {
-            match context::try_rescue(f) {
-                Ok(()) => self.ticket.rescued(),
-                Err(f) => drop_quietly(f),
-            }
-        }
+        end_dropped(&mut self.f, &self.shared);
     }
 }
 
 /// A child waiting for a running slot, type-erased for the queue.
 pub(crate) trait Pending<T>: Send {
-    /// Hands the child to the `JoinSet`. `Err` carries the work back (boxed)
-    /// when the runtime refused it; the caller drops it outside the lock and
-    /// counts it as aborted.
+    /// Hands the child to the `JoinSet`; returns its task id. `Err` carries
+    /// the work back (boxed) when the runtime refused it; the caller drops it
+    /// outside the lock and counts it as aborted.
     fn start(self: Box<Self>, set: &mut JoinSet<Option<T>>, handle: &Handle)
-    -> Result<(), Rescued>;
+    -> Result<Id, Rescued>;
 
-    /// Marks the child as cancelled (rather than aborted) before it is dropped.
-    fn cancel_unstarted(&mut self);
+    /// Takes the work out of a child that will never start.
+    fn take_work(&mut self) -> Box<dyn std::any::Any + Send>;
 }
 
 /// Work the runtime refused, to be dropped outside the nursery's lock.
@@ -297,19 +233,16 @@ where
     E: Send + 'static,
 {
     fn start(
-        mut self: Box<Self>,
+        self: Box<Self>,
         set: &mut JoinSet<Option<T>>,
         handle: &Handle,
-    ) -> Result<(), Rescued> {
-        self.ticket.has_slot = true;
+    ) -> Result<Id, Rescued> {
         let child = *self;
-        spawn_armed::<F, _>(|| drop(set.spawn_on(child, handle)))
-            .map(|fut| Rescued(Box::new(fut)))
-            .map_or(Ok(()), Err)
+        spawn_armed::<F, _>(|| set.spawn_on(child, handle).id()).map_err(|f| Rescued(Box::new(f)))
     }
 
-    fn cancel_unstarted(&mut self) {
-        self.ticket.drop_as_cancelled = true;
+    fn take_work(&mut self) -> Box<dyn std::any::Any + Send> {
+        Box::new(self.fut.take().expect("queued child has its future"))
     }
 }
 
@@ -321,30 +254,68 @@ where
     E: Send + 'static,
 {
     fn start(
-        mut self: Box<Self>,
+        self: Box<Self>,
         set: &mut JoinSet<Option<T>>,
         handle: &Handle,
-    ) -> Result<(), Rescued> {
-        self.ticket.has_slot = true;
+    ) -> Result<Id, Rescued> {
         let child = *self;
-        spawn_armed::<Fn, _>(|| drop(set.spawn_blocking_on(move || child.run(), handle)))
-            .map(|f| Rescued(Box::new(f)))
-            .map_or(Ok(()), Err)
+        spawn_armed::<Fn, _>(|| set.spawn_blocking_on(move || child.run(), handle).id())
+            .map_err(|f| Rescued(Box::new(f)))
     }
 
-    fn cancel_unstarted(&mut self) {
-        self.ticket.drop_as_cancelled = true;
+    fn take_work(&mut self) -> Box<dyn std::any::Any + Send> {
+        Box::new(self.f.take().expect("queued child has its closure"))
     }
 }
 
-/// Runs one `spawn_on` with the rescue slot armed; returns the work if the
-/// runtime refused the task and the child parked it (runtime shut down).
-pub(crate) fn spawn_armed<W: std::any::Any + Send, S: FnOnce()>(spawn: S) -> Option<W> {
+/// A queued child with its name. Dropping it unstarted (the queue swept by
+/// an abort, or anything else) ends it as aborted; [`Queued::discard`] picks
+/// the outcome.
+pub(crate) struct Queued<T: Send + 'static, E: Send + 'static> {
+    pub(crate) child: Option<Box<dyn Pending<T>>>,
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) shared: Arc<Shared<T, E>>,
+}
+
+impl<T: Send + 'static, E: Send + 'static> Queued<T, E> {
+    /// Ends the queued child unstarted; its work is dropped after the count
+    /// (the caller holds no lock).
+    pub(crate) fn discard(mut self, cancelled: bool) {
+        if let Some(mut child) = self.child.take() {
+            let work = child.take_work();
+            let ended = if cancelled {
+                Ended::Cancelled
+            } else {
+                Ended::Aborted
+            };
+            self.shared.child_ended(ended, false);
+            // A destructor panicking here must not unwind into the canceller.
+            let _ = catch_unwind(AssertUnwindSafe(move || drop((work, child))));
+        }
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Drop for Queued<T, E> {
+    fn drop(&mut self) {
+        if self.child.is_some() {
+            let me = Queued {
+                child: self.child.take(),
+                name: self.name.take(),
+                shared: Arc::clone(&self.shared),
+            };
+            me.discard(false);
+        }
+    }
+}
+
+/// Runs one `spawn_on` with the rescue slot armed; `Err` carries the work if
+/// the runtime refused the task and the child parked it (runtime shut down).
+pub(crate) fn spawn_armed<W: std::any::Any + Send, R>(spawn: impl FnOnce() -> R) -> Result<R, W> {
     let armed = context::arm();
-    spawn();
+    let r = spawn();
     if armed.disarm() {
-        None
+        Ok(r)
     } else {
-        context::take_rescued::<W>()
+        Err(context::take_rescued::<W>().expect("a disarmed slot holds the rescued work"))
     }
 }

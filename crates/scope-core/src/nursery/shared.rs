@@ -24,10 +24,10 @@
 //! end takes `inner` only with `try_lock` (to reap) unless it holds a running
 //! slot, and then never while its own thread holds `inner` (see 3).
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -38,7 +38,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::child::{BlockingChild, Child, Ended, Pending, Rescued, Ticket, spawn_armed};
+use super::child::{BlockingChild, Child, Ended, Pending, Queued, Rescued, spawn_armed};
 use super::state::{Core, Counters, Refusal};
 use crate::child_error::ChildError;
 use crate::policy::Policy;
@@ -52,8 +52,20 @@ const REAP_EVERY: u64 = 32;
 
 pub(crate) type Handler<E> = Box<dyn Fn(&ChildError<E>) + Send + Sync>;
 
-/// Listed live children: id → (name, accepted at).
-type Registry = BTreeMap<u64, (Option<Arc<str>>, Instant)>;
+/// Listed live children, by task (or nested nursery).
+type Registry = HashMap<Key, Listed>;
+
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Task(tokio::task::Id),
+    Nested(u64),
+}
+
+struct Listed {
+    seq: u64,
+    name: Option<Arc<str>>,
+    since: Instant,
+}
 
 pub(crate) struct Config<E> {
     pub(crate) name: Option<Arc<str>>,
@@ -67,15 +79,15 @@ pub(crate) struct Config<E> {
     pub(crate) warn_after: Option<Duration>,
 }
 
-pub(crate) struct Inner<T, E> {
+pub(crate) struct Inner<T: Send + 'static, E: Send + 'static> {
     set: JoinSet<Option<T>>,
     outputs: VecDeque<T>,
-    queue: VecDeque<Box<dyn Pending<T>>>,
+    queue: VecDeque<Queued<T, E>>,
     running: usize,
     _e: std::marker::PhantomData<fn() -> E>,
 }
 
-impl<T: 'static, E> Inner<T, E> {
+impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
     /// Removes finished tasks, keeping their outputs.
     fn reap(&mut self) {
         while let Some(res) = self.set.try_join_next() {
@@ -117,6 +129,8 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     inner: Mutex<Inner<T, E>>,
     failure: Mutex<Option<Failure<E>>>,
     registry: Mutex<Registry>,
+    /// Entries in `registry`; an ending child looks there only if non-zero.
+    listed: AtomicUsize,
     parent: Mutex<Option<ParentLink<E>>>,
     // Read only by the `tracing` warning for failures nobody else sees.
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
@@ -148,7 +162,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 _e: std::marker::PhantomData,
             }),
             failure: Mutex::new(None),
-            registry: Mutex::new(BTreeMap::new()),
+            registry: Mutex::new(HashMap::new()),
+            listed: AtomicUsize::new(0),
             has_parent: nested,
             parent: Mutex::new(None),
             nested: Mutex::new(Vec::new()),
@@ -163,42 +178,93 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     // ----- admission -------------------------------------------------------
 
-    /// Counts a child in; returns its id if it is listed in snapshots.
-    pub(crate) fn admit(&self, name: Option<&Arc<str>>) -> Result<Option<u64>, Kind> {
-        if let Err((why, finished)) = self
+    /// Counts a child in.
+    pub(crate) fn admit(&self) -> Result<(), Kind> {
+        match self
             .core
             .admit(self.config.max_held, || context::is_inside(&self.core))
         {
-            if finished {
-                self.on_drained();
+            Ok(()) => Ok(()),
+            Err((why, finished)) => {
+                if finished {
+                    self.on_drained();
+                }
+                Err(match why {
+                    Refusal::Closed => Kind::Closed,
+                    Refusal::Cancelled => Kind::Cancelled,
+                    Refusal::Full => Kind::Full,
+                })
             }
-            return Err(match why {
-                Refusal::Closed => Kind::Closed,
-                Refusal::Cancelled => Kind::Cancelled,
-                Refusal::Full => Kind::Full,
-            });
         }
-        let tracked = name.is_some() || self.config.track_all;
-        if !tracked {
-            // Untracked children need no id: the hot path touches no counter
-            // besides the lifecycle word.
-            return Ok(None);
+    }
+
+    fn lists(&self, name: Option<&Arc<str>>) -> bool {
+        name.is_some() || self.config.track_all
+    }
+
+    /// Hands a child to tokio with `start`, listing it under its task id when
+    /// it is named or tracked. The registry lock is held across the spawn so
+    /// the child cannot end (and look for its entry) before it is there.
+    fn launch<R>(
+        &self,
+        name: Option<Arc<str>>,
+        start: impl FnOnce() -> Result<tokio::task::Id, R>,
+    ) -> Result<(), R> {
+        if !self.lists(name.as_ref()) {
+            return start().map(drop);
         }
-        let id = self.core.counters.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        self.registry
-            .lock()
-            .insert(id, (name.cloned(), Instant::now()));
-        Ok(Some(id))
+        let mut registry = self.registry.lock();
+        // Counted before the spawn: a child that ends at once must look.
+        self.listed.fetch_add(1, Ordering::AcqRel);
+        match start() {
+            Ok(id) => {
+                let seq = self.core.counters.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+                registry.insert(
+                    Key::Task(id),
+                    Listed {
+                        seq,
+                        name,
+                        since: Instant::now(),
+                    },
+                );
+                Ok(())
+            }
+            Err(r) => {
+                self.listed.fetch_sub(1, Ordering::AcqRel);
+                Err(r)
+            }
+        }
+    }
+
+    /// Lists a nested nursery (by name) in this parent's snapshot.
+    pub(crate) fn list_nested(&self, name: Option<&Arc<str>>) -> Option<u64> {
+        if !self.lists(name) {
+            return None;
+        }
+        let seq = self.core.counters.next_id.fetch_add(1, Ordering::Relaxed) + 1;
+        self.listed.fetch_add(1, Ordering::AcqRel);
+        self.registry.lock().insert(
+            Key::Nested(seq),
+            Listed {
+                seq,
+                name: name.cloned(),
+                since: Instant::now(),
+            },
+        );
+        Some(seq)
+    }
+
+    /// Removes a listing; returns the name it had.
+    fn unlist(&self, key: Key) -> Option<Arc<str>> {
+        let removed = self.registry.lock().remove(&key)?;
+        self.listed.fetch_sub(1, Ordering::AcqRel);
+        removed.name
     }
 
     /// Undoes an admission whose work goes back to the caller.
     fn undo_admission(&self) {
         Counters::bump(&self.core.counters.refused);
         self.release();
-    }
-
-    pub(crate) fn untrack(&self, id: u64) {
-        self.registry.lock().remove(&id);
     }
 
     fn release(&self) {
@@ -218,17 +284,16 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         F: Future + Send + 'static,
         F::Output: ChildOutput<T, E>,
     {
-        let id = match self.admit(name.as_ref()) {
-            Ok(id) => id,
-            Err(kind) => return Err(SpawnError::new(kind, fut)),
-        };
-        let child = Child::new(fut, Ticket::new(Arc::clone(self), id, name));
+        if let Err(kind) = self.admit() {
+            return Err(SpawnError::new(kind, fut));
+        }
+        let child = Child::new(fut, Arc::clone(self), name.as_deref());
         self.hand_off(
             child,
+            name,
             try_only,
             |c| c.into_unstarted(),
-            |c| &mut c.ticket,
-            |set, c, h| spawn_armed::<F, _>(|| drop(set.spawn_on(c, h))),
+            |set, c, h| spawn_armed::<F, _>(|| set.spawn_on(c, h).id()),
         )
     }
 
@@ -241,28 +306,27 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         Fn: FnOnce() -> O + Send + 'static,
         O: ChildOutput<T, E>,
     {
-        let id = match self.admit(name.as_ref()) {
-            Ok(id) => id,
-            Err(kind) => return Err(SpawnError::new(kind, f)),
-        };
-        let child = BlockingChild::new(f, Ticket::new(Arc::clone(self), id, name));
+        if let Err(kind) = self.admit() {
+            return Err(SpawnError::new(kind, f));
+        }
+        let child = BlockingChild::new(f, Arc::clone(self));
         self.hand_off(
             child,
+            name,
             false,
             |c| c.into_unstarted(),
-            |c| &mut c.ticket,
-            |set, c, h| spawn_armed::<Fn, _>(|| drop(set.spawn_blocking_on(move || c.run(), h))),
+            |set, c, h| spawn_armed::<Fn, _>(|| set.spawn_blocking_on(move || c.run(), h).id()),
         )
     }
 
     /// Starts an admitted child, or queues it behind the running limit.
     fn hand_off<C, W>(
-        &self,
-        mut child: C,
+        self: &Arc<Self>,
+        child: C,
+        name: Option<Arc<str>>,
         try_only: bool,
         unstarted: impl FnOnce(C) -> W,
-        ticket: impl FnOnce(&mut C) -> &mut Ticket<T, E>,
-        start: impl FnOnce(&mut JoinSet<Option<T>>, C, &Handle) -> Option<W>,
+        start: impl FnOnce(&mut JoinSet<Option<T>>, C, &Handle) -> Result<tokio::task::Id, W>,
     ) -> Result<(), SpawnError<W>>
     where
         C: Pending<T> + 'static,
@@ -273,30 +337,36 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         // set and the queue, so this child must not slip in behind it. The
         // flag is set before `cancel` takes this lock, so holding the lock
         // means we see it.
-        if self.core.is_cancelled() {
+        let refusal = if self.core.is_cancelled() {
+            Some(Kind::Cancelled)
+        } else if self.config.max_running != 0 && inner.running >= self.config.max_running {
+            if !try_only {
+                let shared = Arc::clone(self);
+                inner.queue.push_back(Queued {
+                    child: Some(Box::new(child)),
+                    name,
+                    shared,
+                });
+                return Ok(());
+            }
+            Some(Kind::Full)
+        } else {
+            None
+        };
+        if let Some(kind) = refusal {
             drop(inner);
             let work = unstarted(child);
             self.undo_admission();
-            return Err(SpawnError::new(Kind::Cancelled, work));
+            return Err(SpawnError::new(kind, work));
         }
         let limited = self.config.max_running != 0;
         if limited {
-            if inner.running >= self.config.max_running {
-                if try_only {
-                    drop(inner);
-                    let work = unstarted(child);
-                    self.undo_admission();
-                    return Err(SpawnError::new(Kind::Full, work));
-                }
-                inner.queue.push_back(Box::new(child));
-                return Ok(());
-            }
             inner.running += 1;
-            ticket(&mut child).has_slot = true;
         }
-        match start(&mut inner.set, child, &self.handle) {
-            None => Ok(()),
-            Some(work) => {
+        let set = &mut inner.set;
+        match self.launch(name, || start(set, child, &self.handle)) {
+            Ok(()) => Ok(()),
+            Err(work) => {
                 if limited {
                     inner.running -= 1;
                 }
@@ -310,7 +380,14 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     // ----- ending ----------------------------------------------------------
 
     /// Records how a child ended; the last step is the live-count decrement.
-    pub(crate) fn child_ended(&self, t: &Ticket<T, E>, ended: Ended<T, E>) -> Option<T> {
+    /// `in_set`: the child was a task (listed under its id, holding a running
+    /// slot when there is a limit), not a queued child discarded unstarted.
+    pub(crate) fn child_ended(&self, ended: Ended<T, E>, in_set: bool) -> Option<T> {
+        let name = if in_set && self.listed.load(Ordering::Acquire) > 0 {
+            tokio::task::try_id().and_then(|id| self.unlist(Key::Task(id)))
+        } else {
+            None
+        };
         let c = &self.core.counters;
         let after_cancel = self.core.is_cancelled();
         let mut out = None;
@@ -324,19 +401,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                     &c.completed
                 })
             }
-            Ended::Returned(Err(e)) => {
-                self.failed(ChildError::error(e, t.name().cloned()), after_cancel)
-            }
-            Ended::Panicked(p) => {
-                self.failed(ChildError::panic(p, t.name().cloned()), after_cancel)
-            }
+            Ended::Returned(Err(e)) => self.failed(ChildError::error(e, name), after_cancel),
+            Ended::Panicked(p) => self.failed(ChildError::panic(p, name), after_cancel),
             Ended::Aborted => Counters::bump(&c.aborted),
             Ended::Cancelled => Counters::bump(&c.cancelled),
         };
-        if let Some(id) = t.tracked_id() {
-            self.untrack(id);
-        }
-        if t.has_slot {
+        if in_set && self.config.max_running != 0 {
             self.release_slot();
         }
         // Amortised reaping: every `REAP_EVERY`th ending child removes the
@@ -421,10 +491,18 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                         inner.running -= 1;
                         break;
                     }
-                    Some(next) => match next.start(&mut inner.set, &self.handle) {
-                        Ok(()) => break,
-                        Err(rescued) => lost.push(rescued),
-                    },
+                    Some(mut next) => {
+                        let child = next
+                            .child
+                            .take()
+                            .expect("a queued child is there until started");
+                        let name = next.name.take();
+                        let set = &mut inner.set;
+                        match self.launch(name, || child.start(set, &self.handle)) {
+                            Ok(()) => break,
+                            Err(rescued) => lost.push(rescued),
+                        }
+                    }
                 }
             }
         }
@@ -466,9 +544,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if self.core.set_cancelled() {
             self.token.cancel();
             let queued = mem::take(&mut self.inner.lock().queue);
-            for mut child in queued {
-                child.cancel_unstarted();
-                drop(child);
+            for child in queued {
+                child.discard(true);
             }
             for nested in self.nested() {
                 nested.cancel_nested();
@@ -683,16 +760,17 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     pub(crate) fn snapshot(&self) -> Snapshot {
         let now = Instant::now();
-        let children = self
+        let mut children: Vec<ChildInfo> = self
             .registry
             .lock()
-            .iter()
-            .map(|(&id, (name, since))| ChildInfo {
-                id,
-                name: name.clone(),
-                age: now - *since,
+            .values()
+            .map(|l| ChildInfo {
+                id: l.seq,
+                name: l.name.clone(),
+                age: now - l.since,
             })
             .collect();
+        children.sort_by_key(ChildInfo::id);
         Snapshot {
             live: self.core.live(),
             children,
@@ -722,7 +800,7 @@ impl<T: Send + 'static, E: Send + 'static> Parent<E> for Shared<T, E> {
             }
         }
         if let Some(id) = link.id {
-            self.untrack(id);
+            self.unlist(Key::Nested(id));
         }
         self.release();
     }
