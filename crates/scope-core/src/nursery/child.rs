@@ -21,6 +21,10 @@
 //!    thread's stack (tokio does not poll a task inside `spawn`), or while
 //!    queued (never handed to tokio), and only dropped in place otherwise.
 //!
+//! 5. In [`Child`], `shared.is_some()` iff `fut` holds a live future: the
+//!    future is dropped (or moved out) exactly once, right before `shared` is
+//!    taken.
+//!
 //! The wrapper is the future plus one pointer: in tokio's 128-byte-granular
 //! task cells every byte here can cost a whole step.
 
@@ -28,6 +32,7 @@
 
 use std::future::Future;
 use std::marker::PhantomPinned;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -50,10 +55,12 @@ pub(crate) enum Ended<T, E> {
     Cancelled,
 }
 
-/// An async child.
+/// An async child: the future and one pointer. `shared` is `Some` exactly
+/// while `fut` holds a live future (invariant 5), which spares an `Option`
+/// around the future (no niche there: it would cost 8 bytes per task).
 pub(crate) struct Child<F: Send + 'static, T: Send + 'static, E: Send + 'static> {
-    fut: Option<F>,
-    shared: Arc<Shared<T, E>>,
+    fut: ManuallyDrop<F>,
+    shared: Option<Arc<Shared<T, E>>>,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
     _pin: PhantomPinned,
@@ -75,8 +82,8 @@ where
             child = name.unwrap_or(""),
         );
         Child {
-            fut: Some(fut),
-            shared,
+            fut: ManuallyDrop::new(fut),
+            shared: Some(shared),
             #[cfg(feature = "tracing")]
             span,
             _pin: PhantomPinned,
@@ -85,7 +92,8 @@ where
 
     /// Takes the future back out of a child that was never handed to tokio.
     pub(crate) fn into_unstarted(mut self) -> F {
-        self.fut.take().expect("unstarted child has its future")
+        self.take_unstarted()
+            .expect("unstarted child has its future")
     }
 }
 
@@ -99,20 +107,19 @@ where
     type Output = Option<T>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        // SAFETY: we never move out of `*this`: `fut` is only taken by
-        // `into_unstarted` (by value, never pinned) or by `Drop` under
-        // invariant 4, before any poll.
+        // SAFETY: we never move out of `*this` after a poll: `fut` is only
+        // moved by `take_unstarted`, before any poll (invariant 4).
         let this = unsafe { self.get_unchecked_mut() };
-        let Some(fut) = this.fut.as_mut() else {
+        if this.shared.is_none() {
             // Tokio never polls a completed future; be harmless if it did.
             return Poll::Ready(None);
-        };
-        // SAFETY: `fut` lives inside `*this`, which is pinned, and is never
-        // moved again (invariant 4): it is only dropped in place (assigning
-        // `None` below runs its destructor where it lies).
-        let fut = unsafe { Pin::new_unchecked(fut) };
+        }
+        // SAFETY: `fut` is live (invariant 5), lives inside `*this`, which is
+        // pinned, and is never moved again: it is only dropped in place.
+        let fut = unsafe { Pin::new_unchecked(&mut *this.fut) };
         let polled = {
-            let _cx = context::enter(&this.shared.core);
+            let core = &this.shared.as_ref().expect("checked above").core;
+            let _cx = context::enter(core);
             #[cfg(feature = "tracing")]
             let _span = this.span.enter();
             catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
@@ -122,31 +129,61 @@ where
             Ok(Poll::Ready(out)) => Ended::Returned(out.into_result()),
             Err(payload) => Ended::Panicked(payload),
         };
-        Poll::Ready(
-            this.shared
-                .child_ended(drop_work(&mut this.fut, ended), true),
-        )
+        let shared = this.shared.take().expect("checked above");
+        // Drop the finished future in place before the child counts as
+        // ended, so `close` returning means its captures and resources are
+        // gone. A destructor that panics turns the end into a panic.
+        // SAFETY: `shared` was just taken, so this is the one drop of the
+        // live future (invariant 5), in place.
+        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
+            ManuallyDrop::drop(&mut this.fut)
+        }));
+        let ended = match dropped {
+            Ok(()) => ended,
+            Err(payload) => Ended::Panicked(payload),
+        };
+        Poll::Ready(shared.child_ended(ended, true))
     }
 }
 
-/// Drops finished work in place before the child counts as ended, so
-/// `close` returning means its captures and resources are gone. A destructor
-/// that panics turns the end into a panic.
-fn drop_work<W, T, E>(work: &mut Option<W>, ended: Ended<T, E>) -> Ended<T, E> {
-    match catch_unwind(AssertUnwindSafe(|| *work = None)) {
-        Ok(()) => ended,
-        Err(payload) => Ended::Panicked(payload),
+impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Child<F, T, E> {
+    /// Moves the future out of a child that was never polled (invariant 4).
+    fn take_unstarted(&mut self) -> Option<F> {
+        self.shared.take()?;
+        // SAFETY: `shared` was `Some`, so `fut` is live (invariant 5); taking
+        // `shared` marks it gone, so it is neither read nor dropped again.
+        // It was never polled, hence never pinned, so it may move.
+        Some(unsafe { ManuallyDrop::take(&mut self.fut) })
     }
 }
 
 impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for Child<F, T, E> {
     fn drop(&mut self) {
-        end_dropped(&mut self.fut, &self.shared);
+        if self.shared.is_none() {
+            return; // ended already, or taken back unstarted
+        }
+        if context::rescue_armed() {
+            // Invariant 4: the spawn is still on this thread's stack, so the
+            // future was never polled and may move.
+            if let Some(fut) = self.take_unstarted() {
+                if let Err(fut) = context::try_rescue(fut) {
+                    drop(fut);
+                }
+            }
+            return;
+        }
+        // Aborted: count it, then drop the future in place (tokio catches a
+        // panicking destructor).
+        let shared = self.shared.take().expect("checked above");
+        shared.child_ended(Ended::Aborted, true);
+        // SAFETY: `shared` was `Some`, so `fut` is live (invariant 5); this is
+        // its one drop, in place.
+        unsafe { ManuallyDrop::drop(&mut self.fut) };
     }
 }
 
-/// The shared `Drop` of both wrappers: rescue, or count an abort and let the
-/// work drop in place with the wrapper (tokio catches a panicking destructor).
+/// The `Drop` of a blocking child: rescue, or count an abort and let the
+/// closure drop with the wrapper.
 fn end_dropped<W: Send + 'static, T: Send + 'static, E: Send + 'static>(
     work: &mut Option<W>,
     shared: &Shared<T, E>,
@@ -242,7 +279,7 @@ where
     }
 
     fn take_work(&mut self) -> Box<dyn std::any::Any + Send> {
-        Box::new(self.fut.take().expect("queued child has its future"))
+        Box::new(self.take_unstarted().expect("queued child has its future"))
     }
 }
 
