@@ -59,9 +59,8 @@ pub(crate) trait ParentSide<E>: Parent<E> {
     ) -> Result<Option<u64>, crate::spawn_error::Kind>;
     fn child_token(&self) -> CancellationToken;
     fn handle(&self) -> Handle;
-    fn lineage(&self) -> Box<[usize]>;
+    fn as_has_core(self: Arc<Self>) -> Arc<dyn crate::nursery::state::HasCore>;
     fn register(&self, child: std::sync::Weak<dyn Nested>);
-    fn chain(&self) -> Vec<Arc<crate::nursery::state::Watch>>;
     fn as_parent(self: Arc<Self>) -> Arc<dyn Parent<E>>;
 }
 
@@ -78,17 +77,11 @@ impl<T: Send + 'static, E: Send + 'static> ParentSide<E> for Shared<T, E> {
     fn handle(&self) -> Handle {
         self.handle.clone()
     }
-    fn lineage(&self) -> Box<[usize]> {
-        let me = std::ptr::from_ref(&self.core) as usize;
-        std::iter::once(me)
-            .chain(self.core.lineage.iter().copied())
-            .collect()
+    fn as_has_core(self: Arc<Self>) -> Arc<dyn crate::nursery::state::HasCore> {
+        self
     }
     fn register(&self, child: std::sync::Weak<dyn Nested>) {
         self.register_nested(child);
-    }
-    fn chain(&self) -> Vec<Arc<crate::nursery::state::Watch>> {
-        self.core.chain().to_vec()
     }
     fn as_parent(self: Arc<Self>) -> Arc<dyn Parent<E>> {
         self
@@ -209,20 +202,13 @@ where
             warn_after: self.warn_after,
         };
         let shared = match self.parent {
-            None => Arc::new(Shared::new(
-                config,
-                handle,
-                CancellationToken::new(),
-                Box::new([]),
-                &[],
-                false,
-            )),
+            None => Arc::new(Shared::new(config, handle, CancellationToken::new(), None)),
             Some(parent) => {
                 let name = config.name.clone();
-                let (token, lineage, chain) =
-                    (parent.child_token(), parent.lineage(), parent.chain());
+                let token = parent.child_token();
+                let up = Arc::clone(&parent).as_has_core();
                 let shared: Arc<Shared<T, E>> =
-                    Arc::new(Shared::new(config, handle, token, lineage, &chain, true));
+                    Arc::new(Shared::new(config, handle, token, Some(up)));
                 // Registered before it is counted in, so a parent's cancel or
                 // shutdown that runs from here on reaches it.
                 parent.register(Arc::downgrade(&shared) as std::sync::Weak<dyn Nested>);

@@ -62,10 +62,10 @@ pub(crate) fn is_inside(core: &Core) -> bool {
         }
         // SAFETY: by invariant 1, a non-null `CURRENT` points to the core of a
         // nursery whose child is on this thread's stack right now, and that
-        // child holds an `Arc` keeping the core alive. We only read
-        // `lineage`, which is immutable after construction.
+        // child holds an `Arc` keeping the core alive (and the core holds its
+        // parent's, and so on up).
         let cur = unsafe { &*cur };
-        cur.lineage.contains(&(target as usize))
+        cur.lineage().any(|c| ptr::eq(c, target))
     })
 }
 

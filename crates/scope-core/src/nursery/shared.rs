@@ -47,6 +47,9 @@ use crate::snapshot::{ChildInfo, Snapshot};
 use crate::spawn_error::{Kind, SpawnError};
 use crate::{ChildOutput, context};
 
+const NOT_FINAL: u64 = u64::MAX;
+const FINAL_CANCELLED: u64 = 1 << 62;
+
 /// How many ending children share one reaping pass (see `child_ended`).
 const REAP_EVERY: u64 = 32;
 
@@ -128,7 +131,8 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     pub(crate) config: Config<E>,
     inner: Mutex<Inner<T, E>>,
     failure: Mutex<Option<Failure<E>>>,
-    registry: Mutex<Registry>,
+    /// Made on first use: unnamed, untracked children never need it.
+    registry: Mutex<Option<Box<Registry>>>,
     /// Entries in `registry`; an ending child looks there only if non-zero.
     listed: AtomicUsize,
     parent: Mutex<Option<ParentLink<E>>>,
@@ -137,7 +141,10 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     has_parent: bool,
     nested: Mutex<Vec<Weak<dyn Nested>>>,
     pub(crate) detached: AtomicBool,
-    final_report: Mutex<Option<Report<E>>>,
+    /// What may still move after the drain, frozen when it completes, so
+    /// every later report is the same: `NOT_FINAL`, or the refused count with
+    /// `FINAL_CANCELLED` for whether the token had fired.
+    final_mark: std::sync::atomic::AtomicU64,
 }
 
 impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
@@ -145,12 +152,11 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         config: Config<E>,
         handle: Handle,
         token: CancellationToken,
-        lineage: Box<[usize]>,
-        ancestors: &[Arc<super::state::Watch>],
-        nested: bool,
+        parent: Option<Arc<dyn super::state::HasCore>>,
     ) -> Self {
+        let nested = parent.is_some();
         Shared {
-            core: Core::new(lineage, ancestors),
+            core: Core::new(parent),
             token,
             handle,
             config,
@@ -162,13 +168,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 _e: std::marker::PhantomData,
             }),
             failure: Mutex::new(None),
-            registry: Mutex::new(HashMap::new()),
+            registry: Mutex::new(None),
             listed: AtomicUsize::new(0),
             has_parent: nested,
             parent: Mutex::new(None),
             nested: Mutex::new(Vec::new()),
             detached: AtomicBool::new(false),
-            final_report: Mutex::new(None),
+            final_mark: std::sync::atomic::AtomicU64::new(NOT_FINAL),
         }
     }
 
@@ -219,7 +225,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         match start() {
             Ok(id) => {
                 let seq = self.core.counters.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-                registry.insert(
+                registry.get_or_insert_default().insert(
                     Key::Task(id),
                     Listed {
                         seq,
@@ -243,7 +249,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
         let seq = self.core.counters.next_id.fetch_add(1, Ordering::Relaxed) + 1;
         self.listed.fetch_add(1, Ordering::AcqRel);
-        self.registry.lock().insert(
+        self.registry.lock().get_or_insert_default().insert(
             Key::Nested(seq),
             Listed {
                 seq,
@@ -256,7 +262,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     /// Removes a listing; returns the name it had.
     fn unlist(&self, key: Key) -> Option<Arc<str>> {
-        let removed = self.registry.lock().remove(&key)?;
+        let removed = self.registry.lock().as_mut()?.remove(&key)?;
         self.listed.fetch_sub(1, Ordering::AcqRel);
         removed.name
     }
@@ -635,7 +641,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if !self.core.is_closed() {
             self.wait_closed_logging().await;
         }
-        if let Some(report) = self.final_report.lock().clone() {
+        if let Some(report) = self.final_report() {
             return report;
         }
         // The live count is zero, so every task left in the set has finished
@@ -655,10 +661,29 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             }
             tokio::task::yield_now().await;
         }
-        self.final_report
-            .lock()
-            .get_or_insert_with(|| self.report(true, 0))
-            .clone()
+        let mark = self.core.counters.refused.load(Ordering::Relaxed)
+            | if self.token.is_cancelled() {
+                FINAL_CANCELLED
+            } else {
+                0
+            };
+        // First closer through freezes the mark; later ones read it.
+        let _ =
+            self.final_mark
+                .compare_exchange(NOT_FINAL, mark, Ordering::AcqRel, Ordering::Acquire);
+        self.final_report().expect("the mark was just set")
+    }
+
+    /// The final report, once the drain has completed.
+    fn final_report(&self) -> Option<Report<E>> {
+        let mark = self.final_mark.load(Ordering::Acquire);
+        if mark == NOT_FINAL {
+            return None;
+        }
+        let mut report = self.report(true, 0);
+        report.stats.refused = mark & !FINAL_CANCELLED;
+        report.token_cancelled = mark & FINAL_CANCELLED != 0;
+        Some(report)
     }
 
     async fn wait_closed_logging(&self) {
@@ -763,7 +788,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         let mut children: Vec<ChildInfo> = self
             .registry
             .lock()
-            .values()
+            .iter()
+            .flat_map(|r| r.values())
             .map(|l| ChildInfo {
                 id: l.seq,
                 name: l.name.clone(),
@@ -803,6 +829,12 @@ impl<T: Send + 'static, E: Send + 'static> Parent<E> for Shared<T, E> {
             self.unlist(Key::Nested(id));
         }
         self.release();
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> super::state::HasCore for Shared<T, E> {
+    fn core(&self) -> &Core {
+        &self.core
     }
 }
 

@@ -39,8 +39,8 @@
 //! with `Acquire` for the same reason. Counters themselves are `Relaxed`: they
 //! are statistics, published by the `AcqRel` state operations that follow them.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 
 use crate::sync::AtomicU64;
 
@@ -75,13 +75,12 @@ pub(crate) struct Core {
     pub(crate) counters: Counters,
     /// Woken once, by the winner of the `CLOSED` swap.
     drained: Notify,
-    /// The shutdown watchers' side: started blocking children and `progress`.
-    pub(crate) watch: Arc<Watch>,
-    /// `watch` followed by every ancestor's.
-    chain: Box<[Arc<Watch>]>,
-    /// Addresses of the ancestors' cores, nearest first; used only to answer
-    /// "is the caller a descendant of this nursery?" (see `context`).
-    pub(crate) lineage: Box<[usize]>,
+    /// The shutdown watchers' side (started blocking children, `progress`),
+    /// made on first use: most nurseries never need it.
+    watch: OnceLock<Box<Watch>>,
+    /// The parent nursery, for "is the caller a descendant?" (see `context`)
+    /// and for counting blocking children up the tree.
+    pub(crate) parent: Option<Arc<dyn HasCore>>,
 }
 
 /// Event counters. Each is only ever incremented.
@@ -131,35 +130,56 @@ pub(crate) struct Watch {
     watchers: parking_lot::Mutex<usize>,
 }
 
+/// Anything that owns a [`Core`]: lets a nested nursery reach its parent's
+/// core without knowing the parent's output type.
+pub(crate) trait HasCore: Send + Sync {
+    fn core(&self) -> &Core;
+}
+
+impl std::fmt::Debug for dyn HasCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parent")
+            .field("state", &self.core().load())
+            .finish_non_exhaustive()
+    }
+}
+
 impl Core {
-    pub(crate) fn new(lineage: Box<[usize]>, ancestors: &[Arc<Watch>]) -> Self {
-        let watch = Arc::new(Watch::default());
-        let chain = std::iter::once(watch.clone())
-            .chain(ancestors.iter().cloned())
-            .collect();
+    pub(crate) fn new(parent: Option<Arc<dyn HasCore>>) -> Self {
         Core {
             state: AtomicU64::new(0),
             counters: Counters::default(),
             drained: Notify::new(),
-            watch,
-            chain,
-            lineage,
+            watch: OnceLock::new(),
+            parent,
         }
     }
 
-    /// `watch` and every ancestor's, for nested nurseries to extend.
-    pub(crate) fn chain(&self) -> &[Arc<Watch>] {
-        &self.chain
+    fn watch_state(&self) -> &Watch {
+        self.watch.get_or_init(Box::default)
     }
 
-    /// A blocking child started (`+1`) or ended (`-1`).
+    /// This core and its ancestors, nearest first.
+    pub(crate) fn lineage(&self) -> impl Iterator<Item = &Core> {
+        std::iter::successors(Some(self), |c| c.parent.as_deref().map(HasCore::core))
+    }
+
+    /// A blocking child started (`+1`) or ended (`-1`): counted here and in
+    /// every ancestor, whose shutdowns cannot abort it either.
     pub(crate) fn blocking_moved(&self, started: bool) {
-        for w in self.chain.iter() {
+        for core in self.lineage() {
+            let w = core.watch_state();
             if started {
                 w.blocking.fetch_add(1, Ordering::AcqRel);
             } else {
                 w.blocking.fetch_sub(1, Ordering::AcqRel);
             }
+            w.progress.notify_waiters();
+        }
+    }
+
+    fn notify_progress(&self) {
+        if let Some(w) = self.watch.get() {
             w.progress.notify_waiters();
         }
     }
@@ -223,7 +243,7 @@ impl Core {
         let prev = self.state.fetch_sub(LIVE_ONE, Ordering::AcqRel);
         debug_assert!(live(prev) > 0, "live count underflow");
         if prev & WATCH != 0 {
-            self.watch.progress.notify_waiters();
+            self.notify_progress();
         }
         live(prev) == 1 && prev & CLOSING != 0 && self.try_finish()
     }
@@ -241,7 +261,7 @@ impl Core {
 
     /// Registers a watcher until the guard drops (cancel safe).
     pub(crate) fn watch(&self) -> Watching<'_> {
-        let mut n = self.watch.watchers.lock();
+        let mut n = self.watch_state().watchers.lock();
         if *n == 0 {
             self.state.fetch_or(WATCH, Ordering::AcqRel);
         }
@@ -263,7 +283,7 @@ impl Core {
             ) {
                 Ok(_) => {
                     self.drained.notify_waiters();
-                    self.watch.progress.notify_waiters();
+                    self.notify_progress();
                     return true;
                 }
                 Err(actual) => cur = actual,
@@ -290,7 +310,7 @@ impl Core {
     /// Cancel safe.
     pub(crate) async fn wait_live(&self, cond: impl Fn(u64, &Core) -> bool) {
         loop {
-            let notified = self.watch.progress.notified();
+            let notified = self.watch_state().progress.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if cond(self.live(), self) {
@@ -302,7 +322,9 @@ impl Core {
 
     /// Started blocking children here and below.
     pub(crate) fn blocking(&self) -> u64 {
-        self.watch.blocking.load(Ordering::Acquire)
+        self.watch
+            .get()
+            .map_or(0, |w| w.blocking.load(Ordering::Acquire))
     }
 
     pub(crate) fn stats(&self) -> Stats {
@@ -337,7 +359,7 @@ pub(crate) struct Watching<'a>(&'a Core);
 
 impl Drop for Watching<'_> {
     fn drop(&mut self) {
-        let mut n = self.0.watch.watchers.lock();
+        let mut n = self.0.watch_state().watchers.lock();
         *n -= 1;
         if *n == 0 {
             self.0.state.fetch_and(!WATCH, Ordering::AcqRel);

@@ -15,7 +15,7 @@ use ::loom::thread;
 use super::{CANCELLED, CLOSED, Core, Refusal, live};
 
 fn core() -> Arc<Core> {
-    Arc::new(Core::new(Box::new([]), &[]))
+    Arc::new(Core::new(None))
 }
 
 /// Counts how many callers report having finished the close.
