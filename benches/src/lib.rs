@@ -2,7 +2,9 @@
 //! against the tools a tokio user would pick instead: a bare `tokio::spawn`
 //! (keeping the `JoinHandle`s, or detached), `JoinSet`, tokio-util's
 //! `TaskTracker`, a hand-rolled `Arc<parking_lot::Mutex<JoinSet>>`, and
-//! `FuturesUnordered` as the reference that spawns nothing.
+//! `FuturesUnordered` as the reference that spawns nothing; and of
+//! `scope-conn`'s [`Server`](scope_conn::Server) against a server built on
+//! bare `tokio::spawn`.
 //!
 //! Every scenario lives once, here, and is run by two front ends: the
 //! criterion benches (`cargo bench -p scope-benches`) and the report binary
@@ -63,8 +65,7 @@ pub fn all_groups(sizes: &Sizes) -> Vec<Group> {
     groups.extend(scenarios::cancel::groups(sizes));
     groups.extend(scenarios::memory::groups(sizes));
     groups.extend(scenarios::fixed_cost::groups(sizes));
-    // Connections (issue 4, item 6) go here once `scope-conn` exists:
-    // `groups.extend(scenarios::conn::groups(sizes));` — see `scenarios`.
+    groups.extend(scenarios::connections::groups(sizes));
     groups
 }
 

@@ -14,10 +14,17 @@ pub struct Sizes {
     pub owners: usize,
     /// Owners held at once for the fixed-cost byte count.
     pub owners_bytes: usize,
+    /// Connections per run of the connection scenario.
+    pub connections: usize,
+    /// Clients in flight at once in the connection scenario: enough to keep
+    /// both workers busy, few enough for a 2-core machine's file descriptors
+    /// and the listener's backlog.
+    pub clients: usize,
 }
 
 impl Default for Sizes {
-    /// The sizes the issue asks for: 100k children, 100k parked.
+    /// The sizes the issue asks for: 100k children, 100k parked, 10k
+    /// connections.
     fn default() -> Self {
         Sizes {
             children: 100_000,
@@ -25,6 +32,8 @@ impl Default for Sizes {
             memory_children: 10_000,
             owners: 10_000,
             owners_bytes: 1_000,
+            connections: 10_000,
+            clients: 200,
         }
     }
 }
@@ -46,6 +55,8 @@ impl Sizes {
             memory_children: 64,
             owners: 8,
             owners_bytes: 8,
+            connections: 16,
+            clients: 4,
         }
     }
 }

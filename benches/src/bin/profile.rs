@@ -8,13 +8,14 @@
 //! ```
 //!
 //! Arguments: a group id (as in criterion's output, e.g.
-//! `spawn_finish/current_thread`, `drain`, `cancel/token`, `fixed_cost/time`),
+//! `spawn_finish/current_thread`, `drain`, `cancel/token`, `fixed_cost/time`,
+//! `connections`),
 //! a contender (its label, or a unique case-insensitive part of it), the
 //! number of children (or owners), and how many runs (default 1). Running
 //! twice with two sizes and subtracting gives the cost per child without the
 //! runtime's start-up.
 
-use scope_benches::scenarios::{cancel, contention, drain, fixed_cost, spawn_finish};
+use scope_benches::scenarios::{cancel, connections, contention, drain, fixed_cost, spawn_finish};
 use scope_benches::{Flavor, Group, Sample, Sizes, all_groups};
 
 fn group(id: &str, n: usize) -> Group {
@@ -27,6 +28,7 @@ fn group(id: &str, n: usize) -> Group {
         "cancel/token" => cancel::by_token(n),
         "cancel/abort" => cancel::by_abort(n),
         "fixed_cost/time" => fixed_cost::time(n),
+        "connections" => connections::group(n, Sizes::default().clients.min(n)),
         _ => {
             let sizes = Sizes {
                 children: n,
@@ -34,6 +36,8 @@ fn group(id: &str, n: usize) -> Group {
                 memory_children: n,
                 owners: n,
                 owners_bytes: n,
+                connections: n,
+                clients: Sizes::default().clients.min(n),
             };
             all_groups(&sizes)
                 .into_iter()
