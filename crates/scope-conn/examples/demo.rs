@@ -160,9 +160,12 @@ fn progress<E: Send + 'static>(server: &Server<E>, done: usize, clients: usize, 
 
 /// One connection: each request line starts a reply task and an audit task.
 async fn session(mut conn: Conn<TcpStream>, started: Arc<Started>) {
-    let mut lines = BufReader::new(conn.take_reader().expect("first take")).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        let n: u64 = line.trim().parse().unwrap_or(0);
+    let mut reader = BufReader::new(conn.take_reader().expect("first take"));
+    let mut line = String::new();
+    // A line without its newline was cut short (by the peer, or by the close
+    // beginning): it is not a request.
+    while reader.read_line(&mut line).await.is_ok_and(|n| n > 0) && line.ends_with('\n') {
+        let n: u64 = std::mem::take(&mut line).trim().parse().unwrap_or(0);
         started.requests.fetch_add(1, Ordering::Relaxed);
         let writer = conn.writer();
         // A client that hung up is not a failure of the reply.

@@ -90,7 +90,7 @@ async fn serve(addr: &str) -> Result<(), BoxError> {
 /// connection closes (the reader then reports end-of-stream).
 async fn session(mut conn: Conn<TcpStream>, stop: std::sync::Arc<Notify>) {
     let writer = conn.writer();
-    let mut lines = BufReader::new(conn.take_reader().expect("first take")).lines();
+    let mut reader = BufReader::new(conn.take_reader().expect("first take"));
     let _ = writer
         .send(format!(
             "hello, connection {}: work <ms> | fail | stats | quit | shutdown\n",
@@ -98,7 +98,12 @@ async fn session(mut conn: Conn<TcpStream>, stop: std::sync::Arc<Notify>) {
         ))
         .await;
     let mut jobs = 0u64;
-    while let Ok(Some(line)) = lines.next_line().await {
+    let mut buf = String::new();
+    // A line without its newline was cut short (the peer left mid-line, or
+    // the connection began closing): it is not a command.
+    while reader.read_line(&mut buf).await.is_ok_and(|n| n > 0) && buf.ends_with('\n') {
+        let line = std::mem::take(&mut buf);
+        let line = line.trim_end();
         let mut words = line.split_whitespace();
         match (words.next(), words.next().map(str::parse::<u64>)) {
             (Some("work"), Some(Ok(ms))) => {

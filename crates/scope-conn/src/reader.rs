@@ -21,6 +21,14 @@ use crate::conn::shared::Activity;
 /// when the connection closes, and a peer that stalls mid-request cannot
 /// hold a close open. Bytes it reads count as activity for the idle timeout.
 ///
+/// # Incomplete requests
+///
+/// An end-of-stream caused by the close can fall in the middle of a request
+/// (a peer that stalled, or was still sending). Frame requests so that an
+/// incomplete one is recognisable and drop it: `BufReader::lines` hands a
+/// final unterminated line back as if it were complete, so read with
+/// `read_line` and check for the newline, as the crate's examples do.
+///
 /// # Examples
 ///
 /// ```

@@ -29,14 +29,19 @@ fn serve_lines<S>(conn: &mut Conn<S>)
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
 {
-    let mut lines = BufReader::new(conn.take_reader().unwrap()).lines();
+    let mut reader = BufReader::new(conn.take_reader().unwrap());
     let (spawner, writer) = (conn.spawner(), conn.writer());
     conn.spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
+        let mut line = String::new();
+        // A line without its newline was cut short (by the peer or by the
+        // close): it is not a request.
+        while reader.read_line(&mut line).await.is_ok_and(|n| n > 0) && line.ends_with('\n') {
+            let request = line.trim_end().to_owned();
+            line.clear();
             let writer = writer.clone();
             let _ = spawner.spawn(async move {
                 tokio::task::yield_now().await;
-                let _ = writer.send(format!("re: {line}\n")).await;
+                let _ = writer.send(format!("re: {request}\n")).await;
             });
         }
         spawner.close().await;
@@ -98,6 +103,11 @@ async fn a_peer_stalled_mid_request_is_closed_by_the_idle_timeout_leaving_nothin
     let report = conn.closed().await;
     assert_eq!(report.reason(), CloseReason::IdleTimeout);
     assert!(report.is_final());
+    // The half request was not served.
+    let mut answered = String::new();
+    peer.read_to_string(&mut answered).await.unwrap();
+    assert_eq!(answered, "");
+    assert_eq!(report.stats().spawned, 1, "only the request loop ran");
     drop(conn);
     assert_eq!(alive(), before);
     drop(peer);
