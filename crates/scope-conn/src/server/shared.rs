@@ -195,7 +195,10 @@ impl<E: Send + 'static> ServerShared<E> {
             slot,
             Arc::clone(handler),
         );
-        if let Err(refused) = spawner.spawn_named(format!("conn-{id} task"), task) {
+        // Unnamed: the connection's nursery (`conn-<id>`) is what the server's
+        // snapshot lists, and a second name per connection costs a format
+        // and a registry entry on every accept.
+        if let Err(refused) = spawner.spawn(task) {
             // Dropping the unpolled task drops the `Conn`, which begins its
             // close; with no task in it, its nursery drains at once.
             drop(refused.into_inner());
