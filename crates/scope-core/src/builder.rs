@@ -108,8 +108,18 @@ where
         }
     }
 
-    /// Names the nursery (in snapshots, warnings and, with the `tracing`
-    /// feature, every child's span).
+    /// Names the nursery (in [`Nursery::name`], warnings and, with the
+    /// `tracing` feature, every child's span). A nested nursery is listed
+    /// under this name in its parent's [`snapshot`](Nursery::snapshot).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::builder().name("mailer").build().unwrap();
+    /// assert_eq!(nursery.name(), Some("mailer"));
+    /// # }
+    /// ```
     #[must_use]
     pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
         self.name = Some(name.into());
@@ -117,6 +127,21 @@ where
     }
 
     /// What a failure does to the siblings; [`Policy::FailFast`] by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use scope_core::{Nursery, Policy};
+    ///
+    /// let nursery: Nursery<(), &str> = Nursery::builder().policy(Policy::Supervise).build().unwrap();
+    /// nursery.spawn(async { Err("one bad job") }).unwrap();
+    /// tokio::task::yield_now().await;
+    /// assert!(!nursery.is_cancelled(), "siblings keep running");
+    /// assert!(nursery.spawn(async { Ok(()) }).is_ok());
+    /// # nursery.close().await;
+    /// # }
+    /// ```
     #[must_use]
     pub fn policy(mut self, policy: Policy) -> Self {
         self.policy = policy;
@@ -124,8 +149,29 @@ where
     }
 
     /// Called with every failure (under either policy), on the failing
-    /// child's task. A panic in the handler is caught and logged; the failure
-    /// is still recorded.
+    /// child's task, before the failure is recorded. A panic in the handler is
+    /// caught (and logged with the `tracing` feature); the failure is still
+    /// recorded. A nested nursery's failure reaches its parent's handler as
+    /// one failure: the nested nursery's first, when it drains.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::sync::{Arc, Mutex};
+    /// let seen = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&seen);
+    /// let nursery: scope_core::Nursery<(), &str> = scope_core::Nursery::builder()
+    ///     .policy(scope_core::Policy::Supervise)
+    ///     .on_failure(move |err| log.lock().unwrap().push(err.to_string()))
+    ///     .build()
+    ///     .unwrap();
+    /// nursery.spawn_named("a", async { Err("x") }).unwrap();
+    /// nursery.spawn_named("b", async { Err("y") }).unwrap();
+    /// nursery.close().await;
+    /// assert_eq!(*seen.lock().unwrap(), ["a failed: x", "b failed: y"]);
+    /// # }
+    /// ```
     #[must_use]
     pub fn on_failure(mut self, handler: impl Fn(&ChildError<E>) + Send + Sync + 'static) -> Self {
         self.handler = Some(Box::new(handler));
@@ -135,7 +181,20 @@ where
     /// Bounds the children running at once (as Go's errgroup `SetLimit`).
     /// Beyond it, `spawn` queues the child (accepted and owned, started in
     /// FIFO order as slots free) and `try_spawn` refuses it. Must be at least
-    /// 1; `build` refuses 0.
+    /// 1; `build` refuses 0. Unbounded by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::builder().max_running(1).build().unwrap();
+    /// nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// nursery.spawn(async {}).unwrap(); // queued, not refused
+    /// assert_eq!(nursery.stats().live, 2);
+    /// assert!(nursery.try_spawn(async {}).unwrap_err().is_full());
+    /// # nursery.abort_all();
+    /// # }
+    /// ```
     #[must_use]
     pub fn max_running(mut self, limit: usize) -> Self {
         self.max_running = Some(limit);
@@ -144,23 +203,68 @@ where
 
     /// Bounds the children held at once (running plus queued); spawns past it
     /// are refused with [`SpawnError::is_full`](crate::SpawnError::is_full).
-    /// Must be at least 1; `build` refuses 0.
+    /// Must be at least 1; `build` refuses 0. Unbounded by default. A nested
+    /// nursery counts as one held child of its parent.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::builder().max_held(2).build().unwrap();
+    /// nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// assert!(nursery.spawn(async {}).unwrap_err().is_full());
+    /// assert_eq!(nursery.stats().refused, 1);
+    /// # nursery.abort_all();
+    /// # }
+    /// ```
     #[must_use]
     pub fn max_held(mut self, limit: usize) -> Self {
         self.max_held = Some(limit);
         self
     }
 
-    /// Lists every child in [`Nursery::snapshot`], not only named ones.
-    /// Costs a lock and an entry per child.
+    /// Lists every started child in [`Nursery::snapshot`], not only named
+    /// ones. Costs a lock and an entry per child. Off by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::builder().track_children(true).build().unwrap();
+    /// nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// let snap = nursery.snapshot();
+    /// assert_eq!((snap.children().len(), snap.unlisted()), (1, 0));
+    /// # nursery.abort_all();
+    /// # }
+    /// ```
     #[must_use]
     pub fn track_children(mut self, on: bool) -> Self {
         self.track_all = on;
         self
     }
 
-    /// A `close` still waiting after `after` logs (with the `tracing`
-    /// feature) the children it waits for, and again every `after`.
+    /// A `close` (or `closed`) still waiting after `after` logs a warning
+    /// (with the `tracing` feature) naming the listed children it waits for
+    /// and counting the others, and again every `after`. It only logs: the
+    /// close keeps waiting. Off by default.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use std::time::Duration;
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::builder()
+    ///     .close_warn_after(Duration::from_secs(1))
+    ///     .build()
+    ///     .unwrap();
+    /// nursery.spawn_named("flush", tokio::time::sleep(Duration::from_secs(3))).unwrap();
+    /// let start = tokio::time::Instant::now();
+    /// let report = nursery.close().await; // warns at 1s and 2s, then completes
+    /// assert_eq!(start.elapsed(), Duration::from_secs(3));
+    /// assert_eq!(report.stats().completed, 1);
+    /// # }
+    /// ```
     #[must_use]
     pub fn close_warn_after(mut self, after: Duration) -> Self {
         self.warn_after = Some(after);
@@ -168,7 +272,22 @@ where
     }
 
     /// Spawns on `handle` instead of the current runtime (a nested nursery
-    /// defaults to its parent's).
+    /// defaults to its parent's). This is how to make a nursery outside a
+    /// runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = tokio::runtime::Runtime::new().unwrap();
+    /// // Built and used from plain synchronous code.
+    /// let nursery: scope_core::Nursery<u32, std::io::Error> = scope_core::Nursery::builder()
+    ///     .handle(rt.handle().clone())
+    ///     .build()
+    ///     .unwrap();
+    /// nursery.spawn(async { Ok(5) }).unwrap();
+    /// let report = rt.block_on(nursery.close());
+    /// assert_eq!(report.stats().completed, 1);
+    /// ```
     #[must_use]
     pub fn handle(mut self, handle: Handle) -> Self {
         self.handle = Some(handle);
@@ -180,7 +299,20 @@ where
     /// # Errors
     ///
     /// A zero limit; no runtime (outside one, without [`handle`](Self::handle));
-    /// for a nested nursery, a parent that is closed or cancelled.
+    /// for a nested nursery, a parent that refuses it as it would refuse a
+    /// spawn: closed (or closing, to callers outside it), cancelled, or at its
+    /// held limit. See [`BuildError`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let ok = scope_core::Nursery::<(), std::io::Error>::builder().max_running(4).build();
+    /// assert!(ok.is_ok());
+    /// let err = scope_core::Nursery::<(), std::io::Error>::builder().max_running(0).build();
+    /// assert!(err.unwrap_err().is_zero_limit());
+    /// # }
+    /// ```
     pub fn build(self) -> Result<Nursery<T, E>, BuildError> {
         if self.max_running == Some(0) || self.max_held == Some(0) {
             return Err(BuildError(BuildErrorKind::ZeroLimit));
@@ -243,6 +375,14 @@ impl<T, E> fmt::Debug for Builder<T, E> {
 }
 
 /// Why [`Builder::build`] refused.
+///
+/// # Examples
+///
+/// ```
+/// let err = scope_core::Nursery::<(), std::io::Error>::builder().build().unwrap_err();
+/// assert!(err.is_no_runtime());
+/// assert_eq!(err.to_string(), "no tokio runtime: build inside one or pass a handle");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildError(BuildErrorKind);
 
@@ -256,19 +396,50 @@ enum BuildErrorKind {
 
 impl BuildError {
     /// A running or held limit of zero was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let err = scope_core::Nursery::<(), std::io::Error>::builder().max_held(0).build().unwrap_err();
+    /// assert!(err.is_zero_limit());
+    /// # }
+    /// ```
     #[must_use]
     pub fn is_zero_limit(&self) -> bool {
         self.0 == BuildErrorKind::ZeroLimit
     }
 
     /// No runtime: called outside one and no handle was given.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// // No `#[tokio::main]`: there is no current runtime here.
+    /// let err = scope_core::Nursery::<(), std::io::Error>::builder().build().unwrap_err();
+    /// assert!(err.is_no_runtime());
+    /// ```
     #[must_use]
     pub fn is_no_runtime(&self) -> bool {
         self.0 == BuildErrorKind::NoRuntime
     }
 
-    /// The parent nursery is closed (or closing, to spawns from outside it)
-    /// or cancelled.
+    /// The parent nursery refused the nested one: it is closed (or closing,
+    /// to callers outside it) or cancelled. A parent at its
+    /// [held limit](Builder::max_held) is reported this way too (and its
+    /// message says "closed").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let parent: scope_core::Nursery = scope_core::Nursery::new();
+    /// parent.cancel();
+    /// let err = parent.child_builder::<()>().build().unwrap_err();
+    /// assert!(err.is_parent_closed());
+    /// assert_eq!(err.to_string(), "the parent nursery is cancelled");
+    /// # }
+    /// ```
     #[must_use]
     pub fn is_parent_closed(&self) -> bool {
         matches!(

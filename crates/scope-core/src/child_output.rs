@@ -20,7 +20,19 @@
 /// # }
 /// ```
 pub trait ChildOutput<T, E>: Send + 'static {
-    /// Converts the child's return value into success or failure.
+    /// Converts the child's return value into success or failure: `()`
+    /// becomes `Ok(())`, a `Result` is passed through.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_core::ChildOutput;
+    ///
+    /// let unit: Result<(), String> = ().into_result();
+    /// assert_eq!(unit, Ok(()));
+    /// let failed = ChildOutput::<u8, String>::into_result(Err::<u8, String>("bad".into()));
+    /// assert_eq!(failed, Err("bad".to_string()));
+    /// ```
     fn into_result(self) -> Result<T, E>;
 }
 

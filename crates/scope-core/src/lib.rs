@@ -89,4 +89,16 @@ pub use spawner::Spawner;
 pub use stats::Stats;
 
 /// The default error type of a nursery's fallible children.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// // `Nursery` is `Nursery<(), BoxError>`: any error converts with `?` or `into`.
+/// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+/// nursery.spawn(async { Err("not a number".parse::<u8>().unwrap_err().into()) }).unwrap();
+/// let err = nursery.close().await.take_failure().unwrap().into_error().unwrap();
+/// assert!(err.downcast_ref::<std::num::ParseIntError>().is_some());
+/// # }
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;

@@ -36,10 +36,10 @@ use crate::{BoxError, ChildOutput, context};
 /// - **Nothing is lost.** A spawn either returns `Ok` (the child will run and
 ///   be accounted for, exactly once, as completed, failed, cancelled or
 ///   aborted) or a [`SpawnError`] that hands the unpolled future back.
-/// - **Reaped as they finish.** Every eighth child to end removes the tasks
-///   that finished before it, without anyone joining: at most a handful of
-///   finished tasks wait to be freed, and memory follows live children, not
-///   children ever spawned. Outputs (when `T` is not `()`) are
+/// - **Reaped as they finish.** Every 32nd child to end (counted per kind of
+///   end) removes the tasks that finished before it, without anyone joining:
+///   at most a few dozen finished tasks wait to be freed, and memory follows
+///   live children, not children ever spawned. Outputs (when `T` is not `()`) are
 ///   kept for [`join_next`](Self::join_next), at the cost of the output alone.
 /// - **`close` is a drain.** It refuses spawns from outside, cancels nothing,
 ///   and returns when every child has ended, including children that children
@@ -120,6 +120,8 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// assert_eq!(nursery.name(), None);
+    /// assert!(!nursery.is_closing() && !nursery.is_cancelled());
     /// # nursery.close().await;
     /// # }
     /// ```
@@ -138,7 +140,8 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let n = scope_core::Nursery::<u32, std::io::Error>::builder().max_running(8).build().unwrap();
+    /// let n = scope_core::Nursery::<u32, std::io::Error>::builder().name("jobs").max_running(8).build().unwrap();
+    /// assert_eq!(n.name(), Some("jobs"));
     /// # n.close().await;
     /// # }
     /// ```
@@ -165,7 +168,8 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
     /// nursery.spawn(async { /* work */ }).unwrap();
-    /// # nursery.close().await;
+    /// assert_eq!(nursery.stats().live, 1); // accepted; runs when this task yields
+    /// assert_eq!(nursery.close().await.stats().completed, 1);
     /// # }
     /// ```
     #[track_caller]
@@ -189,7 +193,9 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// nursery.spawn_named("heartbeat", async {}).unwrap();
+    /// nursery.spawn_named("heartbeat", std::future::pending::<()>()).unwrap();
+    /// assert_eq!(nursery.snapshot().children()[0].name(), Some("heartbeat"));
+    /// # nursery.abort_all();
     /// # nursery.close().await;
     /// # }
     /// ```
@@ -297,11 +303,23 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
 
     /// Fires the token and refuses new spawns. Queued children are dropped
     /// unstarted (counted as cancelled); running ones see the token and end
-    /// when they choose. Reaches every nested nursery.
+    /// when they choose. Reaches every nested nursery. It does not close the
+    /// nursery: a `close` is still needed to wait for the running children.
     ///
     /// # Examples
     ///
-    /// See [`token`](Self::token).
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::builder().max_running(1).build().unwrap();
+    /// let token = nursery.token().clone();
+    /// nursery.spawn(async move { token.cancelled().await }).unwrap();
+    /// nursery.spawn(async {}).unwrap(); // queued behind the limit
+    /// nursery.cancel();
+    /// assert!(nursery.spawn(async {}).unwrap_err().is_cancelled());
+    /// // Both end as cancelled: the running one saw the token, the queued one never started.
+    /// assert_eq!(nursery.close().await.stats().cancelled, 2);
+    /// # }
+    /// ```
     pub fn cancel(&self) {
         self.shared.cancel();
     }
@@ -518,13 +536,17 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
         self.shared.poll_join_next(cx)
     }
 
-    /// Takes an output that is ready now, if any.
+    /// Takes an output that is ready now, if any, without waiting.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let mut nursery: scope_core::Nursery<u8, std::io::Error> = scope_core::Nursery::new();
+    /// nursery.spawn(async { Ok(5) }).unwrap();
+    /// assert_eq!(nursery.try_join_next(), None); // not run yet
+    /// nursery.close().await; // outputs outlive the close
+    /// assert_eq!(nursery.try_join_next(), Some(5));
     /// assert_eq!(nursery.try_join_next(), None);
     /// # }
     /// ```
@@ -549,11 +571,23 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
         self.shared.core.stats()
     }
 
-    /// The live children now, with names and ages; see [`Snapshot`].
+    /// The live children now, with names and ages; see [`Snapshot`] for which
+    /// children are listed.
     ///
     /// # Examples
     ///
-    /// See [`Snapshot`].
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// nursery.spawn_named("watcher", std::future::pending::<()>()).unwrap();
+    /// nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// let snap = nursery.snapshot();
+    /// assert_eq!(snap.live(), 2);
+    /// assert_eq!(snap.children()[0].name(), Some("watcher"));
+    /// assert_eq!(snap.unlisted(), 1);
+    /// # nursery.abort_all();
+    /// # }
+    /// ```
     #[must_use]
     pub fn snapshot(&self) -> Snapshot {
         self.shared.snapshot()
@@ -595,7 +629,18 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     ///
     /// # Examples
     ///
-    /// See [`is_closing`](Self::is_closing).
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use std::time::Duration;
+    /// let n: scope_core::Nursery = scope_core::Nursery::new();
+    /// n.spawn(tokio::time::sleep(Duration::from_secs(5))).unwrap();
+    /// // Start the close, but stop waiting after a second.
+    /// assert!(tokio::time::timeout(Duration::from_secs(1), n.close()).await.is_err());
+    /// assert!(n.is_closing() && !n.is_closed());
+    /// n.close().await;
+    /// assert!(n.is_closed());
+    /// # }
+    /// ```
     #[must_use]
     pub fn is_closed(&self) -> bool {
         self.shared.core.is_closed()

@@ -11,8 +11,9 @@ use crate::stats::Stats;
 /// How a nursery ended: counts, the first failure, and which phase of a
 /// shutdown each child ended in.
 ///
-/// Every `close`, `closed` and `shutdown` call on one nursery sees the same
-/// counts and the same [`Failure`]. Reports are cheap to clone.
+/// Every final report of one nursery (from `close`, `closed` or `shutdown`,
+/// see [`is_final`](Report::is_final)) has the same counts and shares the
+/// same [`Failure`]. Reports are cheap to clone.
 ///
 /// # Examples
 ///
@@ -39,7 +40,21 @@ pub struct Report<E> {
     pub(crate) is_final: bool,
 }
 
-/// The overall result of a nursery.
+/// The overall result of a nursery ([`Report::outcome`]).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use scope_core::{Nursery, Outcome};
+///
+/// let nursery: Nursery = Nursery::new();
+/// nursery.spawn(std::future::pending::<()>()).unwrap();
+/// nursery.cancel();
+/// nursery.abort_all(); // the child ignores the token
+/// assert_eq!(nursery.close().await.outcome(), Outcome::Cancelled);
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// Every child ended without failing, and the token was not cancelled.
@@ -52,13 +67,44 @@ pub enum Outcome {
 }
 
 impl<E> Report<E> {
-    /// The counters when the report was made.
+    /// The counters when the report was made; exact in a final report.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery<(), &str> = scope_core::Nursery::builder()
+    ///     .policy(scope_core::Policy::Supervise)
+    ///     .build()
+    ///     .unwrap();
+    /// nursery.spawn(async { Ok(()) }).unwrap();
+    /// nursery.spawn(async { Err("bad input") }).unwrap();
+    /// let stats = nursery.close().await.stats();
+    /// assert_eq!((stats.spawned, stats.completed, stats.failed, stats.live), (2, 1, 1, 0));
+    /// # }
+    /// ```
     #[must_use]
     pub fn stats(&self) -> Stats {
         self.stats
     }
 
-    /// Completed, cancelled or failed; a failure takes precedence.
+    /// Completed, cancelled or failed; a failure takes precedence over a
+    /// cancellation.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use scope_core::{Nursery, Outcome};
+    ///
+    /// // Under `FailFast` the failure cancels the nursery, yet it is `Failed`.
+    /// let nursery: Nursery<(), &str> = Nursery::new();
+    /// nursery.spawn(async { Err("bad") }).unwrap();
+    /// let report = nursery.close().await;
+    /// assert!(nursery.is_cancelled());
+    /// assert_eq!(report.outcome(), Outcome::Failed);
+    /// # }
+    /// ```
     #[must_use]
     pub fn outcome(&self) -> Outcome {
         if self.failure.is_some() {
@@ -71,8 +117,24 @@ impl<E> Report<E> {
     }
 
     /// `false` only for a report made without waiting for the drain: a
-    /// `close` called from inside one of the nursery's own children, or a
-    /// `shutdown` that left blocking children running.
+    /// `close`, `closed` or `shutdown` called from inside one of the
+    /// nursery's own children (or a descendant's), or a `shutdown` that left
+    /// blocking children running. A non-final report is a reading of the
+    /// counters at that moment; a later `close` from outside gets the final one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// let spawner = nursery.spawner();
+    /// nursery.spawn(async move {
+    ///     // From inside: starts the close and returns without waiting for itself.
+    ///     assert!(!spawner.close().await.is_final());
+    /// }).unwrap();
+    /// assert!(nursery.close().await.is_final());
+    /// # }
+    /// ```
     #[must_use]
     pub fn is_final(&self) -> bool {
         self.is_final
@@ -80,6 +142,21 @@ impl<E> Report<E> {
 
     /// Children that ended before the token was cancelled: the drain phase of
     /// a shutdown (completed, plus failures before the cancel).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery<(), &str> = scope_core::Nursery::new();
+    /// nursery.spawn(async { Ok(()) }).unwrap();
+    /// nursery.spawn(async { Err("bad") }).unwrap(); // fail-fast: cancels the nursery
+    /// let token = nursery.token().clone();
+    /// nursery.spawn(async move { token.cancelled().await; Ok(()) }).unwrap();
+    /// let report = nursery.close().await;
+    /// assert_eq!(report.ended_in_drain(), 2); // the success and the failure
+    /// assert_eq!(report.ended_after_cancel(), 1);
+    /// # }
+    /// ```
     #[must_use]
     pub fn ended_in_drain(&self) -> u64 {
         self.stats.completed + self.stats.failed - self.failed_after_cancel
@@ -87,31 +164,110 @@ impl<E> Report<E> {
 
     /// Children that ended after the token was cancelled and before abort:
     /// the cancel phase of a shutdown (cancelled, plus failures after it).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery<(), &str> = scope_core::Nursery::new();
+    /// let token = nursery.token().clone();
+    /// nursery.spawn(async move { token.cancelled().await; Err("interrupted") }).unwrap();
+    /// let token = nursery.token().clone();
+    /// nursery.spawn(async move { token.cancelled().await; Ok(()) }).unwrap();
+    /// nursery.cancel();
+    /// let report = nursery.close().await;
+    /// // One cancelled, one failure after the cancel.
+    /// assert_eq!((report.stats().cancelled, report.stats().failed), (1, 1));
+    /// assert_eq!(report.ended_after_cancel(), 2);
+    /// # }
+    /// ```
     #[must_use]
     pub fn ended_after_cancel(&self) -> u64 {
         self.stats.cancelled + self.failed_after_cancel
     }
 
-    /// Children ended by abort.
+    /// Children ended by abort (`abort_all`, the last phase of a shutdown,
+    /// drop), including queued children dropped unstarted by an abort; the
+    /// same as [`Stats::aborted`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// let report = nursery.shutdown(std::time::Duration::ZERO).await;
+    /// assert_eq!(report.aborted(), 1);
+    /// # }
+    /// ```
     #[must_use]
     pub fn aborted(&self) -> u64 {
         self.stats.aborted
     }
 
     /// Blocking children still running when a `shutdown` gave up on them:
-    /// they cannot be aborted, and the nursery keeps owning them.
+    /// they cannot be aborted, and the nursery keeps owning them (a later
+    /// `close` waits for them). Such a report is not
+    /// [final](Report::is_final).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::sync::mpsc;
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// let (started, wait_started) = mpsc::channel();
+    /// let (release, wait_release) = mpsc::channel::<()>();
+    /// nursery.spawn_blocking(move || { started.send(()).unwrap(); wait_release.recv().unwrap(); }).unwrap();
+    /// wait_started.recv().unwrap();
+    /// let report = nursery.shutdown(std::time::Duration::ZERO).await;
+    /// assert_eq!(report.still_running(), 1);
+    /// assert!(!report.is_final());
+    /// release.send(()).unwrap();
+    /// assert_eq!(nursery.close().await.stats().cancelled, 1); // it returned after the cancel
+    /// # }
+    /// ```
     #[must_use]
     pub fn still_running(&self) -> u64 {
         self.still_running
     }
 
-    /// The first failure, if any child failed.
+    /// The first failure, if any child failed (under either policy).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery<(), &str> = scope_core::Nursery::new();
+    /// nursery.spawn_named("loader", async { Err("corrupt header") }).unwrap();
+    /// let report = nursery.close().await;
+    /// let failure = report.failure().unwrap();
+    /// assert_eq!(failure.child_name(), Some("loader"));
+    /// assert!(!failure.is_panic());
+    /// # }
+    /// ```
     #[must_use]
     pub fn failure(&self) -> Option<&Failure<E>> {
         self.failure.as_ref()
     }
 
-    /// Takes the first failure's payload out; see [`Failure::take`].
+    /// Takes the first failure's payload out; see [`Failure::take`]. `None`
+    /// if no child failed or the payload was taken already (through any
+    /// report of this nursery).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery<(), &str> = scope_core::Nursery::new();
+    /// nursery.spawn(async { Err("disk full") }).unwrap();
+    /// let report = nursery.close().await;
+    /// assert_eq!(report.take_failure().unwrap().into_error().unwrap(), "disk full");
+    /// assert!(report.take_failure().is_none(), "taken once");
+    /// assert!(nursery.close().await.take_failure().is_none(), "shared by every report");
+    /// assert!(report.failure().is_some(), "still says that a child failed");
+    /// # }
+    /// ```
     #[must_use]
     pub fn take_failure(&self) -> Option<ChildError<E>> {
         self.failure.as_ref().and_then(Failure::take)
@@ -122,7 +278,23 @@ impl<E> Report<E> {
     ///
     /// # Errors
     ///
-    /// The first failure, when there was one and nobody took it before.
+    /// The first failure, when there was one and nobody took it before (a
+    /// failure whose payload was already taken gives `Ok`).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery<(), &str> = scope_core::Nursery::new();
+    /// nursery.spawn(async { Ok(()) }).unwrap();
+    /// assert_eq!(nursery.close().await.into_result().unwrap().stats().completed, 1);
+    ///
+    /// let nursery: scope_core::Nursery<(), &str> = scope_core::Nursery::new();
+    /// nursery.spawn(async { Err("bad") }).unwrap();
+    /// let err = nursery.close().await.into_result().unwrap_err();
+    /// assert_eq!(err.into_error().unwrap(), "bad");
+    /// # }
+    /// ```
     pub fn into_result(self) -> Result<Self, ChildError<E>> {
         match self.take_failure() {
             Some(e) => Err(e),
@@ -202,25 +374,80 @@ impl<E> Failure<E> {
         }
     }
 
-    /// The child panicked (rather than returning `Err`).
+    /// The child panicked (rather than returning `Err`). Still answers after
+    /// the payload was taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// nursery.spawn(async { if true { panic!("boom") } }).unwrap();
+    /// let report = nursery.close().await;
+    /// let _payload = report.take_failure();
+    /// assert!(report.failure().unwrap().is_panic());
+    /// # }
+    /// ```
     #[must_use]
     pub fn is_panic(&self) -> bool {
         self.inner.is_panic
     }
 
-    /// The failed child's name, if it had one.
+    /// The failed child's name, if it had one. Still answers after the
+    /// payload was taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery<(), &str> = scope_core::Nursery::new();
+    /// nursery.spawn_named("indexer", async { Err("no space") }).unwrap();
+    /// let report = nursery.close().await;
+    /// let _payload = report.take_failure();
+    /// assert_eq!(report.failure().unwrap().child_name(), Some("indexer"));
+    /// # }
+    /// ```
     #[must_use]
     pub fn child_name(&self) -> Option<&str> {
         self.inner.name.as_deref()
     }
 
-    /// Takes the payload; `None` if someone took it already.
+    /// Takes the payload; `None` if someone took it already (through this
+    /// `Failure`, a clone of it, or any report of the same nursery).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery<(), &str> = scope_core::Nursery::new();
+    /// nursery.spawn(async { Err("bad") }).unwrap();
+    /// let failure = nursery.close().await.failure().unwrap().clone();
+    /// let again = failure.clone();
+    /// assert_eq!(failure.take().unwrap().into_error().unwrap(), "bad");
+    /// assert!(again.take().is_none());
+    /// # }
+    /// ```
     #[must_use]
     pub fn take(&self) -> Option<ChildError<E>> {
         self.inner.value.lock().take()
     }
 
-    /// Runs `f` on the payload while it is still here.
+    /// Runs `f` on the payload while it is still here; `None` (and `f` not
+    /// called) once it was taken.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery<(), &str> = scope_core::Nursery::new();
+    /// nursery.spawn(async { Err("bad") }).unwrap();
+    /// let report = nursery.close().await;
+    /// let failure = report.failure().unwrap();
+    /// assert_eq!(failure.inspect(|e| e.to_string()).as_deref(), Some("a child failed: bad"));
+    /// let _payload = failure.take();
+    /// assert_eq!(failure.inspect(|e| e.to_string()), None);
+    /// # }
+    /// ```
     pub fn inspect<R>(&self, f: impl FnOnce(&ChildError<E>) -> R) -> Option<R> {
         self.inner.value.lock().as_ref().map(f)
     }

@@ -39,13 +39,37 @@ impl<F> SpawnError<F> {
     }
 
     /// The nursery is closing (to spawns from outside it) or closed (to all).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// nursery.close().await;
+    /// let err = nursery.spawn(async {}).unwrap_err();
+    /// assert!(err.is_closed() && !err.is_cancelled());
+    /// # }
+    /// ```
     #[must_use]
     pub fn is_closed(&self) -> bool {
         self.kind == Kind::Closed
     }
 
     /// The nursery's token was cancelled through the nursery (`cancel`,
-    /// fail-fast, `shutdown`, drop).
+    /// fail-fast, `shutdown`, drop, or a parent's cancellation). A cancelled
+    /// nursery refuses every spawn, from inside it too.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery<(), &str> = scope_core::Nursery::new();
+    /// nursery.spawn(async { Err("bad") }).unwrap();
+    /// tokio::task::yield_now().await; // the failure cancels the nursery (fail-fast)
+    /// assert!(nursery.spawn(async { Ok(()) }).unwrap_err().is_cancelled());
+    /// # nursery.close().await;
+    /// # }
+    /// ```
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
         self.kind == Kind::Cancelled
@@ -53,18 +77,53 @@ impl<F> SpawnError<F> {
 
     /// A limit was reached: the held-children bound, or, for `try_spawn`, the
     /// running bound.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::builder().max_held(1).build().unwrap();
+    /// nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// assert!(nursery.spawn(async {}).unwrap_err().is_full());
+    /// # nursery.abort_all();
+    /// # }
+    /// ```
     #[must_use]
     pub fn is_full(&self) -> bool {
         self.kind == Kind::Full
     }
 
     /// The runtime the nursery spawns on has shut down.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::builder()
+    ///     .handle(rt.handle().clone())
+    ///     .build()
+    ///     .unwrap();
+    /// drop(rt);
+    /// assert!(nursery.spawn(async {}).unwrap_err().is_runtime_shutdown());
+    /// ```
     #[must_use]
     pub fn is_runtime_shutdown(&self) -> bool {
         self.kind == Kind::RuntimeShutdown
     }
 
-    /// Returns the refused future (or closure), never polled.
+    /// Returns the refused future (or closure), never polled (or called).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery<u32, std::io::Error> = scope_core::Nursery::new();
+    /// nursery.close().await;
+    /// let err = nursery.spawn_blocking(|| Ok(6 * 7)).unwrap_err();
+    /// let work = err.into_inner(); // the closure, to run elsewhere
+    /// assert_eq!(work().unwrap(), 42);
+    /// # }
+    /// ```
     pub fn into_inner(self) -> F {
         self.inner
     }

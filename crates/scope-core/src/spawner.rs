@@ -59,7 +59,15 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     ///
     /// # Examples
     ///
-    /// See [`Spawner`].
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// let spawner = nursery.spawner();
+    /// // From a thread outside the runtime.
+    /// std::thread::spawn(move || spawner.spawn(async {}).unwrap()).join().unwrap();
+    /// assert_eq!(nursery.close().await.stats().completed, 1);
+    /// # }
+    /// ```
     #[track_caller]
     pub fn spawn<F>(&self, fut: F) -> Result<(), SpawnError<F>>
     where
@@ -80,7 +88,9 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// nursery.spawner().spawn_named("refresh", async {}).unwrap();
+    /// nursery.spawner().spawn_named("refresh", std::future::pending::<()>()).unwrap();
+    /// assert_eq!(nursery.snapshot().children()[0].name(), Some("refresh"));
+    /// # nursery.abort_all();
     /// # nursery.close().await;
     /// # }
     /// ```
@@ -103,8 +113,11 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// nursery.spawner().try_spawn(async {}).unwrap();
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::builder().max_running(1).build().unwrap();
+    /// let spawner = nursery.spawner();
+    /// spawner.try_spawn(std::future::pending::<()>()).unwrap();
+    /// assert!(spawner.try_spawn(async {}).unwrap_err().is_full());
+    /// # nursery.abort_all();
     /// # nursery.close().await;
     /// # }
     /// ```
@@ -127,8 +140,9 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// nursery.spawner().spawn_blocking(|| std::thread::yield_now()).unwrap();
+    /// let mut nursery: scope_core::Nursery<usize, std::io::Error> = scope_core::Nursery::new();
+    /// nursery.spawner().spawn_blocking(|| Ok("a blocking read".len())).unwrap();
+    /// assert_eq!(nursery.join_next().await, Some(15));
     /// # nursery.close().await;
     /// # }
     /// ```
@@ -141,7 +155,8 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         self.shared.spawn_blocking(f, None)
     }
 
-    /// The nursery's cancellation token.
+    /// The nursery's cancellation token; see
+    /// [`Nursery::token`](crate::Nursery::token).
     ///
     /// # Examples
     ///
@@ -225,8 +240,9 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
     /// let nested: scope_core::Nursery = nursery.spawner().child_builder().build().unwrap();
+    /// assert_eq!(nursery.stats().live, 1, "the nested nursery is one live child");
     /// nested.close().await;
-    /// # nursery.close().await;
+    /// assert_eq!(nursery.close().await.stats().completed, 1);
     /// # }
     /// ```
     #[must_use]

@@ -28,15 +28,21 @@ pub struct Stats {
     pub live: u64,
     /// Children accepted, ever: the sum of the ended counts and `live`.
     pub spawned: u64,
-    /// Children that returned (`()` or `Ok`) before the token was cancelled.
+    /// Children (and nested nurseries) that returned (`()` or `Ok`) before
+    /// the nursery was cancelled.
     pub completed: u64,
     /// Children that returned `Err` or panicked, whenever it happened.
     pub failed: u64,
-    /// Children that returned after the token was cancelled, and queued
-    /// children dropped unstarted by the cancellation.
+    /// Children that returned after the nursery was cancelled, and queued
+    /// children dropped unstarted by the cancellation. "Cancelled" means
+    /// through the nursery ([`Nursery::cancel`](crate::Nursery::cancel),
+    /// fail-fast, shutdown, drop, a parent's cancel); a child that returns
+    /// after someone called `cancel` on the bare token counts as completed.
     pub cancelled: u64,
-    /// Children ended by abort (`abort_all`, `shutdown`'s last phase, drop).
+    /// Children ended by abort (`abort_all`, `shutdown`'s last phase, drop),
+    /// queued children dropped unstarted by an abort included.
     pub aborted: u64,
-    /// Spawns refused (each handed its future back).
+    /// Spawns refused (each handed its future back), and nested nurseries
+    /// whose [`build`](crate::Builder::build) this nursery refused.
     pub refused: u64,
 }
