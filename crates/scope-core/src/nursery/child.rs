@@ -172,13 +172,16 @@ impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for Child<F, 
             }
             return;
         }
-        // Aborted: count it, then drop the future in place (tokio catches a
-        // panicking destructor).
+        // Aborted: drop the future in place first, so a close that returns
+        // has no destructor of ours still running, then count it. A
+        // panicking destructor must not skip the count.
         let shared = self.shared.take().expect("checked above");
-        shared.child_ended(Ended::Aborted, true);
         // SAFETY: `shared` was `Some`, so `fut` is live (invariant 5); this is
         // its one drop, in place.
-        unsafe { ManuallyDrop::drop(&mut self.fut) };
+        let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
+            ManuallyDrop::drop(&mut self.fut)
+        }));
+        shared.child_ended(Ended::Aborted, true);
     }
 }
 
