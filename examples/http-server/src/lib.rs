@@ -37,6 +37,7 @@
 
 #![forbid(unsafe_code)]
 
+#[path = "../../shared/conn_io.rs"]
 mod conn_io;
 mod http_server;
 mod ledger;

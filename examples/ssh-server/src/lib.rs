@@ -47,6 +47,7 @@
 #![forbid(unsafe_code)]
 
 mod command;
+#[path = "../../shared/conn_io.rs"]
 mod conn_io;
 mod handler;
 mod ledger;

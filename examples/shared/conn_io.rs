@@ -1,7 +1,7 @@
-//! [`ConnIo`]: a `Conn`'s transport as one `AsyncRead + AsyncWrite`, for russh.
-//!
-//! The same adapter as the HTTP example's (examples do not share code; if a
-//! third protocol wants it, it belongs in scope-conn).
+//! [`ConnIo`]: a `Conn`'s transport as one `AsyncRead + AsyncWrite`, for a
+//! protocol library that wants to own one IO object (hyper, russh). Shared by
+//! the HTTP and SSH examples through `#[path]`; if a third protocol wants it,
+//! it belongs in scope-conn.
 
 use std::fmt;
 use std::future::Future;
@@ -14,16 +14,20 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 type Sending = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
-/// russh wants to own one IO object; a [`Conn`](scope_conn::Conn) hands its
+/// hyper wants to own one IO object; a [`Conn`](scope_conn::Conn) hands its
 /// transport out as an owned [`Reader`] and a cloneable [`Writer`] (a queue
-/// its driver drains). This joins the two back together, so the `Conn`
-/// keeps what it promises: its close drains the channels' tasks, then
-/// flushes and shuts the transport down, and its reader's end-of-stream
-/// (when the close begins) ends russh's session loop.
+/// its driver drains). This joins the two back together, so hyper runs as an
+/// ordinary task of the connection and the `Conn` keeps what it promises:
+/// its close drains the tasks, then flushes and shuts the transport down.
+///
+/// The alternative, handing hyper the raw `TcpStream` and keeping a bare
+/// nursery beside it, would lose that ordering: hyper would shut the socket
+/// while jobs the connection started still run, and the server's report
+/// would no longer count connections and their tasks together.
 pub(crate) struct ConnIo<S> {
     reader: Reader<S>,
     writer: Writer,
-    /// At most one buffer accepted from russh and not yet queued: a write
+    /// At most one buffer accepted from hyper and not yet queued: a write
     /// returns as soon as its bytes are copied, and the next write or flush
     /// waits for them to reach the queue (the bound the queue's size sets).
     sending: Option<Sending>,
@@ -54,8 +58,8 @@ impl<S: AsyncRead> AsyncRead for ConnIo<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        // End-of-stream once the connection's close begins: russh's session
-        // loop then ends like for a peer that went away.
+        // End-of-stream once the connection's close begins: hyper then ends
+        // the connection like a peer that went away (see `HttpServer`).
         Pin::new(&mut self.reader).poll_read(cx, buf)
     }
 }
@@ -68,9 +72,9 @@ impl<S> AsyncWrite for ConnIo<S> {
     ) -> Poll<io::Result<usize>> {
         ready!(self.poll_sending(cx))?;
         let (writer, data) = (self.writer.clone(), buf.to_vec());
-        // One boxed future per write russh makes (one per flushed batch of
-        // packets): the `Writer`'s queue is only reachable through its async
-        // `send`.
+        // One boxed future per write hyper makes (hyper coalesces a response
+        // into few writes): the `Writer`'s queue is only reachable through
+        // its async `send`.
         let mut sending: Sending = Box::pin(async move { writer.send(data).await });
         match sending.as_mut().poll(cx) {
             Poll::Ready(res) => res?,
@@ -86,9 +90,10 @@ impl<S> AsyncWrite for ConnIo<S> {
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        // Deliberately not a transport shutdown: russh is done with the
-        // connection, but the connection is not done until its channels'
-        // tasks are; the `Conn`'s close shuts the socket after them.
+        // Deliberately not a transport shutdown: hyper is done with the
+        // connection, but the connection is not done until its jobs are;
+        // the `Conn`'s close shuts the socket after them. Every response
+        // here has a length, so no client waits for that FIN to end a body.
         self.poll_sending(cx)
     }
 }
