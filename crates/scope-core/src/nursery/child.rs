@@ -89,12 +89,6 @@ where
             _pin: PhantomPinned,
         }
     }
-
-    /// Takes the future back out of a child that was never handed to tokio.
-    pub(crate) fn into_unstarted(mut self) -> F {
-        self.take_unstarted()
-            .expect("unstarted child has its future")
-    }
 }
 
 impl<F, T, E> Future for Child<F, T, E>
@@ -223,10 +217,6 @@ where
         BlockingChild { f: Some(f), shared }
     }
 
-    pub(crate) fn into_unstarted(mut self) -> Fn {
-        self.f.take().expect("unstarted child has its closure")
-    }
-
     pub(crate) fn run(mut self) -> Option<T> {
         let f = self.f.take().expect("blocking child runs once");
         let core = &self.shared.core;
@@ -250,11 +240,66 @@ impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for Blocking
     }
 }
 
+/// One kind of child (async or blocking): how it is handed to tokio, and
+/// how its work is taken back while it has never run. The spawn path and the
+/// queue both start children through this, so there is one way to do each.
+pub(crate) trait Work<T>: Send + Sized + 'static {
+    /// The caller's future or closure, as handed back.
+    type Raw: std::any::Any + Send;
+
+    /// Hands the child to the `JoinSet` with the rescue slot armed; returns
+    /// its task id, or the work when the runtime refused the task.
+    fn launch(self, set: &mut JoinSet<Option<T>>, handle: &Handle) -> Result<Id, Self::Raw>;
+
+    /// Takes the work out of a child that never ran (invariant 4).
+    fn take_unstarted(&mut self) -> Option<Self::Raw>;
+
+    fn into_unstarted(mut self) -> Self::Raw {
+        self.take_unstarted()
+            .expect("an unstarted child has its work")
+    }
+}
+
+impl<F, T, E> Work<T> for Child<F, T, E>
+where
+    F: Future + Send + 'static,
+    F::Output: ChildOutput<T, E>,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    type Raw = F;
+
+    fn launch(self, set: &mut JoinSet<Option<T>>, handle: &Handle) -> Result<Id, F> {
+        spawn_armed(|| set.spawn_on(self, handle).id())
+    }
+
+    fn take_unstarted(&mut self) -> Option<F> {
+        Child::take_unstarted(self)
+    }
+}
+
+impl<Fn, O, T, E> Work<T> for BlockingChild<Fn, T, E>
+where
+    Fn: FnOnce() -> O + Send + 'static,
+    O: ChildOutput<T, E>,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    type Raw = Fn;
+
+    fn launch(self, set: &mut JoinSet<Option<T>>, handle: &Handle) -> Result<Id, Fn> {
+        spawn_armed(|| set.spawn_blocking_on(move || self.run(), handle).id())
+    }
+
+    fn take_unstarted(&mut self) -> Option<Fn> {
+        self.f.take()
+    }
+}
+
 /// A child waiting for a running slot, type-erased for the queue.
 pub(crate) trait Pending<T>: Send {
-    /// Hands the child to the `JoinSet`; returns its task id. `Err` carries
-    /// the work back (boxed) when the runtime refused it; the caller drops it
-    /// outside the lock and counts it as aborted.
+    /// [`Work::launch`]; the refused work comes back boxed, to be dropped
+    /// outside the lock and counted as aborted.
     fn start(self: Box<Self>, set: &mut JoinSet<Option<T>>, handle: &Handle)
     -> Result<Id, Rescued>;
 
@@ -265,46 +310,19 @@ pub(crate) trait Pending<T>: Send {
 /// Work the runtime refused, to be dropped outside the nursery's lock.
 pub(crate) struct Rescued(#[allow(dead_code)] pub(crate) Box<dyn std::any::Any + Send>);
 
-impl<F, T, E> Pending<T> for Child<F, T, E>
-where
-    F: Future + Send + 'static,
-    F::Output: ChildOutput<T, E>,
-    T: Send + 'static,
-    E: Send + 'static,
-{
+impl<T, C: Work<T>> Pending<T> for C {
     fn start(
         self: Box<Self>,
         set: &mut JoinSet<Option<T>>,
         handle: &Handle,
     ) -> Result<Id, Rescued> {
-        let child = *self;
-        spawn_armed::<F, _>(|| set.spawn_on(child, handle).id()).map_err(|f| Rescued(Box::new(f)))
+        (*self)
+            .launch(set, handle)
+            .map_err(|w| Rescued(Box::new(w)))
     }
 
     fn take_work(&mut self) -> Box<dyn std::any::Any + Send> {
-        Box::new(self.take_unstarted().expect("queued child has its future"))
-    }
-}
-
-impl<Fn, O, T, E> Pending<T> for BlockingChild<Fn, T, E>
-where
-    Fn: FnOnce() -> O + Send + 'static,
-    O: ChildOutput<T, E>,
-    T: Send + 'static,
-    E: Send + 'static,
-{
-    fn start(
-        self: Box<Self>,
-        set: &mut JoinSet<Option<T>>,
-        handle: &Handle,
-    ) -> Result<Id, Rescued> {
-        let child = *self;
-        spawn_armed::<Fn, _>(|| set.spawn_blocking_on(move || child.run(), handle).id())
-            .map_err(|f| Rescued(Box::new(f)))
-    }
-
-    fn take_work(&mut self) -> Box<dyn std::any::Any + Send> {
-        Box::new(self.f.take().expect("queued child has its closure"))
+        Box::new(self.take_unstarted().expect("a queued child has its work"))
     }
 }
 

@@ -38,7 +38,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::child::{BlockingChild, Child, Ended, Pending, Queued, Rescued, spawn_armed};
+use super::child::{BlockingChild, Child, Ended, Queued, Rescued, Work};
 use super::state::{Core, Counters, Refusal};
 use crate::child_error::ChildError;
 use crate::policy::Policy;
@@ -294,13 +294,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             return Err(SpawnError::new(kind, fut));
         }
         let child = Child::new(fut, Arc::clone(self), name.as_deref());
-        self.hand_off(
-            child,
-            name,
-            try_only,
-            |c| c.into_unstarted(),
-            |set, c, h| spawn_armed::<F, _>(|| set.spawn_on(c, h).id()),
-        )
+        self.hand_off(child, name, try_only)
     }
 
     pub(crate) fn spawn_blocking<Fn, O>(
@@ -316,27 +310,16 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             return Err(SpawnError::new(kind, f));
         }
         let child = BlockingChild::new(f, Arc::clone(self));
-        self.hand_off(
-            child,
-            name,
-            false,
-            |c| c.into_unstarted(),
-            |set, c, h| spawn_armed::<Fn, _>(|| set.spawn_blocking_on(move || c.run(), h).id()),
-        )
+        self.hand_off(child, name, false)
     }
 
     /// Starts an admitted child, or queues it behind the running limit.
-    fn hand_off<C, W>(
+    fn hand_off<C: Work<T>>(
         self: &Arc<Self>,
         child: C,
         name: Option<Arc<str>>,
         try_only: bool,
-        unstarted: impl FnOnce(C) -> W,
-        start: impl FnOnce(&mut JoinSet<Option<T>>, C, &Handle) -> Result<tokio::task::Id, W>,
-    ) -> Result<(), SpawnError<W>>
-    where
-        C: Pending<T> + 'static,
-    {
+    ) -> Result<(), SpawnError<C::Raw>> {
         let mut inner = self.inner.lock();
         // A cancel (and the abort a drop or shutdown does after it) may have
         // run between the admission and this lock; it has already swept the
@@ -361,7 +344,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         };
         if let Some(kind) = refusal {
             drop(inner);
-            let work = unstarted(child);
+            let work = child.into_unstarted();
             self.undo_admission();
             return Err(SpawnError::new(kind, work));
         }
@@ -370,7 +353,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             inner.running += 1;
         }
         let set = &mut inner.set;
-        match self.launch(name, || start(set, child, &self.handle)) {
+        match self.launch(name, || child.launch(set, &self.handle)) {
             Ok(()) => Ok(()),
             Err(work) => {
                 if limited {
