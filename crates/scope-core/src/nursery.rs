@@ -391,6 +391,50 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
         self.shared.closed().await
     }
 
+    /// Waits until the nursery has begun to close: [`close`](Self::close),
+    /// [`shutdown`](Self::shutdown), [`detach`](Self::detach) or the owner's
+    /// drop; at once if it already has (or is closed). This is the graceful
+    /// signal, "take no new work", for long-running children such as an accept
+    /// loop or a connection's request loop, which finish what they hold and
+    /// return; the [`token`](Self::token) is the forceful one. Cancelling does
+    /// not begin the close.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the future only stops waiting.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use tokio::sync::mpsc;
+    ///
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// let (requests, mut incoming) = mpsc::channel::<u32>(8);
+    /// let spawner = nursery.spawner();
+    /// // A request loop: serves until the close begins, then returns.
+    /// nursery.spawn(async move {
+    ///     loop {
+    ///         tokio::select! {
+    ///             _ = spawner.closing() => return,
+    ///             Some(n) = incoming.recv() => {
+    ///                 // Follow-up work is still accepted from inside while draining.
+    ///                 spawner.spawn(async move { let _ = n * 2; }).unwrap();
+    ///             }
+    ///         }
+    ///     }
+    /// }).unwrap();
+    /// requests.send(21).await.unwrap();
+    /// tokio::task::yield_now().await;
+    /// // Without `closing` this close would wait for the loop forever.
+    /// assert_eq!(nursery.close().await.stats().completed, 2);
+    /// nursery.closing().await; // resolves at once from now on
+    /// # }
+    /// ```
+    pub async fn closing(&self) {
+        self.shared.core.wait_closing().await;
+    }
+
     /// Ends the nursery within a deadline: close and wait up to `grace`;
     /// then cancel the token and wait up to `grace` again; then abort and
     /// drain. The report says which children ended in which phase

@@ -231,6 +231,28 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         self.shared.closed().await
     }
 
+    /// As [`Nursery::closing`](crate::Nursery::closing): resolves once the
+    /// nursery has begun to close, also when the owner was dropped.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// let spawner = nursery.spawner();
+    /// let waiter = tokio::spawn(async move { spawner.closing().await });
+    /// drop(nursery); // a drop begins the close too
+    /// waiter.await.unwrap();
+    /// # }
+    /// ```
+    pub async fn closing(&self) {
+        self.shared.core.wait_closing().await;
+    }
+
     /// A builder for a nursery nested in this one; see
     /// [`Nursery::child_builder`](crate::Nursery::child_builder).
     ///

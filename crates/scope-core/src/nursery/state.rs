@@ -17,7 +17,8 @@
 //!    `CLOSING | live == 0`. Whoever wins that swap (the last child, a refused
 //!    spawner undoing its increment, or `close` itself when nothing is live)
 //!    wakes the waiters. After `CLOSED` every spawn is refused, so the live
-//!    count stays zero.
+//!    count stays zero. Whoever sets `CLOSING` first wakes the same waiters
+//!    (`closing()` waits for that); each waiter re-checks its own condition.
 //! 4. `CANCELLED` is set when the token fires through the nursery (cancel,
 //!    fail-fast, shutdown, drop). It refuses every spawn, inside or outside.
 //! 5. `WATCH` asks every ending child to notify `progress`; it is set while at
@@ -73,7 +74,10 @@ pub(crate) fn live(state: u64) -> u64 {
 pub(crate) struct Core {
     state: AtomicU64,
     pub(crate) counters: Counters,
-    /// Woken once, by the winner of the `CLOSED` swap.
+    /// Woken when the close begins (by whoever sets `CLOSING` first) and when
+    /// it finishes (by the winner of the `CLOSED` swap). One `Notify` serves
+    /// both waits: each waiter loops until its own condition holds, and a
+    /// nursery is woken through it at most twice.
     drained: Notify,
     /// The shutdown watchers' side (started blocking children, `progress`),
     /// made on first use: most nurseries never need it.
@@ -251,6 +255,12 @@ impl Core {
     /// Sets `CLOSING`. Returns `true` if this call finished the close.
     pub(crate) fn begin_close(&self) -> bool {
         let prev = self.state.fetch_or(CLOSING, Ordering::AcqRel);
+        if prev & CLOSING == 0 {
+            // The first to begin the close wakes `wait_closing`. The waiters
+            // registered before they looked at the word, so the flag set above
+            // is either seen by their check or followed by this wake-up.
+            self.drained.notify_waiters();
+        }
         live(prev) == 0 && prev & CLOSED == 0 && self.try_finish()
     }
 
@@ -293,13 +303,28 @@ impl Core {
 
     /// Waits until `CLOSED` is set. Cancel safe.
     pub(crate) async fn wait_closed(&self) {
+        self.wait_state(CLOSED).await;
+    }
+
+    /// Waits until `CLOSING` is set. Cancel safe.
+    pub(crate) async fn wait_closing(&self) {
+        self.wait_state(CLOSING).await;
+    }
+
+    /// Waits until `flag` (`CLOSING` or `CLOSED`) is set; both are only ever
+    /// set, and both wake `drained`. Cancel safe: nothing changes but the
+    /// registration, which the dropped `Notified` undoes.
+    async fn wait_state(&self, flag: u64) {
         loop {
             let notified = self.drained.notified();
             tokio::pin!(notified);
-            // Register before checking, so a finish between the check and the
-            // await cannot be missed.
+            // Register before checking, so a flag set between the check and
+            // the await cannot be missed: the setter wakes after its update,
+            // so either the wake-up finds us registered, or it came first and
+            // (through the `Notify`'s lock, taken by both) our `Acquire` load
+            // sees the flag.
             notified.as_mut().enable();
-            if self.is_closed() {
+            if self.load() & flag != 0 {
                 return;
             }
             notified.await;
