@@ -36,6 +36,10 @@
 //! - A child's `Err` after cancellation still counts as a failure (it is
 //!   counted, and under `FailFast` the first failure stays the reported one).
 //! - `abort_all` leaves the nursery open; `cancel` closes it to new spawns.
+//! - `shutdown(grace)` takes `grace` in total: three quarters to drain, the
+//!   last quarter for children to react to the cancel, then abort. It returns
+//!   within `grace` plus the time aborted children take to drop;
+//!   [`Nursery::shutdown_phases`] sets the two windows separately.
 //! - "Inside" (allowed to spawn while the nursery drains, and to close without
 //!   waiting) means: code running in a child of this nursery or of a nested
 //!   one, on the child's own task. A plain `tokio::spawn` made by a child is

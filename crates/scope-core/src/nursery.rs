@@ -435,9 +435,12 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
         self.shared.core.wait_closing().await;
     }
 
-    /// Ends the nursery within a deadline: close and wait up to `grace`;
-    /// then cancel the token and wait up to `grace` again; then abort and
-    /// drain. The report says which children ended in which phase
+    /// Ends the nursery within `grace`, in total: close and wait for the drain
+    /// for three quarters of `grace`; then cancel the token and give the
+    /// children the last quarter to react; then abort and drain. It returns
+    /// within `grace` plus the time aborted children take to drop.
+    /// [`shutdown_phases`](Self::shutdown_phases) sets the two windows
+    /// separately. The report says which children ended in which phase
     /// ([`ended_in_drain`](Report::ended_in_drain),
     /// [`ended_after_cancel`](Report::ended_after_cancel),
     /// [`aborted`](Report::aborted)); started blocking children, which cannot
@@ -459,18 +462,27 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// let token = nursery.token().clone();
     /// nursery.spawn(async move { token.cancelled().await }).unwrap();
     /// nursery.spawn(std::future::pending::<()>()).unwrap();
-    /// let report = nursery.shutdown(Duration::from_secs(5)).await;
-    /// assert_eq!(report.ended_in_drain(), 1);
-    /// assert_eq!(report.ended_after_cancel(), 1);
-    /// assert_eq!(report.aborted(), 1);
+    /// let start = tokio::time::Instant::now();
+    /// let report = nursery.shutdown(Duration::from_secs(4)).await;
+    /// assert_eq!(report.ended_in_drain(), 1); // within the 3 s drain window
+    /// assert_eq!(report.ended_after_cancel(), 1); // reacted to the cancel at 3 s
+    /// assert_eq!(report.aborted(), 1); // ignored it: aborted at 4 s
+    /// assert_eq!(start.elapsed(), Duration::from_secs(4));
     /// # }
     /// ```
     pub async fn shutdown(&self, grace: Duration) -> Report<E> {
-        self.shared.shutdown(grace, grace).await
+        // Quarter first, so the two windows add up to `grace` exactly and
+        // nothing overflows, even for `Duration::MAX`.
+        let drain = grace / 4 * 3;
+        self.shared.shutdown(drain, grace - drain).await
     }
 
-    /// [`shutdown`](Self::shutdown) with separate windows for the drain and
-    /// for the wait after cancelling.
+    /// [`shutdown`](Self::shutdown) with separate windows: `drain` for the
+    /// drain, then `after_cancel` for the children to react to the cancel.
+    /// The second window starts when the first ends (the time the cancel
+    /// itself takes comes out of it), so the whole returns within
+    /// `drain + after_cancel` plus the time aborted children take to drop.
+    /// `shutdown(grace)` is `shutdown_phases(grace * 3 / 4, grace / 4)`.
     ///
     /// # Cancel safety
     ///
@@ -483,8 +495,10 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// use std::time::Duration;
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
     /// nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// let start = tokio::time::Instant::now();
     /// let report = nursery.shutdown_phases(Duration::from_secs(30), Duration::ZERO).await;
     /// assert_eq!(report.aborted(), 1);
+    /// assert_eq!(start.elapsed(), Duration::from_secs(30));
     /// # }
     /// ```
     pub async fn shutdown_phases(&self, drain: Duration, after_cancel: Duration) -> Report<E> {

@@ -72,15 +72,86 @@ async fn shutdown_reports_which_phase_each_child_ended_in() {
     assert_eq!(report.aborted(), 3);
     assert_eq!(report.still_running(), 0);
     assert!(report.is_final());
-    // Drain window, then the cancel window: never longer.
-    assert_eq!(start.elapsed(), Duration::from_secs(20));
+    // Drain window, then the cancel window: the grace in total, never longer.
+    assert_eq!(start.elapsed(), Duration::from_secs(10));
 }
 
 #[tokio::test(start_paused = true)]
-async fn work_that_finishes_within_the_grace_period_is_never_cancelled() {
+async fn shutdown_returns_exactly_at_grace_when_a_child_ignores_the_cancel() {
     let nursery: Nursery = Nursery::new();
-    // Strictly inside the window: a child due at the deadline itself races
-    // the timer and may legitimately see the cancel.
+    nursery.spawn(std::future::pending::<()>()).unwrap();
+    let start = tokio::time::Instant::now();
+    let report = nursery.shutdown(Duration::from_secs(8)).await;
+    assert_eq!(start.elapsed(), Duration::from_secs(8));
+    assert_eq!(report.aborted(), 1);
+    assert!(report.is_final());
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_cancels_after_three_quarters_of_the_grace() {
+    let nursery: Nursery = Nursery::new();
+    let token = nursery.token().clone();
+    let (saw, seen_at) = tokio::sync::oneshot::channel();
+    let start = tokio::time::Instant::now();
+    nursery
+        .spawn(async move {
+            token.cancelled().await;
+            saw.send(start.elapsed()).unwrap();
+            // Ignores the cancel from here on: only the abort ends it.
+            std::future::pending::<()>().await;
+        })
+        .unwrap();
+    let report = nursery.shutdown(Duration::from_secs(8)).await;
+    assert_eq!(seen_at.await.unwrap(), Duration::from_secs(6));
+    assert_eq!(start.elapsed(), Duration::from_secs(8));
+    assert_eq!(report.aborted(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_phases_sets_each_window() {
+    let nursery: Nursery = Nursery::new();
+    let token = nursery.token().clone();
+    let (saw, seen_at) = tokio::sync::oneshot::channel();
+    let start = tokio::time::Instant::now();
+    nursery
+        .spawn(async move {
+            token.cancelled().await;
+            saw.send(start.elapsed()).unwrap();
+            std::future::pending::<()>().await;
+        })
+        .unwrap();
+    let report = nursery
+        .shutdown_phases(Duration::from_secs(3), Duration::from_secs(2))
+        .await;
+    assert_eq!(seen_at.await.unwrap(), Duration::from_secs(3));
+    assert_eq!(start.elapsed(), Duration::from_secs(5));
+    assert_eq!(report.aborted(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn shutdown_with_the_longest_grace_still_drains() {
+    let nursery: Nursery = Nursery::new();
+    nursery
+        .spawn(tokio::time::sleep(Duration::from_secs(1)))
+        .unwrap();
+    // Windows too long to represent as instants are no deadline at all.
+    let report = nursery.shutdown(Duration::MAX).await;
+    assert_eq!(report.ended_in_drain(), 1);
+    let nursery: Nursery = Nursery::new();
+    let token = nursery.token().clone();
+    nursery
+        .spawn(async move { token.cancelled().await })
+        .unwrap();
+    let report = nursery.shutdown_phases(Duration::ZERO, Duration::MAX).await;
+    assert_eq!(report.ended_after_cancel(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn work_that_finishes_within_the_drain_window_is_never_cancelled() {
+    let nursery: Nursery = Nursery::new();
+    // Strictly inside the drain window (three quarters of 6 s): a child due
+    // at the deadline itself races the timer and may legitimately see the
+    // cancel.
     for i in 1..5 {
         let token = nursery.token().clone();
         nursery
@@ -90,7 +161,7 @@ async fn work_that_finishes_within_the_grace_period_is_never_cancelled() {
             })
             .unwrap();
     }
-    let report = nursery.shutdown(Duration::from_secs(5)).await;
+    let report = nursery.shutdown(Duration::from_secs(6)).await;
     assert_eq!(report.ended_in_drain(), 4);
     assert_eq!(report.ended_after_cancel() + report.aborted(), 0);
     assert!(!nursery.token().is_cancelled());

@@ -6,9 +6,9 @@
 //! child must have ended as.
 //!
 //! Times are chosen so that no two events can tie: operations happen at whole
-//! multiples of 50 s, and child `i` lasts `k` seconds plus `2^i` ms, so every
-//! chain of children through a running slot ends at a distinct instant that
-//! is never an operation's.
+//! multiples of 50 s (the shutdown at a whole second), and child `i` lasts `k`
+//! seconds plus `2^i` ms, so every chain of children through a running slot
+//! ends at a distinct instant that is never an operation's.
 //!
 //! `SCOPE_MODEL_SEQUENCES` sets how many sequences run (default 2,000);
 //! `SCOPE_MODEL_SEED` replays one.
@@ -103,7 +103,13 @@ fn plan(seed: u64) -> Plan {
             1 => Some(5 * STEP),
             _ => None,
         },
-        shutdown_at: 8 * STEP,
+        // Either after every timed child has ended, or a few whole seconds
+        // after the last spawns, so that the shutdown's windows cut through
+        // running children and queues.
+        shutdown_at: match r.below(2) {
+            0 => 8 * STEP,
+            _ => 6 * STEP + 1000 * (1 + r.below(12)),
+        },
         grace: [0, 5_000, 50_000][r.below(3) as usize],
     }
 }
@@ -248,12 +254,17 @@ fn expect(p: &Plan) -> Expect {
             None => sim.cancel(t, true),
         }
     }
-    // shutdown(grace): drain window, cancel window, abort.
+    // shutdown(grace): the drain window (three quarters of the grace), the
+    // cancel window (the rest), abort. The drain deadline (3.75 s or 37.5 s
+    // after the shutdown) never ties with a child's end: ends fall 1 to 255 ms
+    // past a whole second (a sum of distinct `2^i` ms offsets), the deadline
+    // 750 or 500 ms past one.
     let e_t = p.shutdown_at;
-    sim.settle(e_t + p.grace);
+    let drain = p.grace / 4 * 3;
+    sim.settle(e_t + drain);
     if sim.live() {
-        sim.cancel(e_t + p.grace, p.grace > 0);
-        sim.settle(e_t + 2 * p.grace);
+        sim.cancel(e_t + drain, p.grace > 0);
+        sim.settle(e_t + p.grace);
         for s in sim.st.iter_mut() {
             if matches!(s, St::Running(_) | St::Queued) {
                 *s = St::Done;

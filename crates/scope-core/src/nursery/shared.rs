@@ -711,10 +711,15 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             self.cancel();
             return self.report(false, 0);
         }
-        let timed = |d| tokio::time::timeout(d, self.core.wait_closed());
-        if timed(drain).await.is_err() {
+        // Both deadlines count from the start, so the time the cancel itself
+        // takes (sweeping the queue, reaching nested nurseries) comes out of
+        // the second window instead of adding to the whole.
+        let start = Instant::now();
+        let drain_end = start.checked_add(drain);
+        let cancel_end = drain_end.and_then(|t| t.checked_add(after_cancel));
+        if !self.wait_closed_until(drain_end).await {
             self.cancel();
-            if timed(after_cancel).await.is_err() {
+            if !self.wait_closed_until(cancel_end).await {
                 self.force_end();
                 // Aborted children end at once; blocking ones that already
                 // started (here or in a nested nursery) cannot be aborted and
@@ -732,6 +737,21 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             }
         }
         self.drain().await
+    }
+
+    /// Waits for the drain until `deadline` (`None`: a window too long to
+    /// represent, so no deadline); `true` if the nursery closed. A deadline
+    /// already past still sees a nursery that is closed now.
+    async fn wait_closed_until(&self, deadline: Option<Instant>) -> bool {
+        match deadline {
+            Some(at) => tokio::time::timeout_at(at, self.core.wait_closed())
+                .await
+                .is_ok(),
+            None => {
+                self.core.wait_closed().await;
+                true
+            }
+        }
     }
 
     // ----- outputs and observation -----------------------------------------
