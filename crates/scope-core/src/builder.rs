@@ -57,7 +57,7 @@ pub(crate) trait ParentSide<E>: Parent<E> {
         &self,
         name: Option<&Arc<str>>,
     ) -> Result<Option<u64>, crate::spawn_error::Kind>;
-    fn child_token(&self) -> CancellationToken;
+    fn token(&self) -> CancellationToken;
     fn handle(&self) -> Handle;
     fn as_has_core(self: Arc<Self>) -> Arc<dyn crate::nursery::state::HasCore>;
     fn register(&self, child: std::sync::Weak<dyn Nested>);
@@ -71,8 +71,8 @@ impl<T: Send + 'static, E: Send + 'static> ParentSide<E> for Shared<T, E> {
     ) -> Result<Option<u64>, crate::spawn_error::Kind> {
         self.admit().map(|()| self.list_nested(name))
     }
-    fn child_token(&self) -> CancellationToken {
-        self.token.child_token()
+    fn token(&self) -> CancellationToken {
+        self.token.clone()
     }
     fn handle(&self) -> Handle {
         self.handle.clone()
@@ -334,13 +334,25 @@ where
             warn_after: self.warn_after,
         };
         let shared = match self.parent {
-            None => Arc::new(Shared::new(config, handle, CancellationToken::new(), None)),
+            None => Arc::new(Shared::new(
+                config,
+                handle,
+                CancellationToken::new(),
+                None,
+                None,
+            )),
             Some(parent) => {
                 let name = config.name.clone();
-                let token = parent.child_token();
+                let parent_token = parent.token();
+                let token = parent_token.child_token();
                 let up = Arc::clone(&parent).as_has_core();
-                let shared: Arc<Shared<T, E>> =
-                    Arc::new(Shared::new(config, handle, token, Some(up)));
+                let shared: Arc<Shared<T, E>> = Arc::new(Shared::new(
+                    config,
+                    handle,
+                    token,
+                    Some(parent_token),
+                    Some(up),
+                ));
                 // Registered before it is counted in, so a parent's cancel or
                 // shutdown that runs from here on reaches it.
                 parent.register(Arc::downgrade(&shared) as std::sync::Weak<dyn Nested>);

@@ -69,6 +69,7 @@
 #![deny(unsafe_code)]
 
 mod builder;
+mod cancel_reason;
 mod child_error;
 mod child_output;
 mod context;
@@ -82,6 +83,7 @@ mod stats;
 mod sync;
 
 pub use builder::{BuildError, Builder};
+pub use cancel_reason::CancelReason;
 pub use child_error::ChildError;
 pub use child_output::ChildOutput;
 pub use nursery::Nursery;

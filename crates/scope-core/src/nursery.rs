@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use self::shared::Shared;
 use crate::builder::Builder;
+use crate::cancel_reason::CancelReason;
 use crate::report::Report;
 use crate::snapshot::Snapshot;
 use crate::spawn_error::SpawnError;
@@ -321,7 +322,7 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// # }
     /// ```
     pub fn cancel(&self) {
-        self.shared.cancel();
+        self.shared.cancel(CancelReason::Requested);
     }
 
     /// Aborts every running child at its next `.await` and drops the queued
@@ -720,6 +721,27 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     pub fn is_cancelled(&self) -> bool {
         self.shared.core.is_cancelled()
     }
+
+    /// Why the token was cancelled, now; `None` while it has not fired. The
+    /// first reason is kept; see [`CancelReason`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use scope_core::{CancelReason, Nursery};
+    ///
+    /// let nursery: Nursery<(), &str> = Nursery::new();
+    /// assert_eq!(nursery.cancel_reason(), None);
+    /// nursery.cancel();
+    /// nursery.spawner().cancel(); // already cancelled: the reason stays
+    /// assert_eq!(nursery.cancel_reason(), Some(CancelReason::Requested));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn cancel_reason(&self) -> Option<CancelReason> {
+        self.shared.cancel_reason()
+    }
 }
 
 pub(crate) async fn close<T: Send + 'static, E: Send + 'static>(
@@ -747,7 +769,7 @@ impl<T: Send + 'static, E: Send + 'static> Drop for Nursery<T, E> {
                 "nursery dropped without close, shutdown or detach: cancelling and aborting its live children"
             );
         }
-        shared.cancel();
+        shared.cancel(CancelReason::Dropped);
         shared.begin_close();
         shared.abort_all();
     }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::cancel_reason::CancelReason;
 use crate::child_error::ChildError;
 use crate::stats::Stats;
 
@@ -35,7 +36,7 @@ pub struct Report<E> {
     pub(crate) stats: Stats,
     pub(crate) failed_after_cancel: u64,
     pub(crate) still_running: u64,
-    pub(crate) token_cancelled: bool,
+    pub(crate) cancel_reason: Option<CancelReason>,
     pub(crate) failure: Option<Failure<E>>,
     pub(crate) is_final: bool,
 }
@@ -59,8 +60,9 @@ pub struct Report<E> {
 pub enum Outcome {
     /// Every child ended without failing, and the token was not cancelled.
     Completed,
-    /// The token was cancelled (by `cancel`, `shutdown`, a parent or drop),
-    /// and no child failed. Cancellation is an outcome, not a failure.
+    /// The token was cancelled (by `cancel`, `shutdown`, a parent or drop;
+    /// [`Report::cancel_reason`] says which), and no child failed.
+    /// Cancellation is an outcome, not a failure.
     Cancelled,
     /// At least one child failed; [`Report::failure`] has the first.
     Failed,
@@ -109,11 +111,38 @@ impl<E> Report<E> {
     pub fn outcome(&self) -> Outcome {
         if self.failure.is_some() {
             Outcome::Failed
-        } else if self.token_cancelled {
+        } else if self.cancel_reason.is_some() {
             Outcome::Cancelled
         } else {
             Outcome::Completed
         }
+    }
+
+    /// Why the token was cancelled; `None` if it never fired. Independent of
+    /// [`outcome`](Self::outcome): a fail-fast nursery whose first failure
+    /// cancelled it is `Failed` with the reason [`CancelReason::Failure`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use scope_core::{CancelReason, Nursery, Outcome};
+    /// use std::time::Duration;
+    ///
+    /// let nursery: Nursery = Nursery::new();
+    /// nursery.spawn(async {}).unwrap();
+    /// assert_eq!(nursery.close().await.cancel_reason(), None);
+    ///
+    /// let nursery: Nursery = Nursery::new();
+    /// nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// let report = nursery.shutdown(Duration::from_secs(1)).await;
+    /// assert_eq!(report.outcome(), Outcome::Cancelled);
+    /// assert_eq!(report.cancel_reason(), Some(CancelReason::Deadline));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn cancel_reason(&self) -> Option<CancelReason> {
+        self.cancel_reason
     }
 
     /// `false` only for a report made without waiting for the drain: a
@@ -309,7 +338,7 @@ impl<E> Clone for Report<E> {
             stats: self.stats,
             failed_after_cancel: self.failed_after_cancel,
             still_running: self.still_running,
-            token_cancelled: self.token_cancelled,
+            cancel_reason: self.cancel_reason,
             failure: self.failure.clone(),
             is_final: self.is_final,
         }
@@ -320,6 +349,7 @@ impl<E: fmt::Debug> fmt::Debug for Report<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Report")
             .field("outcome", &self.outcome())
+            .field("cancel_reason", &self.cancel_reason)
             .field("stats", &self.stats)
             .field("ended_in_drain", &self.ended_in_drain())
             .field("ended_after_cancel", &self.ended_after_cancel())

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::Builder;
+use crate::cancel_reason::CancelReason;
 use crate::nursery::shared::Shared;
 use crate::report::Report;
 use crate::snapshot::Snapshot;
@@ -183,7 +184,7 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     /// # }
     /// ```
     pub fn cancel(&self) {
-        self.shared.cancel();
+        self.shared.cancel(CancelReason::Requested);
     }
 
     /// As [`Nursery::close`](crate::Nursery::close); from inside one of the
@@ -332,6 +333,24 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     #[must_use]
     pub fn is_cancelled(&self) -> bool {
         self.shared.core.is_cancelled()
+    }
+
+    /// As [`Nursery::cancel_reason`](crate::Nursery::cancel_reason).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// let spawner = nursery.spawner();
+    /// assert_eq!(spawner.cancel_reason(), None);
+    /// drop(nursery);
+    /// assert_eq!(spawner.cancel_reason(), Some(scope_core::CancelReason::Dropped));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn cancel_reason(&self) -> Option<CancelReason> {
+        self.shared.cancel_reason()
     }
 }
 

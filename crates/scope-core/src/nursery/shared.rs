@@ -40,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::child::{BlockingChild, Child, Ended, Queued, Rescued, Work};
 use super::state::{Core, Counters, Refusal};
+use crate::cancel_reason::CancelReason;
 use crate::child_error::ChildError;
 use crate::policy::Policy;
 use crate::report::{Failure, Report};
@@ -48,7 +49,10 @@ use crate::spawn_error::{Kind, SpawnError};
 use crate::{ChildOutput, context};
 
 const NOT_FINAL: u64 = u64::MAX;
-const FINAL_CANCELLED: u64 = 1 << 62;
+/// Where a final mark keeps the cancel reason's code, above the refused count;
+/// the top bit stays clear, so no final mark is `NOT_FINAL`.
+const FINAL_REASON_SHIFT: u32 = 64 - 1 - CancelReason::BITS;
+const FINAL_REFUSED: u64 = (1 << FINAL_REASON_SHIFT) - 1;
 
 /// How many ending children share one reaping pass (see `child_ended`).
 const REAP_EVERY: u64 = 32;
@@ -127,6 +131,9 @@ pub(crate) struct ParentLink<E> {
 pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     pub(crate) core: Core,
     pub(crate) token: CancellationToken,
+    /// The token this one was made a child of (a parent nursery's), to tell
+    /// a cancellation that came from above from one made here.
+    parent_token: Option<CancellationToken>,
     pub(crate) handle: Handle,
     pub(crate) config: Config<E>,
     inner: Mutex<Inner<T, E>>,
@@ -143,7 +150,7 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     pub(crate) detached: AtomicBool,
     /// What may still move after the drain, frozen when it completes, so
     /// every later report is the same: `NOT_FINAL`, or the refused count with
-    /// `FINAL_CANCELLED` for whether the token had fired.
+    /// the cancel reason's code (0: the token never fired) above it.
     final_mark: std::sync::atomic::AtomicU64,
 }
 
@@ -152,12 +159,14 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         config: Config<E>,
         handle: Handle,
         token: CancellationToken,
+        parent_token: Option<CancellationToken>,
         parent: Option<Arc<dyn super::state::HasCore>>,
     ) -> Self {
         let nested = parent.is_some();
         Shared {
             core: Core::new(parent),
             token,
+            parent_token,
             handle,
             config,
             inner: Mutex::new(Inner {
@@ -465,7 +474,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             }
         };
         if first && self.config.policy == Policy::FailFast {
-            self.cancel();
+            self.cancel(CancelReason::Failure);
         }
     }
 
@@ -529,8 +538,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     // ----- control ---------------------------------------------------------
 
-    pub(crate) fn cancel(&self) {
-        if self.core.set_cancelled() {
+    pub(crate) fn cancel(&self, reason: CancelReason) {
+        if self.core.set_cancelled(reason) {
             self.token.cancel();
             let queued = mem::take(&mut self.inner.lock().queue);
             for child in queued {
@@ -539,6 +548,29 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             for nested in self.nested() {
                 nested.cancel_nested();
             }
+        }
+    }
+
+    /// Why the token was cancelled; `None` while it has not fired.
+    pub(crate) fn cancel_reason(&self) -> Option<CancelReason> {
+        // A token that fired without the nursery recording why was cancelled
+        // directly, or by a token above it. (Only a cold reader asks the
+        // token: it takes a lock.)
+        self.core
+            .cancel_reason()
+            .or_else(|| self.token.is_cancelled().then(|| self.token_reason()))
+    }
+
+    /// Why the token fired when the nursery did not fire it.
+    fn token_reason(&self) -> CancelReason {
+        if self
+            .parent_token
+            .as_ref()
+            .is_some_and(CancellationToken::is_cancelled)
+        {
+            CancelReason::Parent
+        } else {
+            CancelReason::Requested
         }
     }
 
@@ -603,7 +635,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 .failed_after_cancel
                 .load(Ordering::Relaxed),
             still_running,
-            token_cancelled: self.token.is_cancelled(),
+            cancel_reason: self.cancel_reason(),
             failure: self.failure.lock().clone(),
             is_final,
         }
@@ -644,12 +676,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             }
             tokio::task::yield_now().await;
         }
-        let mark = self.core.counters.refused.load(Ordering::Relaxed)
-            | if self.token.is_cancelled() {
-                FINAL_CANCELLED
-            } else {
-                0
-            };
+        let refused = self.core.counters.refused.load(Ordering::Relaxed);
+        let reason = self.cancel_reason().map_or(0, CancelReason::code);
+        let mark = refused.min(FINAL_REFUSED) | reason << FINAL_REASON_SHIFT;
         // First closer through freezes the mark; later ones read it.
         let _ =
             self.final_mark
@@ -664,8 +693,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             return None;
         }
         let mut report = self.report(true, 0);
-        report.stats.refused = mark & !FINAL_CANCELLED;
-        report.token_cancelled = mark & FINAL_CANCELLED != 0;
+        report.stats.refused = mark & FINAL_REFUSED;
+        report.cancel_reason = CancelReason::from_code(mark >> FINAL_REASON_SHIFT);
         Some(report)
     }
 
@@ -708,7 +737,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     pub(crate) async fn shutdown(&self, drain: Duration, after_cancel: Duration) -> Report<E> {
         self.begin_close();
         if context::is_inside(&self.core) {
-            self.cancel();
+            // It cannot wait for the drain (it would wait for itself), so its
+            // deadline is now.
+            self.cancel(CancelReason::Deadline);
             return self.report(false, 0);
         }
         // Both deadlines count from the start, so the time the cancel itself
@@ -718,7 +749,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         let drain_end = start.checked_add(drain);
         let cancel_end = drain_end.and_then(|t| t.checked_add(after_cancel));
         if !self.wait_closed_until(drain_end).await {
-            self.cancel();
+            self.cancel(CancelReason::Deadline);
             if !self.wait_closed_until(cancel_end).await {
                 self.force_end();
                 // Aborted children end at once; blocking ones that already
@@ -843,7 +874,7 @@ impl<T: Send + 'static, E: Send + 'static> super::state::HasCore for Shared<T, E
 
 impl<T: Send + 'static, E: Send + 'static> Nested for Shared<T, E> {
     fn cancel_nested(&self) {
-        self.cancel();
+        self.cancel(CancelReason::Parent);
     }
 
     fn abort_nested(&self) {

@@ -3,7 +3,8 @@
 //!
 //! # Invariants
 //!
-//! 1. `state` packs the live count and three flags into one `AtomicU64`, so a
+//! 1. `state` packs the live count, four flags and the cancel reason into one
+//!    `AtomicU64`, so a
 //!    spawn's admission and a close's decision are ordered by the single
 //!    modification order of that word: a spawn either sees `CLOSING` or is
 //!    counted in the live count that `close` waits on. Never both, never neither.
@@ -20,7 +21,11 @@
 //!    count stays zero. Whoever sets `CLOSING` first wakes the same waiters
 //!    (`closing()` waits for that); each waiter re-checks its own condition.
 //! 4. `CANCELLED` is set when the token fires through the nursery (cancel,
-//!    fail-fast, shutdown, drop). It refuses every spawn, inside or outside.
+//!    fail-fast, shutdown, drop, a parent's cancel). It refuses every spawn,
+//!    inside or outside. It is set together with the reason, by one
+//!    compare-and-swap that only succeeds while `CANCELLED` is clear: the
+//!    first canceller's reason is the one kept, and whoever sees `CANCELLED`
+//!    sees its reason in the same word.
 //! 5. `WATCH` asks every ending child to notify `progress`; it is set while at
 //!    least one shutdown waits for children that cannot be counted by `CLOSED`
 //!    alone (after abort, with blocking children still running), so the hot
@@ -47,13 +52,18 @@ use crate::sync::AtomicU64;
 
 use tokio::sync::Notify;
 
+use crate::cancel_reason::CancelReason;
 use crate::stats::Stats;
 
 pub(crate) const CLOSING: u64 = 1 << 0;
 pub(crate) const CLOSED: u64 = 1 << 1;
 pub(crate) const CANCELLED: u64 = 1 << 2;
 pub(crate) const WATCH: u64 = 1 << 3;
-const FLAG_BITS: u32 = 4;
+/// The cancel reason's code (0 while not cancelled) sits above the flags.
+const REASON_SHIFT: u32 = 4;
+const REASON_MASK: u64 = ((1 << CancelReason::BITS) - 1) << REASON_SHIFT;
+/// Flags and reason; the live count takes the remaining 57 bits.
+const FLAG_BITS: u32 = REASON_SHIFT + CancelReason::BITS;
 const LIVE_ONE: u64 = 1 << FLAG_BITS;
 
 /// Why an admission was refused.
@@ -264,9 +274,34 @@ impl Core {
         live(prev) == 0 && prev & CLOSED == 0 && self.try_finish()
     }
 
-    /// Sets `CANCELLED`; returns `true` if it was not set before.
-    pub(crate) fn set_cancelled(&self) -> bool {
-        self.state.fetch_or(CANCELLED, Ordering::AcqRel) & CANCELLED == 0
+    /// Sets `CANCELLED` with `reason`; returns `true` if it was not set
+    /// before (and so `reason` is the one recorded).
+    pub(crate) fn set_cancelled(&self, reason: CancelReason) -> bool {
+        let mark = CANCELLED | reason.code() << REASON_SHIFT;
+        // A swap rather than a `fetch_or`: two reasons must not be or-ed
+        // together. `AcqRel` as every other update of the word (see the module
+        // docs); a failed swap only retries or gives up, so `Acquire` is
+        // enough there, and the first load is validated by the swap.
+        let mut cur = self.state.load(Ordering::Acquire);
+        loop {
+            if cur & CANCELLED != 0 {
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                cur,
+                cur | mark,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// The reason recorded with `CANCELLED`, if it is set.
+    pub(crate) fn cancel_reason(&self) -> Option<CancelReason> {
+        CancelReason::from_code((self.load() & REASON_MASK) >> REASON_SHIFT)
     }
 
     /// Registers a watcher until the guard drops (cancel safe).

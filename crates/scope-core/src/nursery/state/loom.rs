@@ -13,6 +13,7 @@ use ::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use ::loom::thread;
 
 use super::{CANCELLED, CLOSED, Core, Refusal, live};
+use crate::cancel_reason::CancelReason;
 
 fn core() -> Arc<Core> {
     Arc::new(Core::new(None))
@@ -85,7 +86,7 @@ fn loom_spawn_racing_cancel() {
                 }
             }
         });
-        core.set_cancelled();
+        core.set_cancelled(CancelReason::Requested);
         finishes.note(core.begin_close());
         match spawner.join().unwrap() {
             Ok(()) => {}
@@ -210,5 +211,52 @@ fn loom_held_limit_is_exact_under_races() {
         // the other spawn see "full" too, which is a refusal, not a loss.
         assert!(n <= 1);
         assert_eq!(live(core.load()) as usize, n);
+    });
+}
+
+#[test]
+fn loom_first_cancel_reason_wins_against_another_and_a_spawn() {
+    ::loom::model(|| {
+        let core = core();
+        // A running child keeps the live count (and the reason's neighbour
+        // bits) moving while the reasons race.
+        core.admit(0, || false).unwrap();
+        let (c1, c2) = (core.clone(), core.clone());
+        let failure = thread::spawn(move || c1.set_cancelled(CancelReason::Failure));
+        let spawner = thread::spawn(move || match c2.admit(0, || false) {
+            Ok(()) => {
+                assert!(!c2.release());
+                true
+            }
+            Err((why, finished)) => {
+                assert_eq!(why, Refusal::Cancelled);
+                assert!(!finished);
+                false
+            }
+        });
+        let deadline = core.set_cancelled(CancelReason::Deadline);
+        let failed = failure.join().unwrap();
+        let _ = spawner.join().unwrap();
+        assert!(
+            deadline ^ failed,
+            "exactly one canceller records its reason"
+        );
+        let want = if deadline {
+            CancelReason::Deadline
+        } else {
+            CancelReason::Failure
+        };
+        assert_eq!(core.cancel_reason(), Some(want));
+        assert_eq!(live(core.load()), 1, "only the running child is live");
+        assert!(
+            !core.release(),
+            "not closing: the last release finishes nothing"
+        );
+        assert!(core.is_cancelled());
+        assert_eq!(
+            core.cancel_reason(),
+            Some(want),
+            "the reason outlives the count"
+        );
     });
 }
