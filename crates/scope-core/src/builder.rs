@@ -334,13 +334,17 @@ where
             warn_after: self.warn_after,
         };
         let shared = match self.parent {
-            None => Arc::new(Shared::new(
-                config,
-                handle,
-                CancellationToken::new(),
-                None,
-                None,
-            )),
+            None => {
+                let shared = Arc::new(Shared::new(
+                    config,
+                    handle,
+                    CancellationToken::new(),
+                    None,
+                    None,
+                ));
+                shared.watch_token();
+                shared
+            }
             Some(parent) => {
                 let name = config.name.clone();
                 let parent_token = parent.token();
@@ -353,6 +357,10 @@ where
                     Some(parent_token),
                     Some(up),
                 ));
+                // Watching before it is counted in: a parent's cancel from now
+                // on reaches it through the token alone, and one that came
+                // earlier left its token fired, which the first poll sees.
+                shared.watch_token();
                 // Registered before it is counted in, so a parent's cancel or
                 // shutdown that runs from here on reaches it.
                 parent.register(Arc::downgrade(&shared) as std::sync::Weak<dyn Nested>);

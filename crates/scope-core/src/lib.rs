@@ -31,8 +31,12 @@
 //! # Choices where tokio is silent
 //!
 //! - A child that returns after the token was cancelled counts as
-//!   *cancelled*, not completed, whether or not it looked at the token: in a
-//!   shutdown report that is "ended in the cancel phase".
+//!   *cancelled*, not completed, whether or not it looked at the token, and
+//!   whoever cancelled it ([`Nursery::cancel`], fail-fast, a shutdown, a drop,
+//!   a parent, or `cancel()` on the token itself): in a shutdown report that
+//!   is "ended in the cancel phase". The nursery follows its token in every
+//!   other way too: a token cancelled from anywhere refuses spawns and drops
+//!   queued children, as `cancel` does.
 //! - A child's `Err` after cancellation still counts as a failure (it is
 //!   counted, and under `FailFast` the first failure stays the reported one).
 //! - `abort_all` leaves the nursery open; `cancel` closes it to new spawns.

@@ -283,8 +283,9 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     }
 
     /// The nursery's cancellation token, for children to `select!` on.
-    /// Cancel it through [`cancel`](Self::cancel), so the nursery also refuses
-    /// new spawns and counts the ends as cancellations.
+    /// Cancelling it directly is the same as [`cancel`](Self::cancel): the
+    /// nursery refuses new spawns, drops its queued children and counts the
+    /// children that return from then on as cancelled.
     ///
     /// # Examples
     ///
@@ -293,7 +294,9 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
     /// let token = nursery.token().clone();
     /// nursery.spawn(async move { token.cancelled().await }).unwrap();
-    /// nursery.cancel();
+    /// nursery.token().cancel();
+    /// assert!(nursery.is_cancelled());
+    /// assert!(nursery.spawn(async {}).unwrap_err().is_cancelled());
     /// assert_eq!(nursery.close().await.stats().cancelled, 1);
     /// # }
     /// ```
@@ -705,8 +708,9 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
         self.shared.core.is_closed()
     }
 
-    /// The nursery was cancelled through [`cancel`](Self::cancel), fail-fast,
-    /// a shutdown, or its parent.
+    /// The nursery's token was cancelled: through [`cancel`](Self::cancel),
+    /// fail-fast, a shutdown, a drop, a parent, or directly;
+    /// [`cancel_reason`](Self::cancel_reason) says which.
     ///
     /// # Examples
     ///

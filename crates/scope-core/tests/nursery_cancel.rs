@@ -215,3 +215,186 @@ async fn shutdown_from_inside_a_child_returns() {
     assert_eq!(rx.await.unwrap(), (false, true));
     assert!(nursery.closed().await.is_final());
 }
+
+// ----- one rule for "cancelled", whoever cancels the token ------------------
+
+#[tokio::test]
+async fn a_child_returning_after_the_token_was_cancelled_directly_counts_as_cancelled() {
+    let nursery: Nursery = Nursery::new();
+    let token = nursery.token().clone();
+    nursery
+        .spawn(async move { token.cancelled().await })
+        .unwrap();
+    tokio::task::yield_now().await;
+    nursery.token().cancel();
+    let report = nursery.close().await;
+    assert_eq!(report.stats().cancelled, 1);
+    assert_eq!(report.stats().completed, 0);
+    assert_eq!(report.ended_after_cancel(), 1);
+}
+
+#[tokio::test]
+async fn a_child_that_cancels_the_token_and_returns_counts_as_cancelled() {
+    let nursery: Nursery = Nursery::new();
+    let token = nursery.token().clone();
+    nursery.spawn(async move { token.cancel() }).unwrap();
+    let report = nursery.close().await;
+    assert_eq!((report.stats().cancelled, report.stats().completed), (1, 0));
+}
+
+#[tokio::test]
+async fn a_child_that_returns_before_the_token_is_cancelled_counts_as_completed() {
+    let nursery: Nursery = Nursery::new();
+    nursery.spawn(async {}).unwrap();
+    tokio::task::yield_now().await;
+    nursery.token().cancel();
+    let report = nursery.close().await;
+    assert_eq!((report.stats().cancelled, report.stats().completed), (0, 1));
+}
+
+#[tokio::test]
+async fn a_failure_after_the_token_was_cancelled_directly_ends_in_the_cancel_phase() {
+    let nursery: Nursery<(), &str> = Nursery::builder()
+        .policy(scope_core::Policy::Supervise)
+        .build()
+        .unwrap();
+    let token = nursery.token().clone();
+    nursery
+        .spawn(async move {
+            token.cancelled().await;
+            Err("interrupted")
+        })
+        .unwrap();
+    tokio::task::yield_now().await;
+    nursery.token().cancel();
+    let report = nursery.close().await;
+    assert_eq!(report.stats().failed, 1);
+    assert_eq!(report.ended_in_drain(), 0);
+    assert_eq!(report.ended_after_cancel(), 1);
+}
+
+#[tokio::test]
+async fn cancelling_the_token_directly_refuses_spawns_and_drops_queued_children() {
+    let nursery: Nursery = Nursery::builder().max_running(1).build().unwrap();
+    let token = nursery.token().clone();
+    nursery
+        .spawn(async move { token.cancelled().await })
+        .unwrap();
+    for _ in 0..2 {
+        nursery.spawn(async {}).unwrap(); // queued behind the limit
+    }
+    nursery.token().cancel();
+    assert!(nursery.is_cancelled());
+    assert!(nursery.spawn(async {}).unwrap_err().is_cancelled());
+    // The queue went with the cancel, before any child ran.
+    assert_eq!(nursery.stats().cancelled, 2);
+    let report = nursery.close().await;
+    assert_eq!(report.stats().cancelled, 3);
+    assert_eq!(report.stats().refused, 1);
+}
+
+#[tokio::test]
+async fn a_nested_child_returning_after_the_parents_token_was_cancelled_counts_as_cancelled() {
+    let parent: Nursery = Nursery::new();
+    let nested: Nursery = parent.child_builder().build().unwrap();
+    let token = nested.token().clone();
+    nested
+        .spawn(async move { token.cancelled().await })
+        .unwrap();
+    tokio::task::yield_now().await;
+    parent.token().cancel();
+    assert!(nested.is_cancelled() && parent.is_cancelled());
+    assert!(nested.spawn(async {}).unwrap_err().is_cancelled());
+    let report = nested.close().await;
+    assert_eq!((report.stats().cancelled, report.stats().completed), (1, 0));
+    // The nested nursery itself ended cancelled, as one child of the parent.
+    assert_eq!(parent.close().await.stats().cancelled, 1);
+}
+
+#[tokio::test]
+async fn cancelling_a_parent_cancels_every_nested_nursery_before_it_returns() {
+    let root: Nursery = Nursery::new();
+    let mut chain: Vec<Nursery> = vec![root.child_builder().build().unwrap()];
+    for _ in 0..63 {
+        let next = chain.last().unwrap().child_builder().build().unwrap();
+        chain.push(next);
+    }
+    root.cancel();
+    for nested in &chain {
+        assert!(nested.is_cancelled());
+        assert!(nested.spawn(async {}).unwrap_err().is_cancelled());
+    }
+    while let Some(nested) = chain.pop() {
+        nested.close().await;
+    }
+    assert_eq!(root.close().await.stats().cancelled, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_woken_by_a_direct_cancel_on_other_threads_count_as_cancelled() {
+    // Children on both workers, each waiting on the token itself; the cancel
+    // comes from a plain thread. Every one of them returns after the token
+    // fired, so every one counts as cancelled.
+    let nursery: Nursery = Nursery::new();
+    let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(256);
+    for _ in 0..200 {
+        let token = nursery.token().clone();
+        let ready = ready_tx.clone();
+        nursery
+            .spawn(async move {
+                let cancelled = token.cancelled();
+                let mut cancelled = std::pin::pin!(cancelled);
+                // Registered as a waiter before telling the test.
+                let _ = futures_poll_once(cancelled.as_mut());
+                ready.send(()).await.unwrap();
+                cancelled.await;
+            })
+            .unwrap();
+    }
+    for _ in 0..200 {
+        ready_rx.recv().await.unwrap();
+    }
+    let token = nursery.token().clone();
+    std::thread::spawn(move || token.cancel()).join().unwrap();
+    let report = nursery.close().await;
+    assert_eq!(report.stats().cancelled, 200);
+    assert_eq!(report.stats().completed, 0);
+}
+
+/// Polls a future once with a no-op waker.
+fn futures_poll_once<F: std::future::Future>(
+    fut: std::pin::Pin<&mut F>,
+) -> std::task::Poll<F::Output> {
+    fut.poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn children_woken_through_child_tokens_count_as_cancelled() {
+    // The token marks every token below it cancelled before it wakes
+    // anyone, so these children may run before the nursery hears of the
+    // cancel; each of them still returned after it.
+    for _ in 0..20 {
+        let nursery: Nursery = Nursery::new();
+        let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(128);
+        for _ in 0..100 {
+            let token = nursery.token().child_token();
+            let ready = ready_tx.clone();
+            nursery
+                .spawn(async move {
+                    let mut cancelled = std::pin::pin!(token.cancelled());
+                    let _ = futures_poll_once(cancelled.as_mut());
+                    ready.send(()).await.unwrap();
+                    cancelled.await;
+                })
+                .unwrap();
+        }
+        for _ in 0..100 {
+            ready_rx.recv().await.unwrap();
+        }
+        let token = nursery.token().clone();
+        std::thread::spawn(move || token.cancel()).join().unwrap();
+        let report = nursery.close().await;
+        assert_eq!(report.stats().cancelled, 100);
+        assert_eq!(report.stats().completed, 0);
+    }
+}

@@ -17,26 +17,43 @@
 //!    `try_lock`s.)
 //! 4. The first failure is stored once, in `failure`, and every report clones
 //!    the same [`Failure`].
+//! 5. The nursery's `CANCELLED` state follows its token, whoever fires it. The
+//!    nursery's own cancels set the flag before firing the token. A token
+//!    fired from elsewhere (its `cancel()` called directly, or a token above
+//!    it) wakes the watcher registered in `token_watch` when the nursery was
+//!    built, which sets the flag inside that `cancel()` call: before it
+//!    returns, and before any task waiting on this token is woken (tokio's
+//!    `Notify` wakes in registration order, and the watcher registered
+//!    first). Cancelling a nursery therefore cancels every nested one (their
+//!    tokens descend from its token) before the cancel returns, with no walk
+//!    over the tree. Tasks woken through tokens below this one can run
+//!    before the watcher, so a child's end asks the token when the flag is
+//!    not set yet (`ended_after_cancel`).
 //!
 //! # Lock order
 //!
-//! `inner` → `registry`; `failure`, `parent` and `nested` are leaves. A child's
-//! end takes `inner` only with `try_lock` (to reap) unless it holds a running
-//! slot, and then never while its own thread holds `inner` (see 3).
+//! `inner` → `registry`; `failure`, `parent` and `nested` are leaves;
+//! `token_watch` is held only while polling the watcher, which takes
+//! tokio-util's and tokio's locks and none of ours. A child's end takes
+//! `inner` only with `try_lock` (to reap) unless it holds a running slot, and
+//! then never while its own thread holds `inner` (see 3). The watcher runs
+//! inside someone else's `cancel()`, so it too only `try_lock`s `inner` (the
+//! next slot release sweeps the queue when it cannot).
 
 use std::collections::{HashMap, VecDeque};
 use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::runtime::Handle;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 
 use super::child::{BlockingChild, Child, Ended, Queued, Rescued, Work};
 use super::state::{Core, Counters, Refusal};
@@ -111,8 +128,8 @@ pub(crate) trait Parent<E>: Send + Sync {
 }
 
 /// What a parent does to its nested nurseries.
+/// (Cancelling needs no entry here: it travels down the token tree.)
 pub(crate) trait Nested: Send + Sync {
-    fn cancel_nested(&self);
     fn abort_nested(&self);
     fn force_end_nested(&self);
 }
@@ -134,6 +151,9 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     /// The token this one was made a child of (a parent nursery's), to tell
     /// a cancellation that came from above from one made here.
     parent_token: Option<CancellationToken>,
+    /// Waits for the token to fire (invariant 5); `None` once it has. Polled
+    /// only when built and when woken, never by a task.
+    token_watch: Mutex<Option<Pin<Box<WaitForCancellationFutureOwned>>>>,
     pub(crate) handle: Handle,
     pub(crate) config: Config<E>,
     inner: Mutex<Inner<T, E>>,
@@ -167,6 +187,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             core: Core::new(parent),
             token,
             parent_token,
+            token_watch: Mutex::new(None),
             handle,
             config,
             inner: Mutex::new(Inner {
@@ -189,6 +210,57 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     pub(crate) fn name(&self) -> Option<&str> {
         self.config.name.as_deref()
+    }
+
+    // ----- following the token (invariant 5) -------------------------------
+
+    /// Registers the watcher on the token; called once, by the builder, right
+    /// after the nursery is made. A token that has already fired (a parent's,
+    /// cancelled meanwhile) cancels the nursery at once.
+    pub(crate) fn watch_token(self: &Arc<Self>) {
+        *self.token_watch.lock() = Some(Box::pin(self.token.clone().cancelled_owned()));
+        let waker = Waker::from(Arc::new(TokenWaker {
+            shared: Arc::downgrade(self),
+        }));
+        self.poll_token_watch(&waker);
+    }
+
+    /// Polls the watcher; runs `token_fired` if the token has fired.
+    fn poll_token_watch(&self, waker: &Waker) {
+        let fired = {
+            let mut slot = self.token_watch.lock();
+            let Some(watch) = slot.as_mut() else {
+                return; // fired already
+            };
+            if watch
+                .as_mut()
+                .poll(&mut Context::from_waker(waker))
+                .is_pending()
+            {
+                // Registered (again, if this was a spurious wake-up).
+                return;
+            }
+            slot.take()
+        };
+        // Unregistering touches the token's locks: not under ours.
+        drop(fired);
+        self.token_fired();
+    }
+
+    /// The token fired, through this nursery or not: make the state follow.
+    /// Runs inside the `cancel()` that fired it (or when the nursery is built),
+    /// so it never waits for `inner`: a holder may be this very thread (see
+    /// invariant 3), and the next slot release sweeps what is left queued.
+    fn token_fired(&self) {
+        if self.core.set_cancelled(self.token_reason()) {
+            let queued = self
+                .inner
+                .try_lock()
+                .map(|mut inner| mem::take(&mut inner.queue));
+            for child in queued.into_iter().flatten() {
+                child.discard(true);
+            }
+        }
     }
 
     // ----- admission -------------------------------------------------------
@@ -334,7 +406,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         // run between the admission and this lock; it has already swept the
         // set and the queue, so this child must not slip in behind it. The
         // flag is set before `cancel` takes this lock, so holding the lock
-        // means we see it.
+        // means we see it. (A watcher that could not take the lock leaves the
+        // queue to the next slot release, which sees the flag too.)
         let refusal = if self.core.is_cancelled() {
             Some(Kind::Cancelled)
         } else if self.config.max_running != 0 && inner.running >= self.config.max_running {
@@ -387,7 +460,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             None
         };
         let c = &self.core.counters;
-        let after_cancel = self.core.is_cancelled();
+        // One rule: a child that returns (or fails) after the token fired,
+        // whoever fired it, ended after the cancel. Ends by abort or from the
+        // queue need no answer.
+        let after_cancel = match ended {
+            Ended::Returned(_) | Ended::Panicked(_) => self.ended_after_cancel(),
+            Ended::Aborted | Ended::Cancelled => false,
+        };
         let mut out = None;
         // `seq` numbers the ends of this kind; it paces the reaping below.
         let seq = match ended {
@@ -419,6 +498,28 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
         self.release();
         out
+    }
+
+    /// Has the token fired? For a child's end, so the flag answers first.
+    ///
+    /// The flag alone is not enough: tokio-util marks a token and every token
+    /// below it cancelled before it wakes anyone, so a child woken through a
+    /// child token of ours (or one that polls `is_cancelled`) can return
+    /// before the watcher has set the flag (invariant 5). Then only the token
+    /// knows, and asking it costs a lock: in tokio-util 0.7.20
+    /// `is_cancelled` locks the token's mutex (tokio-rs/tokio#7775), about
+    /// 20-50 ns uncontended, paid by every end until the token fires and by
+    /// none after. Finding it fired here also makes the state follow at once
+    /// instead of when the watcher gets there.
+    fn ended_after_cancel(&self) -> bool {
+        if self.core.is_cancelled() {
+            return true;
+        }
+        if self.token.is_cancelled() {
+            self.token_fired();
+            return true;
+        }
+        false
     }
 
     /// Returns the failure count before this one.
@@ -480,9 +581,16 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     fn release_slot(&self) {
         let mut lost: Vec<Rescued> = Vec::new();
+        let mut swept = VecDeque::new();
         {
             let mut guard = self.inner.lock();
             let inner = &mut *guard;
+            if self.core.is_cancelled() {
+                // No queued child starts after a cancel. The cancel sweeps the
+                // queue itself unless it was a watcher that could not take
+                // the lock; then the sweep is this one's.
+                swept = mem::take(&mut inner.queue);
+            }
             loop {
                 match inner.queue.pop_front() {
                     None => {
@@ -503,6 +611,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                     }
                 }
             }
+        }
+        for child in swept {
+            child.discard(true);
         }
         // The runtime is gone: the queued work can never run.
         for work in lost {
@@ -540,13 +651,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     pub(crate) fn cancel(&self, reason: CancelReason) {
         if self.core.set_cancelled(reason) {
+            // Reaches every nested nursery through the token tree: their
+            // watchers have all run when this returns (invariant 5). Ours finds
+            // the flag set and does nothing.
             self.token.cancel();
             let queued = mem::take(&mut self.inner.lock().queue);
             for child in queued {
                 child.discard(true);
-            }
-            for nested in self.nested() {
-                nested.cancel_nested();
             }
         }
     }
@@ -841,7 +952,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 impl<T: Send + 'static, E: Send + 'static> Parent<E> for Shared<T, E> {
     fn nested_ended(&self, link: &Link, failure: Option<Failure<E>>, cancelled: bool) {
         let c = &self.core.counters;
-        let after_cancel = self.core.is_cancelled();
+        let after_cancel = self.ended_after_cancel();
         match failure {
             Some(f) => {
                 Counters::bump(&c.failed);
@@ -873,15 +984,26 @@ impl<T: Send + 'static, E: Send + 'static> super::state::HasCore for Shared<T, E
 }
 
 impl<T: Send + 'static, E: Send + 'static> Nested for Shared<T, E> {
-    fn cancel_nested(&self) {
-        self.cancel(CancelReason::Parent);
-    }
-
     fn abort_nested(&self) {
         self.abort_all();
     }
 
     fn force_end_nested(&self) {
         self.force_end();
+    }
+}
+
+/// Wakes the nursery's token watcher (invariant 5). Holds the nursery weakly:
+/// the watcher the nursery owns holds this waker, and a strong pointer would
+/// keep the nursery alive until its token fired.
+struct TokenWaker<T: Send + 'static, E: Send + 'static> {
+    shared: Weak<Shared<T, E>>,
+}
+
+impl<T: Send + 'static, E: Send + 'static> Wake for TokenWaker<T, E> {
+    fn wake(self: Arc<Self>) {
+        if let Some(shared) = self.shared.upgrade() {
+            shared.poll_token_watch(&Waker::from(self));
+        }
     }
 }

@@ -20,9 +20,10 @@
 //!    wakes the waiters. After `CLOSED` every spawn is refused, so the live
 //!    count stays zero. Whoever sets `CLOSING` first wakes the same waiters
 //!    (`closing()` waits for that); each waiter re-checks its own condition.
-//! 4. `CANCELLED` is set when the token fires through the nursery (cancel,
-//!    fail-fast, shutdown, drop, a parent's cancel). It refuses every spawn,
-//!    inside or outside. It is set together with the reason, by one
+//! 4. `CANCELLED` is set when the token fires, whoever fires it (the nursery's
+//!    cancel, fail-fast, shutdown or drop, or the token's `cancel()` called
+//!    directly or from above; see `shared.rs`, invariant 5). It refuses every
+//!    spawn, inside or outside. It is set together with the reason, by one
 //!    compare-and-swap that only succeeds while `CANCELLED` is clear: the
 //!    first canceller's reason is the one kept, and whoever sees `CANCELLED`
 //!    sees its reason in the same word.
