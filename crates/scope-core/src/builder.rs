@@ -13,7 +13,7 @@ use crate::nursery::shared::{Config, Handler, Link, Nested, Parent, ParentLink, 
 use crate::policy::Policy;
 
 /// Settings for a [`Nursery`]: name, failure policy and handler, limits,
-/// tracking, and the runtime to spawn on. Made by [`Nursery::builder`] (a root
+/// tracking, the runtime to spawn on, and a token to parent its own under. Made by [`Nursery::builder`] (a root
 /// nursery) or [`Nursery::child_builder`] / [`Spawner::child_builder`]
 /// (a nested one).
 ///
@@ -47,6 +47,7 @@ pub struct Builder<T = (), E = crate::BoxError> {
     track_all: bool,
     warn_after: Option<Duration>,
     handle: Option<Handle>,
+    token_parent: Option<CancellationToken>,
     parent: Option<Arc<dyn ParentSide<E>>>,
     _t: std::marker::PhantomData<fn() -> T>,
 }
@@ -103,6 +104,7 @@ where
             track_all: false,
             warn_after: None,
             handle: None,
+            token_parent: None,
             parent,
             _t: std::marker::PhantomData,
         }
@@ -294,14 +296,51 @@ where
         self
     }
 
+    /// Makes the nursery's token a child of `token` (an application-wide
+    /// shutdown token, say): cancelling `token` cancels the nursery as
+    /// [`Nursery::cancel`] would (spawns refused, queued children dropped as
+    /// cancelled, children returning from then on counted as cancelled), with
+    /// the reason [`CancelReason::Parent`](crate::CancelReason::Parent).
+    /// Never the reverse: cancelling the nursery leaves `token` alone. If
+    /// `token` is already cancelled, the nursery is built cancelled.
+    ///
+    /// Only for a root nursery: a nested nursery's token is already a child
+    /// of its parent nursery's, and [`build`](Self::build) refuses this
+    /// setting there ([`BuildError::is_token_parent_on_nested`]) rather than
+    /// ignore it.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use scope_core::{CancelReason, Nursery};
+    /// use tokio_util::sync::CancellationToken;
+    ///
+    /// let app_shutdown = CancellationToken::new();
+    /// let nursery: Nursery = Nursery::builder().token_parent(&app_shutdown).build().unwrap();
+    /// let token = nursery.token().clone();
+    /// nursery.spawn(async move { token.cancelled().await }).unwrap();
+    /// app_shutdown.cancel();
+    /// assert_eq!(nursery.cancel_reason(), Some(CancelReason::Parent));
+    /// assert!(nursery.spawn(async {}).unwrap_err().is_cancelled());
+    /// assert_eq!(nursery.close().await.stats().cancelled, 1);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn token_parent(mut self, token: &CancellationToken) -> Self {
+        self.token_parent = Some(token.clone());
+        self
+    }
+
     /// Makes the nursery.
     ///
     /// # Errors
     ///
     /// A zero limit; no runtime (outside one, without [`handle`](Self::handle));
-    /// for a nested nursery, a parent that refuses it as it would refuse a
-    /// spawn: closed (or closing, to callers outside it), cancelled, or at its
-    /// held limit. See [`BuildError`].
+    /// for a nested nursery, a [`token_parent`](Self::token_parent), or a
+    /// parent that refuses it as it would refuse a spawn: closed (or closing,
+    /// to callers outside it), cancelled, or at its held limit. See
+    /// [`BuildError`].
     ///
     /// # Examples
     ///
@@ -316,6 +355,9 @@ where
     pub fn build(self) -> Result<Nursery<T, E>, BuildError> {
         if self.max_running == Some(0) || self.max_held == Some(0) {
             return Err(BuildError(BuildErrorKind::ZeroLimit));
+        }
+        if self.parent.is_some() && self.token_parent.is_some() {
+            return Err(BuildError(BuildErrorKind::TokenParentOnNested));
         }
         let handle = match (self.handle, &self.parent) {
             (Some(h), _) => h,
@@ -335,13 +377,11 @@ where
         };
         let shared = match self.parent {
             None => {
-                let shared = Arc::new(Shared::new(
-                    config,
-                    handle,
-                    CancellationToken::new(),
-                    None,
-                    None,
-                ));
+                let token = match &self.token_parent {
+                    Some(up) => up.child_token(),
+                    None => CancellationToken::new(),
+                };
+                let shared = Arc::new(Shared::new(config, handle, token, self.token_parent, None));
                 shared.watch_token();
                 shared
             }
@@ -390,6 +430,7 @@ impl<T, E> fmt::Debug for Builder<T, E> {
             .field("max_running", &self.max_running)
             .field("max_held", &self.max_held)
             .field("nested", &self.parent.is_some())
+            .field("token_parent", &self.token_parent.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -412,6 +453,7 @@ enum BuildErrorKind {
     NoRuntime,
     ParentClosed,
     ParentCancelled,
+    TokenParentOnNested,
 }
 
 impl BuildError {
@@ -467,6 +509,24 @@ impl BuildError {
             BuildErrorKind::ParentClosed | BuildErrorKind::ParentCancelled
         )
     }
+
+    /// [`Builder::token_parent`] was set on a nested nursery's builder, whose
+    /// token is already a child of its parent nursery's.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let app = tokio_util::sync::CancellationToken::new();
+    /// let parent: scope_core::Nursery = scope_core::Nursery::new();
+    /// let err = parent.child_builder::<()>().token_parent(&app).build().unwrap_err();
+    /// assert!(err.is_token_parent_on_nested());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_token_parent_on_nested(&self) -> bool {
+        self.0 == BuildErrorKind::TokenParentOnNested
+    }
 }
 
 impl fmt::Display for BuildError {
@@ -476,6 +536,9 @@ impl fmt::Display for BuildError {
             BuildErrorKind::NoRuntime => "no tokio runtime: build inside one or pass a handle",
             BuildErrorKind::ParentClosed => "the parent nursery is closed",
             BuildErrorKind::ParentCancelled => "the parent nursery is cancelled",
+            BuildErrorKind::TokenParentOnNested => {
+                "a nested nursery's token is a child of its parent's: token_parent is for root nurseries"
+            }
         })
     }
 }

@@ -40,6 +40,10 @@
 //! - A child's `Err` after cancellation still counts as a failure (it is
 //!   counted, and under `FailFast` the first failure stays the reported one).
 //! - `abort_all` leaves the nursery open; `cancel` closes it to new spawns.
+//! - A root nursery's token can be a child of an application's token
+//!   ([`Builder::token_parent`]); a nested nursery's token is always a child
+//!   of its parent nursery's, so a nested builder refuses `token_parent`
+//!   rather than ignore it.
 //! - `shutdown(grace)` takes `grace` in total: three quarters to drain, the
 //!   last quarter for children to react to the cancel, then abort. It returns
 //!   within `grace` plus the time aborted children take to drop;
