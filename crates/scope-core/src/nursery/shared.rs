@@ -252,6 +252,11 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// so it never waits for `inner`: a holder may be this very thread (see
     /// invariant 3), and the next slot release sweeps what is left queued.
     fn token_fired(&self) {
+        // Mostly the nursery fired its own token and the flag is set: skip
+        // asking the parent token (a lock) for a reason that would lose.
+        if self.core.is_cancelled() {
+            return;
+        }
         if self.core.set_cancelled(self.token_reason()) {
             let queued = self
                 .inner
