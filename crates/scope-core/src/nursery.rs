@@ -509,6 +509,79 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
         self.shared.shutdown(drain, after_cancel).await
     }
 
+    /// Runs `body` as the nursery's body, like the body of a trio nursery:
+    /// while it runs, the nursery cannot finish closing (its close waits for
+    /// the body as for a child, though the body is not a child: it is not
+    /// counted in [`stats`](Self::stats) and cannot be aborted), and the
+    /// body's spawns count as from inside (accepted while the nursery
+    /// drains; a `close` from it resolves at once). The hold ends when the
+    /// body returns or the future is dropped. Await it, or poll it beside
+    /// the nursery's [`idle`](Self::idle) or [`close`](Self::close): a body
+    /// can keep working (answering, starting follow-up work) while its
+    /// children drain, and say goodbye once they have.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// let spawner = nursery.spawner();
+    /// let body = nursery.inside(async move {
+    ///     tokio::task::yield_now().await;
+    ///     // The close has begun, but the body is inside: it may still spawn.
+    ///     spawner.spawn(async {}).unwrap();
+    /// });
+    /// let (_, report) = tokio::join!(body, nursery.close());
+    /// assert_eq!(report.stats().completed, 1);
+    /// # }
+    /// ```
+    pub fn inside<F: Future>(&self, body: F) -> impl Future<Output = F::Output> + use<F, T, E> {
+        self.shared.inside(body)
+    }
+
+    /// Resolves once no child is live (queued, running or nested; a running
+    /// [body](Self::inside) does not count), at once if none is. It starts
+    /// nothing: with the nursery open, more children may come after.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// nursery.spawn(tokio::task::yield_now()).unwrap();
+    /// nursery.idle().await;
+    /// assert_eq!(nursery.stats().live, 0);
+    /// assert!(!nursery.is_closing());
+    /// # }
+    /// ```
+    pub async fn idle(&self) {
+        self.shared.idle().await;
+    }
+
+    /// The report as it stands now: the final one (what `close` returned)
+    /// once the nursery has drained, otherwise one that is not
+    /// [final](Report::is_final).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// nursery.spawn(async {}).unwrap();
+    /// assert!(!nursery.report().is_final());
+    /// nursery.close().await;
+    /// assert!(nursery.report().is_final());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn report(&self) -> Report<E> {
+        self.shared.report_now()
+    }
+
     /// Gives up ownership without ending the children: the nursery closes to
     /// spawns from outside, and the children run to completion, still owned.
     /// A nested nursery stays a live child of its parent, whose `close` waits
@@ -764,7 +837,7 @@ impl<T: Send + 'static, E: Send + 'static> Drop for Nursery<T, E> {
         if shared.detached.load(Ordering::Relaxed) || shared.core.is_closed() {
             return;
         }
-        let live = shared.core.live();
+        let live = shared.core.children(shared.core.live());
         if live > 0 {
             #[cfg(feature = "tracing")]
             tracing::warn!(

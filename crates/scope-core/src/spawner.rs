@@ -273,6 +273,23 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         Builder::new(Some(Arc::clone(&self.shared) as _))
     }
 
+    /// The report as it stands now; see [`Nursery::report`](crate::Nursery::report).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// let spawner = nursery.spawner();
+    /// nursery.close().await;
+    /// assert!(spawner.report().is_final());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn report(&self) -> Report<E> {
+        self.shared.report_now()
+    }
+
     /// As [`Nursery::stats`](crate::Nursery::stats).
     ///
     /// # Examples

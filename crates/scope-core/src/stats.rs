@@ -33,11 +33,9 @@ pub struct Stats {
     pub completed: u64,
     /// Children that returned `Err` or panicked, whenever it happened.
     pub failed: u64,
-    /// Children that returned after the nursery was cancelled, and queued
-    /// children dropped unstarted by the cancellation. "Cancelled" means
-    /// through the nursery ([`Nursery::cancel`](crate::Nursery::cancel),
-    /// fail-fast, shutdown, drop, a parent's cancel); a child that returns
-    /// after someone called `cancel` on the bare token counts as completed.
+    /// Children that returned after the nursery's token was cancelled
+    /// (whoever cancelled it), and queued children dropped unstarted by the
+    /// cancellation.
     pub cancelled: u64,
     /// Children ended by abort (`abort_all`, `shutdown`'s last phase, drop),
     /// queued children dropped unstarted by an abort included.
@@ -45,4 +43,48 @@ pub struct Stats {
     /// Spawns refused (each handed its future back), and nested nurseries
     /// whose [`build`](crate::Builder::build) this nursery refused.
     pub refused: u64,
+}
+
+/// Adds two nurseries' counts field by field: the totals of a server's
+/// connections, say. The sums add up as each side's do (`spawned` is the sum
+/// of the ended counts and `live`).
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use scope_core::{Nursery, Stats};
+///
+/// let mut total = Stats::default();
+/// for n in 1..=3 {
+///     let nursery: Nursery = Nursery::new();
+///     for _ in 0..n {
+///         nursery.spawn(async {}).unwrap();
+///     }
+///     total += nursery.close().await.stats();
+/// }
+/// assert_eq!(total.completed, 6);
+/// assert_eq!(total.spawned, total.completed);
+/// # }
+/// ```
+impl std::ops::AddAssign for Stats {
+    fn add_assign(&mut self, other: Stats) {
+        self.live += other.live;
+        self.spawned += other.spawned;
+        self.completed += other.completed;
+        self.failed += other.failed;
+        self.cancelled += other.cancelled;
+        self.aborted += other.aborted;
+        self.refused += other.refused;
+    }
+}
+
+/// See the `AddAssign` impl.
+impl std::ops::Add for Stats {
+    type Output = Stats;
+
+    fn add(mut self, other: Stats) -> Stats {
+        self += other;
+        self
+    }
 }

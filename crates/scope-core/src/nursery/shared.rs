@@ -757,6 +757,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
     }
 
+    /// The final report once the drain completed, otherwise where the
+    /// nursery stands.
+    pub(crate) fn report_now(&self) -> Report<E> {
+        self.final_report().unwrap_or_else(|| self.report(false, 0))
+    }
+
     /// `closed()`: waits for the end without starting it; from inside a child
     /// (which the end would wait for) it returns a non-final report at once.
     pub(crate) async fn closed(&self) -> Report<E> {
@@ -864,40 +870,82 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         let start = Instant::now();
         let drain_end = start.checked_add(drain);
         let cancel_end = drain_end.and_then(|t| t.checked_add(after_cancel));
-        if !self.wait_closed_until(drain_end).await {
+        if !self.wait_children_until(drain_end).await {
             self.cancel(CancelReason::Deadline);
-            if !self.wait_closed_until(cancel_end).await {
+            if !self.wait_children_until(cancel_end).await {
                 self.force_end();
                 // Aborted children end at once; blocking ones that already
                 // started (here or in a nested nursery) cannot be aborted and
                 // are reported as still running. Reaching zero finishes the
-                // close, which wakes this wait too.
+                // close (or, with a body still running, leaves no child),
+                // which wakes this wait too.
                 let _watching = self.core.watch();
                 self.core
                     .wait_live(|live, core| {
-                        core.is_closed() || (live != 0 && live <= core.blocking())
+                        let children = core.children(live);
+                        core.is_closed() || children == 0 || children <= core.blocking()
                     })
                     .await;
-                if !self.core.is_closed() {
-                    return self.report(false, self.core.blocking());
+                let blocking = self.core.blocking();
+                if !self.core.is_closed() && blocking > 0 {
+                    return self.report(false, blocking);
                 }
             }
+        }
+        if self.core.bodies() > 0 {
+            // The children are gone; the nursery closes when its body ends.
+            return self.report(false, 0);
         }
         self.drain().await
     }
 
-    /// Waits for the drain until `deadline` (`None`: a window too long to
-    /// represent, so no deadline); `true` if the nursery closed. A deadline
-    /// already past still sees a nursery that is closed now.
-    async fn wait_closed_until(&self, deadline: Option<Instant>) -> bool {
+    /// Waits until no child is live (the nursery closed, or only its body
+    /// runs) or `deadline` passes (`None`: a window too long to represent,
+    /// so no deadline); `true` if no child is live. A deadline already past
+    /// still sees a nursery that has no child now.
+    async fn wait_children_until(&self, deadline: Option<Instant>) -> bool {
         match deadline {
-            Some(at) => tokio::time::timeout_at(at, self.core.wait_closed())
-                .await
-                .is_ok(),
+            Some(at) => tokio::time::timeout_at(at, self.idle()).await.is_ok(),
             None => {
-                self.core.wait_closed().await;
+                self.idle().await;
                 true
             }
+        }
+    }
+
+    /// Waits until no child is live: closed, or (with a body running) no
+    /// child left. Cancel safe.
+    pub(crate) async fn idle(&self) {
+        if self.core.is_closing() {
+            // Spawns from outside are refused, so the count can only fall
+            // (or rise from inside): the close's own wake-ups say when.
+            return self.core.wait_idle_closing().await;
+        }
+        let _watching = self.core.watch();
+        self.core
+            .wait_live(|live, core| core.is_closed() || core.children(live) == 0)
+            .await;
+    }
+
+    /// Holds the nursery open while `body` runs, polling it as code inside
+    /// the nursery.
+    pub(crate) fn inside<F: Future>(
+        self: &Arc<Self>,
+        body: F,
+    ) -> impl Future<Output = F::Output> + use<F, T, E> {
+        let held = Held {
+            held: self.core.hold(),
+            shared: Arc::clone(self),
+        };
+        async move {
+            let mut body = std::pin::pin!(body);
+            let out = std::future::poll_fn(|cx| {
+                let _cx = context::enter(&held.shared.core);
+                body.as_mut().poll(cx)
+            })
+            .await;
+            drop(held);
+            out
         }
     }
 
@@ -950,6 +998,20 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         Snapshot {
             live: self.core.live(),
             children,
+        }
+    }
+}
+
+/// A body's hold on its nursery, given up when the body ends or is dropped.
+struct Held<T: Send + 'static, E: Send + 'static> {
+    shared: Arc<Shared<T, E>>,
+    held: bool,
+}
+
+impl<T: Send + 'static, E: Send + 'static> Drop for Held<T, E> {
+    fn drop(&mut self) {
+        if self.held && self.shared.core.unhold() {
+            self.shared.on_drained();
         }
     }
 }

@@ -36,6 +36,12 @@
 //! 6. Blocking children that have started are counted in the [`Watch`] of
 //!    their nursery and of every ancestor (they cannot be aborted anywhere up
 //!    the tree); starting or ending one wakes the watchers.
+//! 7. A running *body* (`Nursery::inside`) holds the nursery open: it is
+//!    counted in the live count, so `CLOSED` waits for it like for a child,
+//!    and in `bodies`, which every child count shown to users (`stats`, the
+//!    held limit, "no child left") subtracts. `bodies` is raised before the
+//!    live count and lowered after it, so the difference never shows a
+//!    body as a child.
 //!
 //! # Orderings
 //!
@@ -96,6 +102,8 @@ pub(crate) struct Core {
     /// The parent nursery, for "is the caller a descendant?" (see `context`)
     /// and for counting blocking children up the tree.
     pub(crate) parent: Option<Arc<dyn HasCore>>,
+    /// Running bodies, also counted live (invariant 7).
+    bodies: std::sync::atomic::AtomicU64,
 }
 
 /// Event counters. Each is only ever incremented.
@@ -167,6 +175,7 @@ impl Core {
             drained: Notify::new(),
             watch: OnceLock::new(),
             parent,
+            bodies: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -207,6 +216,38 @@ impl Core {
         live(self.load())
     }
 
+    /// Running bodies (invariant 7).
+    pub(crate) fn bodies(&self) -> u64 {
+        self.bodies.load(Ordering::Acquire)
+    }
+
+    /// Live children, bodies left out.
+    pub(crate) fn children(&self, live: u64) -> u64 {
+        live.saturating_sub(self.bodies())
+    }
+
+    /// Counts a body in (invariant 7), unless the nursery has closed.
+    /// `Acquire`/`Release` on `bodies` pair with the loads that subtract it.
+    pub(crate) fn hold(&self) -> bool {
+        self.bodies.fetch_add(1, Ordering::AcqRel);
+        let prev = self.state.fetch_add(LIVE_ONE, Ordering::AcqRel);
+        if prev & CLOSED != 0 {
+            // Closed: it cannot be held open again. (Undoing the increment
+            // cannot finish a close that already finished.)
+            self.state.fetch_sub(LIVE_ONE, Ordering::AcqRel);
+            self.bodies.fetch_sub(1, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    /// Counts a body out. Returns `true` if this finished the close.
+    pub(crate) fn unhold(&self) -> bool {
+        let finished = self.release();
+        self.bodies.fetch_sub(1, Ordering::AcqRel);
+        finished
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.load() & CLOSED != 0
     }
@@ -237,7 +278,7 @@ impl Core {
             Some(Refusal::Cancelled)
         } else if prev & CLOSING != 0 && !inside() {
             Some(Refusal::Closed)
-        } else if max_held != 0 && live(prev) >= max_held {
+        } else if max_held != 0 && self.children(live(prev)) >= max_held {
             Some(Refusal::Full)
         } else {
             None
@@ -260,7 +301,18 @@ impl Core {
         if prev & WATCH != 0 {
             self.notify_progress();
         }
-        live(prev) == 1 && prev & CLOSING != 0 && self.try_finish()
+        if prev & CLOSING == 0 {
+            return false;
+        }
+        if live(prev) == 1 {
+            return self.try_finish();
+        }
+        if live(prev) - 1 == self.bodies() {
+            // Only bodies are left: wake `wait_idle` (the close itself waits
+            // for them to end).
+            self.drained.notify_waiters();
+        }
+        false
     }
 
     /// Sets `CLOSING`. Returns `true` if this call finished the close.
@@ -367,6 +419,22 @@ impl Core {
         }
     }
 
+    /// Waits, once the close has begun, until no child is live: the close
+    /// finished, or only bodies are left. The last child's release wakes
+    /// `drained` in both cases. Cancel safe.
+    pub(crate) async fn wait_idle_closing(&self) {
+        loop {
+            let notified = self.drained.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let state = self.load();
+            if state & CLOSED != 0 || self.children(live(state)) == 0 {
+                return;
+            }
+            notified.await;
+        }
+    }
+
     /// Waits until `cond(live count)` holds; needs a [`Watching`] guard.
     /// Cancel safe.
     pub(crate) async fn wait_live(&self, cond: impl Fn(u64, &Core) -> bool) {
@@ -394,7 +462,11 @@ impl Core {
         let state = self.load();
         // After `CLOSED` the word only moves by refused admissions undoing
         // themselves; no child is live.
-        let live = if state & CLOSED != 0 { 0 } else { live(state) };
+        let live = if state & CLOSED != 0 {
+            0
+        } else {
+            self.children(live(state))
+        };
         let (completed, failed, cancelled, aborted) = (
             r(&c.completed),
             r(&c.failed),
