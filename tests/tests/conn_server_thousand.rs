@@ -6,11 +6,12 @@
 //!
 //! The connections are set up in real time; the clock is paused only for the
 //! shutdown, whose phases then run on virtual time (nothing in it waits for
-//! the network: the readers end on the close, and the writes are small).
+//! the network: the request loops end on the close, and the writes are
+//! small).
 
 use std::time::Duration;
 
-use scope_conn::{Conn, Server};
+use scope_conn::{Conn, Io, Server};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -26,27 +27,29 @@ async fn a_thousand_connections_shut_down_with_exact_totals() {
 
     let server = Server::builder()
         .max_connections(CONNS)
-        .serve(listener, move |mut conn: Conn<TcpStream>| {
+        .serve(listener, move |conn: Conn, mut io: Io<TcpStream>| {
             let (released, ready_tx) = (released.clone(), ready_tx.clone());
             async move {
-                let mut lines = BufReader::new(conn.take_reader().unwrap()).lines();
+                // Request/response: the loop ends when the close begins.
+                io.end_reads_on_close();
+                let (reader, writer) = io.split();
+                let mut lines = BufReader::new(reader).lines();
                 while let Ok(Some(_request)) = lines.next_line().await {
+                    let s = conn.spawner();
                     // Work that finishes within the grace once released.
-                    let writer = conn.writer();
-                    let mut released = released.clone();
-                    conn.spawn(async move {
+                    let (writer, mut released) = (writer.clone(), released.clone());
+                    s.spawn(async move {
                         released.wait_for(|go| *go).await.unwrap();
                         let _ = writer.send("done\n").await;
                     })
                     .unwrap();
                     // Work that ends when the token is cancelled.
-                    let token = conn.token().clone();
-                    conn.spawn(async move { token.cancelled().await }).unwrap();
+                    let token = s.token().clone();
+                    s.spawn(async move { token.cancelled().await }).unwrap();
                     // Work that ignores everything: only abort ends it.
-                    conn.spawn(std::future::pending::<()>()).unwrap();
+                    s.spawn(std::future::pending::<()>()).unwrap();
                     ready_tx.send(()).unwrap();
                 }
-                conn.close().await;
             }
         })
         .unwrap();

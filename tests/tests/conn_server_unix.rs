@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use scope_conn::{CloseMode, Conn, Server};
+use scope_conn::{CloseMode, Conn, Io, Server};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
@@ -25,19 +25,21 @@ async fn unix_shutdown_escalates_and_leaves_no_task_behind() {
     let (ready_tx, mut ready) = mpsc::unbounded_channel();
     let server = Server::builder()
         .shutdown_mode(CloseMode::Join)
-        .serve(listener, move |mut conn: Conn<UnixStream>| {
+        .serve(listener, move |conn: Conn, mut io: Io<UnixStream>| {
             let ready_tx = ready_tx.clone();
             async move {
-                let mut lines = BufReader::new(conn.take_reader().unwrap()).lines();
+                io.end_reads_on_close();
+                let (reader, writer) = io.split();
+                let mut lines = BufReader::new(reader).lines();
                 while let Ok(Some(line)) = lines.next_line().await {
-                    let writer = conn.writer();
-                    conn.spawn(async move { writer.send(format!("echo {line}\n")).await.unwrap() })
+                    let s = conn.spawner();
+                    let writer = writer.clone();
+                    s.spawn(async move { writer.send(format!("echo {line}\n")).await.unwrap() })
                         .unwrap();
-                    let token = conn.token().clone();
-                    conn.spawn(async move { token.cancelled().await }).unwrap();
+                    let token = s.token().clone();
+                    s.spawn(async move { token.cancelled().await }).unwrap();
                     ready_tx.send(()).unwrap();
                 }
-                conn.close().await;
             }
         })
         .unwrap();

@@ -30,9 +30,9 @@
 //! - `quit`: the handler stops reading and closes the connection.
 //!
 //! A line the end of the stream cuts short is no request. The handler reads
-//! with `read_line` and checks the newline, not with `lines()`: once the
-//! close begins the `Reader` reports end-of-stream, and `lines()` would hand
-//! a stalled peer's half line over as a last, complete one.
+//! with `read_line` and checks the newline, not with `lines()`: it opts in to
+//! end-of-stream once the close begins, and `lines()` would hand a stalled
+//! peer's half line over as a last, complete one.
 //!
 //! Half the stallers go quiet from the start, and the test waits for the idle
 //! timeout to close them; the others connect only then, so the shutdown
@@ -70,8 +70,8 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use scope_conn::{CloseReason, Conn, ConnBuilder, ConnSpawner, Server, ServerReport};
-use scope_core::{BoxError, Policy};
+use scope_conn::{CloseReason, Conn, ConnBuilder, Io, Server, ServerReport};
+use scope_core::{BoxError, Policy, Spawner};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{mpsc, watch};
@@ -83,7 +83,7 @@ use tokio::task::JoinSet;
 const IDLE: Duration = Duration::from_millis(500);
 
 /// The shutdown's grace: every connection has a task only the cancel or the
-/// abort ends, so the shutdown takes about twice this.
+/// abort ends, so the shutdown takes all of it.
 const GRACE: Duration = Duration::from_millis(150);
 
 /// Not a timing assertion: turns a hang (a close that never ends, an idle
@@ -230,7 +230,7 @@ type Work = Pin<Box<dyn Future<Output = Result<(), BoxError>> + Send>>;
 /// cancelled; returned before, completed; dropped unfinished, aborted.
 struct Tracked {
     work: Work,
-    spawner: ConnSpawner,
+    spawner: Spawner,
     /// `Some` until the end is counted.
     ctx: Option<Arc<Ctx>>,
 }
@@ -264,7 +264,7 @@ impl Drop for Tracked {
 }
 
 fn spawn_tracked(
-    spawner: &ConnSpawner,
+    spawner: &Spawner,
     ctx: &Arc<Ctx>,
     work: impl Future<Output = Result<(), BoxError>> + Send + 'static,
 ) {
@@ -274,7 +274,7 @@ fn spawn_tracked(
         ctx: Some(Arc::clone(ctx)),
     };
     match spawner.spawn(task) {
-        Ok(()) => ctx.tally.spawned.fetch_add(1, Relaxed),
+        Ok(_) => ctx.tally.spawned.fetch_add(1, Relaxed),
         Err(refused) => {
             // Handed back unpolled: it never was a task, so it did not end.
             let mut task = refused.into_inner();
@@ -306,14 +306,14 @@ impl Drop for HandlerEnd {
     }
 }
 
-async fn serve(mut conn: Conn<TcpStream>, ctx: Arc<Ctx>) {
+async fn serve(conn: Conn, mut io: Io<TcpStream>, ctx: Arc<Ctx>) {
     ctx.handlers.fetch_add(1, Relaxed);
     let end = HandlerEnd(Some(Arc::clone(&ctx)));
-    let reader = conn
-        .take_reader()
-        .expect("a fresh connection has its reader");
+    // A request/response protocol: its loop ends once the close begins.
+    io.end_reads_on_close();
+    let (reader, writer) = io.split();
     let mut reader = BufReader::new(reader);
-    let (spawner, writer) = (conn.spawner(), conn.writer());
+    let spawner = conn.spawner().clone();
     let mut early_staller = false;
     let mut line = String::new();
     // Ends on `quit`, on end-of-stream (the peer half-closed, or the close
@@ -376,6 +376,8 @@ async fn serve(mut conn: Conn<TcpStream>, ctx: Arc<Ctx>) {
     if early_staller {
         let _ = ctx.idle_closed.send(());
     }
+    // From the session: the close begins (unless it already has) and its
+    // reason is known at once; the close runs on after the session returns.
     let report = conn.close().await;
     end.reported(report.reason());
 }
@@ -629,12 +631,12 @@ async fn round(n: usize) -> Figures {
         .max_connections(n)
         .conn(
             ConnBuilder::new()
-                .policy(Policy::Supervise)
+                .nursery(|b| b.policy(Policy::Supervise))
                 .idle_timeout(IDLE),
         )
         .serve(listener, {
             let ctx = Arc::clone(&ctx);
-            move |conn| serve(conn, Arc::clone(&ctx))
+            move |conn, io| serve(conn, io, Arc::clone(&ctx))
         })
         .unwrap();
 

@@ -8,19 +8,20 @@
 //! ```
 //!
 //! Every request starts two tasks on its connection: the reply, and
-//! follow-up work ("audit") that may outlive the request. Some clients hang
-//! up early; some audits are slow and watch the cancellation token; a few
-//! ignore it. At the end the server shuts down with a grace period: work that
-//! can finish does, slow work is cancelled, stubborn work is aborted, and the
-//! table shows that every task that was started is accounted for.
+//! follow-up work (an "audit") that may outlive the request. Some of it
+//! misbehaves on purpose (the legend printed with the table says how, and
+//! what the table should show). At the end the server shuts down with a
+//! deadline: work that can finish does, slow work is cancelled, stubborn
+//! work is aborted, and the table shows that every task that was started is
+//! accounted for.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::Write as _;
+use std::io::{IsTerminal, Write as _};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use scope_conn::{Conn, ConnBuilder, Server};
+use scope_conn::{Conn, ConnBuilder, Io, Server};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
@@ -51,20 +52,51 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOC: Counting = Counting;
 
-/// What the handlers started, counted independently of the nurseries.
+const REQUESTS_PER_CLIENT: u64 = 3;
+const IN_FLIGHT: usize = 200;
+const GRACE: Duration = Duration::from_secs(1);
+
+/// The planted misbehaviour, by request number `n`.
+fn audit_kind(n: u64) -> Audit {
+    if n % 13 == 0 {
+        Audit::Fails
+    } else if n % 97 == 0 {
+        Audit::Slow
+    } else if n % 331 == 1 {
+        Audit::Stubborn
+    } else {
+        Audit::Quick
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Audit {
+    /// Returns an error: counted as failed, and under fail-fast it closes
+    /// its connection (the requests after it there are refused).
+    Fails,
+    /// Takes 5 s but listens to the token: cancelled by the shutdown.
+    Slow,
+    /// Takes 60 s and ignores the token: aborted at the end of the grace.
+    Stubborn,
+    /// A few milliseconds: completes, at the latest while the server drains.
+    Quick,
+}
+
+/// Every seventh client hangs up without reading its answers.
+fn hangs_up(client: u64) -> bool {
+    client % 7 == 0
+}
+
+/// What the handlers started, counted apart from the nurseries.
 #[derive(Default)]
 struct Started {
     tasks: AtomicU64,
     requests: AtomicU64,
 }
 
-const REQUESTS_PER_CLIENT: usize = 3;
-const IN_FLIGHT: usize = 200;
-const GRACE: Duration = Duration::from_millis(300);
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let clients: usize = std::env::args()
+    let clients: u64 = std::env::args()
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(2_000);
@@ -80,17 +112,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             .max_connections(IN_FLIGHT * 5)
             .conn(
                 ConnBuilder::new()
-                    .max_held(64)
+                    .nursery(|b| b.max_held(64))
                     .idle_timeout(Duration::from_secs(10)),
             )
-            .serve(listener, move |conn| session(conn, started.clone()))?
+            .serve(listener, move |conn, io| session(conn, io, started.clone()))?
     };
     println!("scope demo: {clients} clients x {REQUESTS_PER_CLIENT} requests against {addr}");
 
     // Clients, a bounded number at a time.
     let done = Arc::new(AtomicUsize::new(0));
     let gate = Arc::new(Semaphore::new(IN_FLIGHT));
-    let mut handles = Vec::with_capacity(clients);
+    let show = std::io::stdout().is_terminal();
+    let mut handles = Vec::new();
     for i in 0..clients {
         let permit = gate.clone().acquire_owned().await?;
         let finished = done.clone();
@@ -100,7 +133,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
             finished.fetch_add(1, Ordering::Relaxed);
             answered
         }));
-        if i % 100 == 0 {
+        if show && i % 100 == 99 {
             progress(&server, done.load(Ordering::Relaxed), clients, &started);
         }
     }
@@ -108,38 +141,71 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     for h in handles {
         answered += h.await?;
     }
-    progress(&server, clients, clients, &started);
-    println!();
+    if show {
+        progress(&server, clients as usize, clients, &started);
+        println!();
+    }
 
-    // Some audit work is still running: shut down with a deadline.
-    let in_flight = server.open_connections();
+    // Some audits are still running: shut down with a deadline.
     println!(
-        "all clients done; {in_flight} connections still finishing work; shutting down with {GRACE:?} grace"
+        "all clients done; {} connections still finishing work; shutting down within {GRACE:?}",
+        server.open_connections()
     );
     let report = server.shutdown(GRACE).await;
     let tasks = report.tasks();
     let started_tasks = started.tasks.load(Ordering::Relaxed);
-    let accounted = tasks.completed + tasks.failed + tasks.cancelled + tasks.aborted;
+    let accounted = tasks.completed + tasks.failed + tasks.cancelled + tasks.aborted + tasks.live;
 
+    let requests = clients * REQUESTS_PER_CLIENT;
+    let planted = |kind| (0..requests).filter(|&n| audit_kind(n) == kind).count();
+    let hung_up = (0..clients).filter(|&c| hangs_up(c)).count();
     println!();
-    println!("| metric | value |");
-    println!("|---|---:|");
-    println!("| connections served | {} |", report.connections());
+    println!("| | count | what it should be |");
+    println!("|---|---:|---|");
     println!(
-        "| requests answered | {answered} of {} |",
+        "| connections served | {} | one per client: {clients} |",
+        report.connections()
+    );
+    println!(
+        "| requests received | {} | {REQUESTS_PER_CLIENT} per client, except after a failed audit closed the connection |",
         started.requests.load(Ordering::Relaxed)
     );
-    println!("| tasks started | {started_tasks} |");
-    println!("| drained (completed) | {} |", tasks.completed);
-    println!("| failed | {} |", tasks.failed);
-    println!("| cancelled | {} |", tasks.cancelled);
-    println!("| aborted | {} |", tasks.aborted);
-    println!("| still live | {} |", tasks.live);
-    println!("| **lost** | **{}** |", started_tasks.abs_diff(accounted));
-    println!("| elapsed | {:.2?} |", begin.elapsed());
     println!(
-        "| peak heap | {:.1} MiB |",
-        PEAK.load(Ordering::Relaxed) as f64 / (1 << 20) as f64
+        "| answers clients read | {answered} | at most {}: the {hung_up} clients that hang up without reading (every 7th) read none |",
+        (clients - hung_up as u64) * REQUESTS_PER_CLIENT
+    );
+    println!("| tasks started | {started_tasks} | a reply and an audit per request received |");
+    println!(
+        "| completed | {} | every reply and quick audit |",
+        tasks.completed
+    );
+    println!(
+        "| failed | {} | {} planted: every 13th request's audit returns an error |",
+        tasks.failed,
+        planted(Audit::Fails)
+    );
+    println!(
+        "| cancelled | {} | the {} planted slow audits (every 97th), which listen to the token, and every task that ended after a failed audit cancelled its connection (fail-fast) |",
+        tasks.cancelled,
+        planted(Audit::Slow)
+    );
+    println!(
+        "| aborted | {} | {} planted stubborn audits (every 331st) that ignore the token, ended at the end of the grace |",
+        tasks.aborted,
+        planted(Audit::Stubborn)
+    );
+    println!(
+        "| running | {} | 0: the shutdown waited for, cancelled or aborted everything |",
+        tasks.live
+    );
+    println!(
+        "| **lost** | **{}** | **0**: tasks started but not accounted for |",
+        started_tasks.abs_diff(accounted)
+    );
+    println!("| elapsed | {:.2?} | |", begin.elapsed());
+    println!(
+        "| peak heap | {:.1} MiB | |",
+        PEAK.load(Ordering::Relaxed) as f64 / f64::from(1 << 20)
     );
     assert_eq!(
         accounted, started_tasks,
@@ -149,7 +215,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     Ok(())
 }
 
-fn progress<E: Send + 'static>(server: &Server<E>, done: usize, clients: usize, started: &Started) {
+fn progress<E: Send + 'static>(server: &Server<E>, done: usize, clients: u64, started: &Started) {
     print!(
         "\r  clients {done:>6}/{clients}  open connections {:>4}  tasks started {:>7}",
         server.open_connections(),
@@ -159,55 +225,47 @@ fn progress<E: Send + 'static>(server: &Server<E>, done: usize, clients: usize, 
 }
 
 /// One connection: each request line starts a reply task and an audit task.
-async fn session(mut conn: Conn<TcpStream>, started: Arc<Started>) {
-    let mut reader = BufReader::new(conn.take_reader().expect("first take"));
-    let mut line = String::new();
-    // A line without its newline was cut short (by the peer, or by the close
-    // beginning): it is not a request.
-    while reader.read_line(&mut line).await.is_ok_and(|n| n > 0) && line.ends_with('\n') {
-        let n: u64 = std::mem::take(&mut line).trim().parse().unwrap_or(0);
+/// The request loop ends when the client stops sending or the connection
+/// begins to close; the connection's work finishes under the server.
+async fn session(conn: Conn, io: Io<TcpStream>, started: Arc<Started>) {
+    let (reader, writer) = io.split();
+    let mut lines = BufReader::new(reader).lines();
+    loop {
+        let line = tokio::select! {
+            line = lines.next_line() => line,
+            () = conn.closing() => return,
+        };
+        let Ok(Some(line)) = line else { return };
+        let n: u64 = line.trim().parse().unwrap_or(0);
         started.requests.fetch_add(1, Ordering::Relaxed);
-        let writer = conn.writer();
+        let writer = writer.clone();
         // A client that hung up is not a failure of the reply.
-        if conn
-            .spawn(async move { drop(writer.send(format!("ok {n}\n")).await) })
-            .is_ok()
-        {
+        let reply = async move { drop(writer.send(format!("ok {n}\n")).await) };
+        if conn.spawner().spawn(reply).is_ok() {
             started.tasks.fetch_add(1, Ordering::Relaxed);
         }
-        let token = conn.token().clone();
+        let token = conn.spawner().token().clone();
         let audit = async move {
-            if n % 97 == 0 {
-                // Slow, but listens: cancelled if the deadline comes first.
-                tokio::select! {
+            match audit_kind(n) {
+                Audit::Fails => return Err("audit rejected the request".into()),
+                Audit::Slow => tokio::select! {
                     () = tokio::time::sleep(Duration::from_secs(5)) => {}
                     () = token.cancelled() => {}
-                }
-            } else if n % 331 == 1 {
-                // Ignores cancellation: aborted at the end of the grace.
-                tokio::time::sleep(Duration::from_secs(60)).await;
-            } else if n % 13 == 0 {
-                // Fails: counted, reported, and (fail-fast) closes its
-                // connection; the other connections never notice.
-                return Err("audit rejected the request".into());
-            } else {
-                // Quick follow-up work: finishes during the drain at the latest.
-                tokio::time::sleep(Duration::from_millis(n % 50)).await;
+                },
+                Audit::Stubborn => tokio::time::sleep(Duration::from_secs(60)).await,
+                Audit::Quick => tokio::time::sleep(Duration::from_millis(n % 50)).await,
             }
             Ok(())
         };
-        if conn.spawn(audit).is_ok() {
+        if conn.spawner().spawn(audit).is_ok() {
             started.tasks.fetch_add(1, Ordering::Relaxed);
         }
     }
-    // The peer is gone (or the server is closing): the connection's work
-    // finishes under the server, which owns it until then.
-    drop(conn);
 }
 
-/// A client: sends its requests, reads the answers; every seventh hangs up
-/// before reading them.
-async fn client(addr: std::net::SocketAddr, i: usize) -> std::io::Result<usize> {
+/// A client: sends its requests, reads the answers (unless it is one that
+/// hangs up).
+async fn client(addr: std::net::SocketAddr, i: u64) -> std::io::Result<u64> {
     let stream = TcpStream::connect(addr).await?;
     let (read, mut write) = stream.into_split();
     for r in 0..REQUESTS_PER_CLIENT {
@@ -216,7 +274,7 @@ async fn client(addr: std::net::SocketAddr, i: usize) -> std::io::Result<usize> 
             .await?;
     }
     write.shutdown().await?;
-    if i % 7 == 0 {
+    if hangs_up(i) {
         return Ok(0);
     }
     let mut lines = BufReader::new(read).lines();

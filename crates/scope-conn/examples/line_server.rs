@@ -4,20 +4,24 @@
 //! ```text
 //! cargo run -p scope-conn --example line_server -- serve 127.0.0.1:7878
 //! cargo run -p scope-conn --example line_server -- client 127.0.0.1:7878
-//! cargo run -p scope-conn --example line_server -- client 127.0.0.1:7878 "work 300" "work 100" quit
+//! cargo run -p scope-conn --example line_server -- client 127.0.0.1:7878 "work 300" "work 100" stats quit
 //! ```
 //!
-//! Commands, one per line:
+//! Commands, one per line (at most 1,024 bytes; a longer line is answered
+//! with an error and skipped):
 //!
 //! - `work <ms>`: starts background work on the connection that answers
 //!   `done <n> after <ms> ms` when it ends; the prompt returns at once.
 //! - `fail`: starts work that fails: under fail-fast the connection closes,
 //!   the failure being the reason.
 //! - `stats`: the connection's task counters.
-//! - `quit`: closes the connection: the work in flight finishes and answers
-//!   first, then the connection ends.
-//! - `shutdown`: shuts the whole server down (5 s grace): every connection's
-//!   work finishes or is cancelled, and the server prints the totals.
+//! - `quit`: ends the session: the work in flight finishes and answers
+//!   first, then the connection closes.
+//!
+//! The server drains on SIGINT (Ctrl-C) or SIGTERM: it stops accepting,
+//! every connection's work gets the grace (5 s in all) to finish, work still
+//! running then is cancelled (and says so), and the totals are printed; a
+//! second signal aborts what is left at once, and still prints them.
 //!
 //! The client sends the commands given on its command line (or, without
 //! any, the lines typed on stdin) and prints every answer until the server
@@ -25,12 +29,17 @@
 
 use std::time::Duration;
 
-use scope_conn::{Conn, ConnBuilder, Server};
+use futures_util::StreamExt;
+use scope_conn::{Conn, ConnBuilder, Io, Server};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
+use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The longest command line: a peer cannot make the server buffer more.
+const MAX_LINE: usize = 1024;
+const GRACE: Duration = Duration::from_secs(5);
 
 #[tokio::main]
 async fn main() -> Result<(), BoxError> {
@@ -53,69 +62,89 @@ async fn main() -> Result<(), BoxError> {
 
 async fn serve(addr: &str) -> Result<(), BoxError> {
     let listener = TcpListener::bind(addr).await?;
-    println!(
-        "listening on {}; try: line_server client {}",
-        listener.local_addr()?,
-        listener.local_addr()?
-    );
-    let stop = std::sync::Arc::new(Notify::new());
-    let server = {
-        let stop = stop.clone();
-        Server::builder()
-            .max_connections(1_000)
-            .conn(
-                ConnBuilder::new()
-                    .max_held(100)
-                    .idle_timeout(Duration::from_secs(300)),
-            )
-            .serve(listener, move |conn| session(conn, stop.clone()))?
-    };
-    stop.notified().await;
-    println!("shutting down: waiting up to 5 s for the work in flight");
-    let report = server.shutdown(Duration::from_secs(5)).await;
+    let local = listener.local_addr()?;
+    let server = Server::builder()
+        .max_connections(1_000)
+        .max_connections_per_peer(100)
+        .conn(
+            ConnBuilder::new()
+                .nursery(|b| b.max_held(100))
+                .idle_timeout(Duration::from_secs(300)),
+        )
+        .on_closed(|report| {
+            let t = report.tasks().stats();
+            println!(
+                "connection {} from {} closed ({:?}): {} completed, {} failed, {} cancelled, {} aborted",
+                report.id(),
+                report.peer().map_or_else(|| "?".to_owned(), ToString::to_string),
+                report.reason(),
+                t.completed,
+                t.failed,
+                t.cancelled,
+                t.aborted
+            );
+        })
+        .serve(listener, session)?;
+    println!("listening on {local}; try: line_server client {local}");
+    println!("Ctrl-C or SIGTERM drains ({GRACE:?} in all); a second one aborts at once");
+    let report = server.shutdown_on_signal(GRACE).await?;
     let t = report.tasks();
     println!(
-        "served {} connections; tasks: {} spawned = {} completed + {} failed + {} cancelled + {} aborted",
+        "served {} connections; tasks: {} spawned = {} completed + {} failed + {} cancelled + {} aborted; {} running",
         report.connections(),
         t.spawned,
         t.completed,
         t.failed,
         t.cancelled,
-        t.aborted
+        t.aborted,
+        t.live
     );
     Ok(())
 }
 
 /// One connection: read commands until the peer leaves, `quit`, or the
-/// connection closes (the reader then reports end-of-stream).
-async fn session(mut conn: Conn<TcpStream>, stop: std::sync::Arc<Notify>) {
-    let writer = conn.writer();
-    let mut reader = BufReader::new(conn.take_reader().expect("first take"));
+/// connection begins to close.
+async fn session(conn: Conn, io: Io<TcpStream>) {
+    let (reader, writer) = io.split();
+    let mut lines = FramedRead::new(reader, LinesCodec::new_with_max_length(MAX_LINE));
     let _ = writer
         .send(format!(
-            "hello, connection {}: work <ms> | fail | stats | quit | shutdown\n",
+            "hello, connection {}: work <ms> | fail | stats | quit\n",
             conn.id()
         ))
         .await;
     let mut jobs = 0u64;
-    let mut buf = String::new();
-    // A line without its newline was cut short (the peer left mid-line, or
-    // the connection began closing): it is not a command.
-    while reader.read_line(&mut buf).await.is_ok_and(|n| n > 0) && buf.ends_with('\n') {
-        let line = std::mem::take(&mut buf);
-        let line = line.trim_end();
+    loop {
+        let line = tokio::select! {
+            line = lines.next() => line,
+            // A line cut short by the close stays unread: not a command.
+            () = conn.closing() => break,
+        };
+        let line = match line {
+            Some(Ok(line)) => line,
+            Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
+                let _ = writer
+                    .send(format!(
+                        "error: line longer than {MAX_LINE} bytes, skipped\n"
+                    ))
+                    .await;
+                continue;
+            }
+            Some(Err(LinesCodecError::Io(_))) | None => break,
+        };
         let mut words = line.split_whitespace();
         match (words.next(), words.next().map(str::parse::<u64>)) {
             (Some("work"), Some(Ok(ms))) => {
                 jobs += 1;
-                let (n, out, token) = (jobs, conn.writer(), conn.token().clone());
-                let started = conn.spawn_named(format!("work-{n}"), async move {
+                let n = jobs;
+                let (out, token) = (writer.clone(), conn.spawner().token().clone());
+                let started = conn.spawner().spawn_named(format!("work-{n}"), async move {
                     tokio::select! {
                         () = tokio::time::sleep(Duration::from_millis(ms)) => {
                             out.send(format!("done {n} after {ms} ms\n")).await?;
                         }
                         () = token.cancelled() => {
-                            let _ = out.send(format!("cancelled {n}\n")).await;
+                            let _ = out.send(format!("cancelled {n}: the server is shutting down\n")).await;
                         }
                     }
                     Ok(())
@@ -127,12 +156,12 @@ async fn session(mut conn: Conn<TcpStream>, stop: std::sync::Arc<Notify>) {
                 let _ = writer.send(reply).await;
             }
             (Some("fail"), _) => {
-                let _ = conn.spawn_named("doomed", async {
+                let _ = conn.spawner().spawn_named("doomed", async {
                     Err::<(), BoxError>("this work failed".into())
                 });
             }
             (Some("stats"), _) => {
-                let s = conn.stats();
+                let s = conn.spawner().stats();
                 let _ = writer
                     .send(format!(
                         "live {} completed {} failed {}\n",
@@ -141,23 +170,12 @@ async fn session(mut conn: Conn<TcpStream>, stop: std::sync::Arc<Notify>) {
                     .await;
             }
             (Some("quit"), _) => break,
-            (Some("shutdown"), _) => {
-                let _ = writer.send("shutting the server down\n").await;
-                stop.notify_one();
-            }
             _ => {
                 let _ = writer.send(format!("unknown command: {line}\n")).await;
             }
         }
     }
-    let _ = writer.send("bye: waiting for your work to finish\n").await;
-    let report = conn.close().await;
-    println!(
-        "connection {} closed ({:?}): {:?}",
-        conn.id(),
-        report.reason(),
-        report.stats()
-    );
+    let _ = writer.send("bye: your work finishes first\n").await;
 }
 
 async fn client(addr: &str, commands: &[String]) -> Result<(), BoxError> {

@@ -1,190 +1,164 @@
-//! [`ConnBuilder`]: a connection's settings.
+//! [`ConnBuilder`]: a connection's settings, and serving one connection.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use scope_core::{BoxError, BuildError, ChildError, Nursery, Policy, Spawner};
+use scope_core::{BoxError, Builder, Nursery, Spawner};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::mpsc;
+use tokio::time::Instant;
 
+use crate::addr::Addr;
 use crate::close_mode::CloseMode;
+use crate::config_error::ConfigError;
 use crate::conn::Conn;
+use crate::conn::driver::drive;
 use crate::conn::shared::ConnShared;
+use crate::io::{Io, Stall};
+use crate::report::ConnReport;
 
-type Handler<E> = Arc<dyn Fn(&ChildError<E>) + Send + Sync>;
+type Configure<E> = Arc<dyn Fn(Builder<(), E>) -> Builder<(), E> + Send + Sync>;
 
-/// Settings for a [`Conn`]: the nursery's (name, policy, failure handler,
-/// task limits) and the connection's own (idle timeout, default close mode,
-/// write queue, flush bound). [`build`](Self::build) makes a standalone
-/// connection; given to [`ServerBuilder::conn`](crate::ServerBuilder::conn),
-/// it is the template for every connection the server accepts.
+/// The settings every connection of a server (or one standalone connection)
+/// shares. Built once; each connection holds a pointer to it.
+#[derive(Debug)]
+pub(crate) struct ConnConfig {
+    pub(crate) mode: CloseMode,
+    pub(crate) idle: Option<Duration>,
+    pub(crate) send_timeout: Duration,
+    pub(crate) goodbye_timeout: Duration,
+    pub(crate) write_queue: usize,
+    /// The idle clock counts from here.
+    pub(crate) epoch: Instant,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A connection's settings: the nursery's (through
+/// [`nursery`](Self::nursery), the core's own builder), and the
+/// connection's timeouts and close mode. Serves one connection with
+/// [`serve`](Self::serve), or is the template for every connection of a
+/// [`Server`](crate::Server) ([`ServerBuilder::conn`](crate::ServerBuilder::conn)).
 ///
-/// Defaults: [`Policy::FailFast`], no task limits, no idle timeout,
-/// [`CloseMode::Join`], a write queue of 64 buffers, a 30 s flush bound.
+/// | setting | default |
+/// |---|---|
+/// | [`close_mode`](Self::close_mode) | [`CloseMode::Join`] |
+/// | [`send_timeout`](Self::send_timeout) | 30 s |
+/// | [`goodbye_timeout`](Self::goodbye_timeout) | 30 s |
+/// | [`write_queue`](Self::write_queue) | 256 KiB |
+/// | [`idle_timeout`](Self::idle_timeout) | none |
+/// | the nursery | the core's defaults: `FailFast`, no limits |
 ///
 /// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use scope_conn::{CloseMode, Conn, ConnBuilder};
+/// use scope_conn::ConnBuilder;
+/// use scope_core::Policy;
 /// use std::time::Duration;
 ///
-/// let (io, _peer) = tokio::io::duplex(1024);
-/// let conn: Conn<_, std::io::Error> = ConnBuilder::new()
-///     .name("client-42")
-///     .max_running(8)        // tasks running at once; more are queued
-///     .max_held(64)          // tasks held at once; more are refused
-///     .idle_timeout(Duration::from_secs(60))
-///     .close_mode(CloseMode::Deadline(Duration::from_secs(5)))
-///     .build(io)
-///     .unwrap();
-/// # conn.close().await;
+/// let template: ConnBuilder = ConnBuilder::new()
+///     .nursery(|b| b.policy(Policy::Supervise).max_running(16))
+///     .idle_timeout(Duration::from_secs(300))
+///     .send_timeout(Duration::from_secs(10));
+/// let (io, _peer) = tokio::io::duplex(64);
+/// let report = template.serve(io, |_conn, _io| async {}).unwrap().await;
+/// assert!(report.is_final());
 /// # }
 /// ```
 pub struct ConnBuilder<E = BoxError> {
-    name: Option<Arc<str>>,
-    policy: Policy,
-    handler: Option<Handler<E>>,
-    max_running: Option<usize>,
-    max_held: Option<usize>,
-    idle: Option<Duration>,
+    nursery: Option<Configure<E>>,
     mode: CloseMode,
-    write_buffer: usize,
-    flush_timeout: Duration,
+    idle: Option<Duration>,
+    send_timeout: Duration,
+    goodbye_timeout: Duration,
+    write_queue: usize,
+    addrs: Option<(Addr, Addr)>,
 }
 
-static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-
-impl<E: Send + 'static> ConnBuilder<E> {
-    /// Default settings.
+impl ConnBuilder {
+    /// The default settings, for connections whose tasks fail with
+    /// [`BoxError`]; `ConnBuilder::<E>::default()` for another error type.
     ///
     /// # Examples
     ///
-    /// See [`ConnBuilder`].
+    /// ```
+    /// let b = scope_conn::ConnBuilder::new();
+    /// let io_errors = scope_conn::ConnBuilder::<std::io::Error>::default();
+    /// # let _ = (b, io_errors);
+    /// ```
     #[must_use]
     pub fn new() -> Self {
-        ConnBuilder {
-            name: None,
-            policy: Policy::FailFast,
-            handler: None,
-            max_running: None,
-            max_held: None,
-            idle: None,
-            mode: CloseMode::Join,
-            write_buffer: 64,
-            flush_timeout: Duration::from_secs(30),
-        }
+        ConnBuilder::default()
     }
+}
 
-    /// Names the connection's nursery (snapshots, warnings, spans);
-    /// `conn-<id>` when no name is set.
-    ///
-    /// # Examples
-    ///
-    /// See [`ConnBuilder`].
-    #[must_use]
-    pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
-        self.name = Some(name.into());
-        self
-    }
-
-    /// What a task failure does: under [`Policy::FailFast`] (the default) it
-    /// cancels the connection's token and closes the connection, the failure
-    /// being the close reason; under [`Policy::Supervise`] it is recorded and
-    /// the connection stays open.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// use scope_conn::{Conn, ConnBuilder};
-    /// use scope_core::Policy;
-    ///
-    /// let (io, _peer) = tokio::io::duplex(64);
-    /// let conn: Conn<_, &str> = ConnBuilder::new().policy(Policy::Supervise).build(io).unwrap();
-    /// conn.spawn(async { Err("one bad request") }).unwrap();
-    /// conn.spawn(async { Ok(()) }).unwrap();
-    /// assert_eq!(conn.close().await.stats().failed, 1);
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn policy(mut self, policy: Policy) -> Self {
-        self.policy = policy;
-        self
-    }
-
-    /// Called with every task failure, on the failing task.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// use scope_conn::{Conn, ConnBuilder};
-    ///
-    /// let (io, _peer) = tokio::io::duplex(64);
-    /// let conn: Conn<_, String> = ConnBuilder::new()
-    ///     .on_failure(|err| eprintln!("request failed: {err}"))
-    ///     .build(io)
-    ///     .unwrap();
-    /// # conn.close().await;
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn on_failure(mut self, handler: impl Fn(&ChildError<E>) + Send + Sync + 'static) -> Self {
-        self.handler = Some(Arc::new(handler));
-        self
-    }
-
-    /// Bounds the connection's tasks running at once: `spawn` queues past it,
-    /// `try_spawn` refuses (the core's `max_running`).
-    ///
-    /// # Examples
-    ///
-    /// See [`Conn::try_spawn`].
-    #[must_use]
-    pub fn max_running(mut self, limit: usize) -> Self {
-        self.max_running = Some(limit);
-        self
-    }
-
-    /// Bounds the connection's tasks held at once (running and queued): a
-    /// hostile peer cannot make the connection hold more (the core's
-    /// `max_held`).
+impl<E: Send + 'static> ConnBuilder<E> {
+    /// The connection's nursery settings, given to the core's
+    /// [`Builder`]: a policy, task limits, a failure handler, a name.
+    /// Under a [`Server`](crate::Server) the nursery is nested in the
+    /// server's.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let (io, _peer) = tokio::io::duplex(64);
-    /// let conn: scope_conn::Conn<_> = scope_conn::ConnBuilder::new().max_held(1).build(io).unwrap();
-    /// conn.spawn(std::future::pending::<()>()).unwrap();
-    /// assert!(conn.spawn(async {}).unwrap_err().is_full());
-    /// # conn.close_with(scope_conn::CloseMode::Deadline(std::time::Duration::ZERO)).await;
+    /// let report = scope_conn::ConnBuilder::new()
+    ///     .nursery(|b| b.max_held(1))
+    ///     .serve(io, |conn, _io| async move {
+    ///         conn.spawner().spawn(std::future::pending::<()>()).unwrap();
+    ///         assert!(conn.spawner().spawn(async {}).unwrap_err().is_full());
+    ///         conn.spawner().token().cancel();
+    ///     })
+    ///     .unwrap()
+    ///     .await;
+    /// assert_eq!(report.tasks().stats().refused, 1);
     /// # }
     /// ```
     #[must_use]
-    pub fn max_held(mut self, limit: usize) -> Self {
-        self.max_held = Some(limit);
+    pub fn nursery(
+        mut self,
+        configure: impl Fn(Builder<(), E>) -> Builder<(), E> + Send + Sync + 'static,
+    ) -> Self {
+        self.nursery = Some(Arc::new(configure));
         self
     }
 
-    /// Closes the connection (in its [close mode](Self::close_mode), reason
-    /// [`IdleTimeout`](crate::CloseReason::IdleTimeout)) when no byte was read
-    /// through its [`Reader`](crate::Reader) or written to its transport for
-    /// `idle`.
+    /// The mode of the closes the connection starts itself (its session
+    /// ended, a failure, an idle or send timeout) and of
+    /// [`Conn::close`]. Default [`CloseMode::Join`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_conn::{CloseMode, ConnBuilder};
+    /// let b: ConnBuilder = ConnBuilder::new().close_mode(CloseMode::Detach);
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn close_mode(mut self, mode: CloseMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Closes the connection (reason [`IdleTimeout`](crate::CloseReason::IdleTimeout))
+    /// once no byte was read or written for `idle`. Default: none.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// use scope_conn::{CloseReason, Conn, ConnBuilder};
     /// use std::time::Duration;
-    ///
-    /// let (io, _silent_peer) = tokio::io::duplex(64);
-    /// let conn: Conn<_> = ConnBuilder::new().idle_timeout(Duration::from_secs(30)).build(io).unwrap();
-    /// assert_eq!(conn.closed().await.reason(), CloseReason::IdleTimeout);
+    /// let (io, _peer) = tokio::io::duplex(64);
+    /// let report = scope_conn::ConnBuilder::new()
+    ///     .idle_timeout(Duration::from_secs(5))
+    ///     .serve(io, |conn, _io| async move { conn.closing().await })
+    ///     .unwrap()
+    ///     .await;
+    /// assert_eq!(report.reason(), scope_conn::CloseReason::IdleTimeout);
     /// # }
     /// ```
     #[must_use]
@@ -193,170 +167,212 @@ impl<E: Send + 'static> ConnBuilder<E> {
         self
     }
 
-    /// The mode of [`Conn::close`] and of the closes nobody chose a mode for
-    /// (idle timeout, failure, a failed transport). [`CloseMode::Join`] by
-    /// default.
+    /// How long a write (or flush) may make no progress before it fails with
+    /// `TimedOut`, for every writer, and the connection closes (reason
+    /// [`SendTimeout`](crate::CloseReason::SendTimeout)): nginx's
+    /// `send_timeout`. A peer that stops reading cannot hold a connection, its
+    /// close, or a server's shutdown. Default 30 s.
     ///
     /// # Examples
     ///
-    /// See [`ConnBuilder`].
+    /// ```
+    /// use std::time::Duration;
+    /// let b: scope_conn::ConnBuilder = scope_conn::ConnBuilder::new().send_timeout(Duration::from_secs(5));
+    /// # let _ = b;
+    /// ```
     #[must_use]
-    pub fn close_mode(mut self, mode: CloseMode) -> Self {
-        self.mode = mode;
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
         self
     }
 
-    /// How many buffers the write queue holds before [`Writer::send`](crate::Writer::send)
-    /// waits (at least 1; 64 by default).
+    /// How long the session gets, once the tasks have drained, to finish its
+    /// own ending (and the queued writer to flush) before it is dropped.
+    /// Default 30 s.
     ///
     /// # Examples
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let (io, _peer) = tokio::io::duplex(64);
-    /// let conn: scope_conn::Conn<_> = scope_conn::ConnBuilder::new().write_buffer(4).build(io).unwrap();
-    /// # conn.close().await;
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn write_buffer(mut self, buffers: usize) -> Self {
-        self.write_buffer = buffers.max(1);
-        self
-    }
-
-    /// Bounds the final flush and shutdown of the transport after a
-    /// [`Join`](CloseMode::Join) or [`Detach`](CloseMode::Detach) close (a
-    /// deadline close uses its own duration): a peer that stopped reading
-    /// cannot hold the close forever. 30 s by default.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
     /// use std::time::Duration;
     /// let (io, _peer) = tokio::io::duplex(64);
-    /// let conn: scope_conn::Conn<_> =
-    ///     scope_conn::ConnBuilder::new().flush_timeout(Duration::from_secs(5)).build(io).unwrap();
-    /// # conn.close().await;
+    /// let start = tokio::time::Instant::now();
+    /// let report = scope_conn::ConnBuilder::new()
+    ///     .goodbye_timeout(Duration::from_secs(2))
+    ///     .serve(io, |conn, _io| async move {
+    ///         let _ = conn.close();
+    ///         std::future::pending::<()>().await; // never says goodbye
+    ///     })
+    ///     .unwrap()
+    ///     .await;
+    /// assert_eq!(start.elapsed(), Duration::from_secs(2));
+    /// assert!(report.is_final());
     /// # }
     /// ```
     #[must_use]
-    pub fn flush_timeout(mut self, bound: Duration) -> Self {
-        self.flush_timeout = bound;
+    pub fn goodbye_timeout(mut self, timeout: Duration) -> Self {
+        self.goodbye_timeout = timeout;
         self
     }
 
-    /// Makes a standalone connection over `io` (no server): its nursery is a
-    /// root nursery, and its driver runs as a task the `Conn` owns.
+    /// The bound of the queued [`Writer`](crate::Writer), in bytes: senders
+    /// wait while this much is queued. Default 256 KiB.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b: scope_conn::ConnBuilder = scope_conn::ConnBuilder::new().write_queue(64 * 1024);
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn write_queue(mut self, bytes: usize) -> Self {
+        self.write_queue = bytes;
+        self
+    }
+
+    /// The two ends of a connection served with [`serve`](Self::serve)
+    /// ([`Conn::peer`], [`Conn::local`]); a [`Server`](crate::Server) sets
+    /// them itself.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_conn::{Addr, ConnBuilder};
+    /// let b: ConnBuilder = ConnBuilder::new().addrs(Addr::Unix(None), Addr::Unix(None));
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn addrs(mut self, peer: Addr, local: Addr) -> Self {
+        self.addrs = Some((peer, local));
+        self
+    }
+
+    /// Serves one connection: calls `handler` with the [`Conn`] and the
+    /// transport, and returns the connection's future, which runs the
+    /// session the handler returned, then the close, and resolves to the
+    /// final report. Await it or spawn it; dropping it unfinished cancels
+    /// and aborts the connection's tasks (there is no server to hand them
+    /// to), like dropping a `JoinSet`.
     ///
     /// # Errors
     ///
-    /// As the core's [`Builder::build`](scope_core::Builder::build): a zero
-    /// task limit, or no runtime.
+    /// A zero setting, or a nursery that cannot be built (no runtime, a zero
+    /// limit).
     ///
     /// # Examples
     ///
-    /// See [`ConnBuilder`].
-    pub fn build<S>(&self, io: S) -> Result<Conn<S, E>, BuildError>
-    where
-        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    {
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let nursery = self.configure(Nursery::builder(), id).build()?;
-        let (conn, driver) = self.assemble(id, io, nursery, false);
-        // The nursery's build proved there is a runtime.
-        let task = tokio::runtime::Handle::current().spawn(driver);
-        Ok(conn.with_driver(task.abort_handle()))
-    }
-
-    /// Makes a connection whose nursery is nested in a server's; the caller
-    /// runs the returned driver.
-    pub(crate) fn build_nested<S>(
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (io, _peer) = tokio::io::duplex(64);
+    /// let report = scope_conn::ConnBuilder::new()
+    ///     .serve(io, |conn, _io| async move {
+    ///         conn.spawner().spawn(async { /* the connection's work */ }).unwrap();
+    ///     })
+    ///     .unwrap()
+    ///     .await;
+    /// assert_eq!(report.tasks().stats().completed, 1);
+    /// # }
+    /// ```
+    pub fn serve<S, H, Fut>(
         &self,
         io: S,
-        parent: &Spawner<(), E>,
-    ) -> Result<(Conn<S, E>, impl Future<Output = ()> + Send + 'static), BuildError>
+        handler: H,
+    ) -> Result<impl Future<Output = ConnReport<E>> + Send + 'static + use<S, H, Fut, E>, ConfigError>
     where
         S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+        H: FnOnce(Conn<E>, Io<S>) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
     {
-        let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-        let nursery = self.configure(parent.child_builder(), id).build()?;
-        Ok(self.assemble(id, io, nursery, true))
-    }
-
-    /// Fails as `build` would on a bad setting, without a transport.
-    pub(crate) fn build_check(&self) -> Result<(), BuildError> {
-        self.configure(Nursery::builder(), 0).build().map(drop)
-    }
-
-    pub(crate) fn without_name(mut self) -> Self {
-        self.name = None;
-        self
-    }
-
-    fn configure(&self, b: scope_core::Builder<(), E>, id: u64) -> scope_core::Builder<(), E> {
-        let mut b = match &self.name {
-            Some(name) => b.name(Arc::clone(name)),
-            None => b.name(format!("conn-{id}")),
+        let config = Arc::new(self.config()?);
+        let nursery = self.configure(Nursery::builder()).build()?;
+        let (peer, local) = match &self.addrs {
+            Some((peer, local)) => (Some(peer.clone()), Some(local.clone())),
+            None => (None, None),
         };
-        b = b.policy(self.policy);
-        if let Some(handler) = &self.handler {
-            let handler = Arc::clone(handler);
-            b = b.on_failure(move |err| handler(err));
-        }
-        if let Some(n) = self.max_running {
-            b = b.max_running(n);
-        }
-        if let Some(n) = self.max_held {
-            b = b.max_held(n);
-        }
-        b
+        let (conn, io, shared) = assemble(nursery.spawner(), Arc::clone(&config), peer, local, io);
+        let session = handler(conn, io);
+        Ok(drive(
+            shared,
+            nursery,
+            session,
+            std::future::pending(),
+            config.mode,
+        ))
     }
 
-    fn assemble<S>(
-        &self,
-        id: u64,
-        io: S,
-        nursery: Nursery<(), E>,
-        has_server: bool,
-    ) -> (Conn<S, E>, impl Future<Output = ()> + Send + 'static)
-    where
-        S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
-    {
-        let (tx, rx) = mpsc::channel(self.write_buffer);
-        let shared = Arc::new(ConnShared::new(
-            id,
-            nursery,
-            tx,
-            self.mode,
-            self.idle,
-            self.flush_timeout,
-            has_server,
-        ));
-        let (read, write) = tokio::io::split(io);
-        let driver = crate::conn::driver::drive(Arc::clone(&shared), write, rx);
-        (Conn::from_parts(shared, read), driver)
+    /// Checks the settings and freezes the connection-side ones.
+    pub(crate) fn config(&self) -> Result<ConnConfig, ConfigError> {
+        if self.send_timeout.is_zero() {
+            return Err(ConfigError::zero("send_timeout"));
+        }
+        if self.goodbye_timeout.is_zero() {
+            return Err(ConfigError::zero("goodbye_timeout"));
+        }
+        if self.idle.is_some_and(|d| d.is_zero()) {
+            return Err(ConfigError::zero("idle_timeout"));
+        }
+        if self.write_queue == 0 {
+            return Err(ConfigError::zero("write_queue"));
+        }
+        Ok(ConnConfig {
+            mode: self.mode,
+            idle: self.idle,
+            send_timeout: self.send_timeout,
+            goodbye_timeout: self.goodbye_timeout,
+            write_queue: self.write_queue,
+            epoch: Instant::now(),
+        })
     }
+
+    /// Applies the nursery settings to a core builder.
+    pub(crate) fn configure(&self, b: Builder<(), E>) -> Builder<(), E> {
+        match &self.nursery {
+            Some(configure) => configure(b),
+            None => b,
+        }
+    }
+}
+
+/// Makes a connection's shared state, its handle and its transport.
+pub(crate) fn assemble<E: Send + 'static, S>(
+    spawner: Spawner<(), E>,
+    config: Arc<ConnConfig>,
+    peer: Option<Addr>,
+    local: Option<Addr>,
+    io: S,
+) -> (Conn<E>, Io<S>, Arc<ConnShared<E>>) {
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let stall = Stall::new(config.send_timeout);
+    let touch = config.idle.is_some();
+    let shared = Arc::new(ConnShared::new(spawner, id, peer, local, config));
+    let io = Io::new(io, Arc::clone(&shared) as _, stall, touch);
+    (Conn::from_shared(Arc::clone(&shared)), io, shared)
 }
 
 impl<E: Send + 'static> Default for ConnBuilder<E> {
     fn default() -> Self {
-        ConnBuilder::new()
+        ConnBuilder {
+            nursery: None,
+            mode: CloseMode::Join,
+            idle: None,
+            send_timeout: Duration::from_secs(30),
+            goodbye_timeout: Duration::from_secs(30),
+            write_queue: 256 * 1024,
+            addrs: None,
+        }
     }
 }
 
 impl<E> Clone for ConnBuilder<E> {
     fn clone(&self) -> Self {
         ConnBuilder {
-            name: self.name.clone(),
-            policy: self.policy,
-            handler: self.handler.clone(),
-            max_running: self.max_running,
-            max_held: self.max_held,
-            idle: self.idle,
+            nursery: self.nursery.clone(),
             mode: self.mode,
-            write_buffer: self.write_buffer,
-            flush_timeout: self.flush_timeout,
+            idle: self.idle,
+            send_timeout: self.send_timeout,
+            goodbye_timeout: self.goodbye_timeout,
+            write_queue: self.write_queue,
+            addrs: self.addrs.clone(),
         }
     }
 }
@@ -364,14 +380,12 @@ impl<E> Clone for ConnBuilder<E> {
 impl<E> fmt::Debug for ConnBuilder<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConnBuilder")
-            .field("name", &self.name)
-            .field("policy", &self.policy)
-            .field("max_running", &self.max_running)
-            .field("max_held", &self.max_held)
-            .field("idle_timeout", &self.idle)
+            .field("nursery", &self.nursery.as_ref().map(|_| "configured"))
             .field("close_mode", &self.mode)
-            .field("write_buffer", &self.write_buffer)
-            .field("flush_timeout", &self.flush_timeout)
+            .field("idle_timeout", &self.idle)
+            .field("send_timeout", &self.send_timeout)
+            .field("goodbye_timeout", &self.goodbye_timeout)
+            .field("write_queue", &self.write_queue)
             .finish_non_exhaustive()
     }
 }

@@ -2,44 +2,52 @@
 
 use std::time::Duration;
 
-/// How [`Conn::close_with`](crate::Conn::close_with) (and a
-/// [`Server`](crate::Server) shutdown) ends a connection's tasks. Whatever the
-/// mode, the connection first stops taking outside work: spawns from outside
-/// its tasks are refused and its [`Reader`](crate::Reader) reports
-/// end-of-stream.
+/// How a connection's tasks end when it closes: the mode of the first close
+/// request is the one that runs ([`ConnBuilder::close_mode`](crate::ConnBuilder::close_mode)
+/// for closes the connection starts itself, [`Conn::close_with`](crate::Conn::close_with),
+/// [`ServerBuilder::shutdown_mode`](crate::ServerBuilder::shutdown_mode)).
+///
+/// Whatever the mode, a close first stops new work: spawns from outside the
+/// connection are refused and [`Conn::closing`](crate::Conn::closing) fires,
+/// while the transport keeps reading and writing.
 ///
 /// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-/// use scope_conn::{CloseMode, Conn};
+/// use scope_conn::{CloseMode, ConnBuilder};
 /// use std::time::Duration;
 ///
 /// let (io, _peer) = tokio::io::duplex(64);
-/// let conn = Conn::new(io);
-/// conn.spawn(std::future::pending::<()>()).unwrap();
-/// let report = conn.close_with(CloseMode::Deadline(Duration::from_secs(1))).await;
+/// let report = ConnBuilder::new()
+///     .close_mode(CloseMode::Deadline(Duration::from_secs(1)))
+///     .serve(io, |conn, _io| async move {
+///         conn.spawner().spawn(std::future::pending::<()>()).unwrap();
+///     })
+///     .unwrap()
+///     .await;
 /// assert_eq!(report.mode(), CloseMode::Deadline(Duration::from_secs(1)));
-/// assert_eq!(report.tasks().unwrap().aborted(), 1);
+/// assert_eq!(report.tasks().aborted(), 1);
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseMode {
     /// Let every task finish, including the follow-up tasks they spawn while
-    /// the close runs; cancel nothing; then flush and shut down the transport.
-    /// It waits as long as the work runs: against peers that may stall, pick
-    /// [`Deadline`](Self::Deadline) or an idle timeout.
+    /// the close runs, and cancel nothing; then let the session say goodbye,
+    /// then flush and shut down the queued writer. The tasks bound the drain:
+    /// a peer cannot, because a write that makes no progress for the send
+    /// timeout fails (see [`ConnBuilder::send_timeout`](crate::ConnBuilder::send_timeout)).
     #[default]
     Join,
-    /// Give the tasks up without ending them and shut the transport down now:
-    /// a connection made by a [`Server`](crate::Server) hands them to the
+    /// Give the tasks up without ending them and close the transport now: a
+    /// connection made by a [`Server`](crate::Server) hands them to the
     /// server's nursery, whose shutdown waits for them; a standalone one lets
-    /// them finish on their own (the core's `detach`). Their writes fail from
-    /// then on. The report is not final: it counts what had ended so far.
+    /// them finish on their own (the core's `detach`). The report is not
+    /// final: it counts what had ended so far.
     Detach,
-    /// Escalate as the core's `shutdown`: drain for up to the duration, then
-    /// cancel the token and wait up to the duration again, then abort. The
-    /// final flush of the transport is bounded by the duration too.
+    /// Escalate as the core's `shutdown`: the whole drain takes at most the
+    /// duration (three quarters to drain, then the token is cancelled, then
+    /// what is left is aborted).
     Deadline(Duration),
 }

@@ -1,37 +1,43 @@
 //! [`CloseReason`]: why a connection closed.
 
-/// Why a connection's close began: the first cause wins, and every report of
-/// the connection carries it.
+/// Why a connection's close began: the first cause wins, and the
+/// connection's report carries it.
 ///
 /// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use scope_conn::{CloseReason, Conn};
+/// use scope_conn::{CloseReason, ConnBuilder};
 ///
 /// let (io, _peer) = tokio::io::duplex(64);
-/// let conn = Conn::new(io);
-/// assert_eq!(conn.close().await.reason(), CloseReason::Requested);
+/// // A session that returns ends the connection.
+/// let report = ConnBuilder::new().serve(io, |_conn, _io| async {}).unwrap().await;
+/// assert_eq!(report.reason(), CloseReason::SessionEnded);
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum CloseReason {
-    /// `close`, `close_with` or a spawner's `close` was called.
+    /// [`Conn::close`](crate::Conn::close) or
+    /// [`close_with`](crate::Conn::close_with) was called.
     Requested,
+    /// The session (the future the connection was served with) returned:
+    /// the peer left, or the protocol ended the connection.
+    SessionEnded,
     /// A task failed under [`Policy::FailFast`](scope_core::Policy::FailFast);
     /// the report's [`failure`](crate::ConnReport::failure) is that failure.
     Failed,
-    /// The connection's token was cancelled ([`Conn::cancel`](crate::Conn::cancel)
-    /// or a spawner's) without a failure.
+    /// The connection's token was cancelled without a failure (someone
+    /// called `cancel` on it, or a parent token fired).
     Cancelled,
     /// Nothing was read or written for the idle timeout.
     IdleTimeout,
-    /// Writing to the transport failed (the peer reset or went away); the
-    /// report's [`io_error`](crate::ConnReport::io_error) says how.
+    /// A write made no progress for the send timeout: the peer stopped
+    /// reading.
+    SendTimeout,
+    /// The transport failed (the peer reset, say); the report's
+    /// [`io_error`](crate::ConnReport::io_error) says how.
     Transport,
-    /// The [`Conn`](crate::Conn) was dropped without a close.
-    Dropped,
     /// The connection's [`Server`](crate::Server) is shutting down.
     Shutdown,
 }

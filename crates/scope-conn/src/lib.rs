@@ -1,76 +1,94 @@
 //! One nursery per connection, and a server that shuts down losing nothing.
 //!
-//! A [`Conn`] wraps one transport (anything `AsyncRead + AsyncWrite + Send +
-//! Unpin`) and owns a [`scope_core::Nursery`] for the tasks started on the
-//! connection's behalf. [`Conn::close`] is AsyncSSH's connection close made
-//! explicit: refuse new outside work (spawns, and new requests: the
-//! [`Reader`] reports end-of-stream), let the work in flight finish, then
-//! flush and shut the transport down, then report. A [`Server`] owns the
-//! accept loop for TCP and Unix listeners; every connection's nursery is a
-//! child of the server's, so [`Server::shutdown`] waits for the work the
-//! connections started, not only for the connections, within a deadline.
+//! A connection is a transport plus a [`scope_core::Nursery`] that owns the
+//! tasks started on the connection's behalf. The protocol owns the
+//! transport: a handler gets a [`Conn`] (a cheap handle: the nursery's
+//! spawner, the close) and an [`Io`] (the transport, direct: hyper, russh,
+//! tonic and tokio-util codecs run on it unchanged) and returns the
+//! *session*, the protocol's own future. A [`Server`] serves every
+//! connection a [`Listener`] accepts that way (TCP and Unix listeners built
+//! in); [`ConnBuilder::serve`] serves one.
 //!
-//! # Contract
+//! When a connection closes, the work it started is allowed to finish and
+//! what it produced reaches the peer (AsyncSSH's promise, made explicit):
 //!
-//! The clauses K1–K7 of the workspace contract, in brief:
+//! 1. **Stop new work**: spawns from outside the connection are refused and
+//!    [`Conn::closing`] fires, so the protocol takes no new requests
+//!    ([`Conn::run`] calls a graceful hook such as hyper's
+//!    `graceful_shutdown`). The transport keeps reading and writing.
+//! 2. **Drain** the tasks, by the [`CloseMode`].
+//! 3. **Goodbye**: [`Conn::drained`] fires; the session finishes its own
+//!    ending (the last response, an exit status, a disconnect).
+//! 4. **Flush and shut down** the queued [`Writer`], if there is one.
+//! 5. **Report** ([`ConnReport`]).
 //!
-//! - K1: tasks reach the transport through an owned [`Reader`] and a
-//!   cloneable [`Writer`] (a queue drained by the connection's driver), never
-//!   through a lock held across `.await`.
-//! - K2: [`Conn::spawn`], a cloneable [`ConnSpawner`], and the connection's
-//!   cancellation token ([`Conn::token`]).
-//! - K3: [`Conn::close`] drains, flushes, shuts down and reports; it is
-//!   idempotent, concurrent callers share one [`ConnReport`], it is safe from
-//!   inside the connection's tasks, and [`Conn::closed`] waits without
-//!   starting it.
-//! - K4: [`CloseMode::Join`], [`CloseMode::Detach`], [`CloseMode::Deadline`];
-//!   a dropped `Conn` detaches its tasks to its server, or aborts them when it
-//!   has none ([`Conn`'s drop](Conn#drop)).
-//! - K5: under `FailFast`, a failing task closes its connection, the failure
-//!   being the reason ([`CloseReason::Failed`]).
-//! - K6: [`Server`] over any [`Listener`]; [`Server::shutdown`] reports
-//!   totals ([`ServerReport`]).
-//! - K7: [`ServerBuilder::max_connections`], per-connection task limits
-//!   ([`ConnBuilder::max_running`], [`ConnBuilder::max_held`]),
-//!   [`ConnBuilder::idle_timeout`]; after a close nothing of the connection is
-//!   left in the runtime, whatever the peer did.
+//! Every phase is bounded: a write that makes no progress for the send
+//! timeout fails for every writer, the goodbye and the flush have their own
+//! timeout, and [`Server::shutdown`] returns within its grace.
 //!
-//! # Choices where the contract is silent
+//! # Guarantees
 //!
-//! - Once a close begins, the [`Reader`] reports end-of-stream: a peer's new
-//!   requests are outside work too. A request loop therefore ends on its own
-//!   when the connection closes, and a stalled peer cannot hold a close open.
-//! - A server connection dropped without a close keeps its transport open for
-//!   the tasks still running, and the server shuts it down after them (its
-//!   tasks are owned by the server the whole time). An explicit
-//!   [`CloseMode::Detach`] shuts the transport at once.
-//! - The final flush is bounded ([`ConnBuilder::flush_timeout`], or the
-//!   deadline), so a peer that stops reading cannot hold a close forever.
-//! - The server's nursery supervises: one connection's failure is counted
-//!   there and never cancels the other connections.
+//! - **Nothing is lost.** Every task a connection starts is owned by its
+//!   nursery, nested in the server's, and counted once in the connection's
+//!   report and in the server's totals, whichever way it ended.
+//! - **The protocol owns its transport.** No copy, channel or extra task on
+//!   the path of a byte. Tasks that write concurrently share a [`Writer`]
+//!   whose queue is bounded in bytes; nothing holds a lock across `.await`.
+//! - **No peer can hold a close or a shutdown open**: the send timeout, the
+//!   goodbye timeout, the shutdown's grace. A slow peer holds only its own
+//!   connection; [`ServerBuilder::max_connections_per_peer`] bounds its
+//!   share.
+//! - **One close per connection.** Closing twice, concurrently, or from
+//!   inside the connection's own tasks or session is safe: the first request
+//!   decides the mode and the reason, everyone gets the same report (from
+//!   inside, at once and not final).
+//! - **Failures close the connection** under `FailFast` (the default), with
+//!   the failure as the reason ([`CloseReason::Failed`]); under `Supervise`
+//!   the connection stays open.
+//! - **Every server connection knows its ends** ([`Conn::peer`],
+//!   [`Conn::local`]); with the `tracing` feature each one runs in a span
+//!   named `conn` with its id and peer.
+//!
+//! # Choices where tokio is silent
+//!
+//! - The session is the nursery's body (as in trio): requests in flight when
+//!   the close begins may still start their follow-up work, and the nursery
+//!   finishes closing only after the session has ended.
+//! - A connection ends when its session returns (reason
+//!   [`CloseReason::SessionEnded`]): the peer left, or the protocol ended.
+//! - Dropping a connection's future before it finished (a standalone
+//!   connection; a server's at the end of its grace) aborts the connection's
+//!   tasks, like dropping a `JoinSet`: there is nobody left to hand them to.
+//!   A server never drops one before its shutdown's grace is spent.
+//! - The server's nursery supervises: one connection's failure never
+//!   cancels the others.
 //!
 //! # Features
 //!
-//! - `tracing` (default): the core's warnings and spans, plus a warning when
-//!   accepting fails.
+//! - `tracing` (default): the core's warnings and spans, a span per
+//!   connection, and a warning when accepting fails.
 //!
 //! # Examples
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! use scope_conn::Conn;
+//! use scope_conn::ConnBuilder;
 //! use tokio::io::AsyncReadExt;
 //!
 //! let (io, mut peer) = tokio::io::duplex(1024);
-//! let conn = Conn::new(io);
-//! let writer = conn.writer();
-//! let spawner = conn.spawner();
-//! conn.spawn(async move {
-//!     // A request whose handler starts follow-up work.
-//!     spawner.spawn(async move { writer.send("follow-up done\n").await.unwrap() }).unwrap();
-//! }).unwrap();
-//! let report = conn.close().await; // both tasks ended, then the transport shut
-//! assert_eq!(report.stats().completed, 2);
+//! let report = ConnBuilder::new()
+//!     .serve(io, |conn, io| async move {
+//!         let (_reader, writer) = io.split();
+//!         let spawner = conn.spawner().clone();
+//!         conn.spawner().spawn(async move {
+//!             // A request whose handler starts follow-up work.
+//!             spawner.spawn(async move { writer.send("follow-up done\n").await.unwrap() }).unwrap();
+//!         }).unwrap();
+//!         // The session returns: the close drains both tasks, then flushes.
+//!     })
+//!     .unwrap()
+//!     .await;
+//! assert_eq!(report.tasks().stats().completed, 2);
 //! let mut out = String::new();
 //! peer.read_to_string(&mut out).await.unwrap();
 //! assert_eq!(out, "follow-up done\n");
@@ -79,28 +97,30 @@
 
 #![forbid(unsafe_code)]
 
+mod addr;
 mod builder;
 mod close_mode;
 mod close_reason;
+mod config_error;
 mod conn;
+mod io;
 mod listener;
-mod reader;
 mod report;
 mod server;
 mod server_builder;
 mod server_report;
-mod spawner;
 mod writer;
 
+pub use addr::Addr;
 pub use builder::ConnBuilder;
 pub use close_mode::CloseMode;
 pub use close_reason::CloseReason;
+pub use config_error::ConfigError;
 pub use conn::Conn;
-pub use listener::Listener;
-pub use reader::Reader;
+pub use io::Io;
+pub use listener::{Accepted, Listener};
 pub use report::ConnReport;
 pub use server::Server;
 pub use server_builder::ServerBuilder;
 pub use server_report::ServerReport;
-pub use spawner::ConnSpawner;
 pub use writer::Writer;

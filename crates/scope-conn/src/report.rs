@@ -4,41 +4,44 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
-use scope_core::{ChildError, Failure, Report, Stats};
+use scope_core::Report;
 
+use crate::addr::Addr;
 use crate::close_mode::CloseMode;
 use crate::close_reason::CloseReason;
 
-/// How a connection ended: why its close began, in which [`CloseMode`], how
-/// its tasks ended, and whether the transport shut down cleanly.
-///
-/// Every `close` and `closed` call on one connection returns the same report
-/// (cheap to clone), except a `close` called from inside one of the
-/// connection's own tasks, which starts the close and returns at once with a
-/// report that is not [final](Self::is_final).
+/// How a connection ended: why its close began, in which mode, what became
+/// of its tasks (the nursery's own [`Report`], with the first failure and
+/// the phase each task ended in), and whether its transport failed.
 ///
 /// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use scope_conn::{CloseReason, Conn};
+/// use scope_conn::{CloseReason, ConnBuilder};
+/// use scope_core::Outcome;
 ///
 /// let (io, _peer) = tokio::io::duplex(64);
-/// let conn = Conn::new(io);
-/// conn.spawn(async {}).unwrap();
-/// let report = conn.close().await;
-/// assert!(report.is_final());
-/// assert_eq!(report.reason(), CloseReason::Requested);
-/// assert_eq!(report.stats().completed, 1);
-/// assert!(report.failure().is_none() && report.io_error().is_none());
+/// let report = ConnBuilder::new()
+///     .serve(io, |conn, _io| async move {
+///         conn.spawner().spawn(async { Err("bad request".into()) }).unwrap();
+///         conn.closed().await; // the failure closes the connection
+///     })
+///     .unwrap()
+///     .await;
+/// assert_eq!(report.reason(), CloseReason::Failed);
+/// assert_eq!(report.tasks().outcome(), Outcome::Failed);
+/// let err = report.tasks().take_failure().unwrap().into_error().unwrap();
+/// assert_eq!(err.to_string(), "bad request");
 /// # }
 /// ```
 pub struct ConnReport<E> {
     pub(crate) reason: CloseReason,
     pub(crate) mode: CloseMode,
-    pub(crate) stats: Stats,
-    pub(crate) tasks: Option<Report<E>>,
+    pub(crate) tasks: Report<E>,
     pub(crate) io_error: Option<Arc<io::Error>>,
+    pub(crate) id: u64,
+    pub(crate) peer: Option<Addr>,
     pub(crate) is_final: bool,
 }
 
@@ -47,100 +50,126 @@ impl<E> ConnReport<E> {
     ///
     /// # Examples
     ///
-    /// See [`ConnReport`].
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (io, _peer) = tokio::io::duplex(64);
+    /// let report = scope_conn::ConnBuilder::new().serve(io, |conn, _io| async move {
+    ///     conn.close().await;
+    /// }).unwrap().await;
+    /// assert_eq!(report.reason(), scope_conn::CloseReason::Requested);
+    /// # }
+    /// ```
     #[must_use]
     pub fn reason(&self) -> CloseReason {
         self.reason
     }
 
-    /// The mode the close ran in (the first close request's).
-    ///
-    /// # Examples
-    ///
-    /// See [`CloseMode`].
-    #[must_use]
-    pub fn mode(&self) -> CloseMode {
-        self.mode
-    }
-
-    /// The connection's task counters when the report was made: exact when
-    /// the report [is final](Self::is_final).
-    ///
-    /// # Examples
-    ///
-    /// See [`ConnReport`].
-    #[must_use]
-    pub fn stats(&self) -> Stats {
-        self.stats
-    }
-
-    /// The core report of the connection's nursery, when the close waited
-    /// for it: with [`Join`](CloseMode::Join) and
-    /// [`Deadline`](CloseMode::Deadline) (which phase each task ended in),
-    /// and from inside a task (not final). `None` after a
-    /// [`Detach`](CloseMode::Detach), whose tasks are still running.
-    ///
-    /// # Examples
-    ///
-    /// See [`CloseMode`].
-    #[must_use]
-    pub fn tasks(&self) -> Option<&Report<E>> {
-        self.tasks.as_ref()
-    }
-
-    /// The first task failure, if one happened before the report was made.
-    /// When the [reason](Self::reason) is [`CloseReason::Failed`], this is
-    /// the failure that closed the connection.
+    /// The mode the close ran in.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// use scope_conn::{CloseReason, Conn};
-    ///
     /// let (io, _peer) = tokio::io::duplex(64);
-    /// let conn: Conn<_, &str> = scope_conn::ConnBuilder::new().build(io).unwrap();
-    /// conn.spawn(async { Err("bad frame") }).unwrap();
-    /// let report = conn.closed().await; // the failure started the close
-    /// assert_eq!(report.reason(), CloseReason::Failed);
-    /// assert_eq!(report.take_failure().unwrap().into_error().unwrap(), "bad frame");
+    /// let report = scope_conn::ConnBuilder::new().serve(io, |_conn, _io| async {}).unwrap().await;
+    /// assert_eq!(report.mode(), scope_conn::CloseMode::Join);
     /// # }
     /// ```
     #[must_use]
-    pub fn failure(&self) -> Option<&Failure<E>> {
-        self.tasks.as_ref().and_then(Report::failure)
+    pub fn mode(&self) -> CloseMode {
+        self.mode
     }
 
-    /// Takes the first failure's payload out (once, for every clone of the
-    /// report; see [`Failure::take`]).
+    /// The connection's tasks: the report of its nursery (counts, the first
+    /// failure, which phase each task ended in).
     ///
     /// # Examples
     ///
-    /// See [`failure`](Self::failure).
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (io, _peer) = tokio::io::duplex(64);
+    /// let report = scope_conn::ConnBuilder::new().serve(io, |conn, _io| async move {
+    ///     conn.spawner().spawn(async {}).unwrap();
+    /// }).unwrap().await;
+    /// assert_eq!(report.tasks().stats().completed, 1);
+    /// # }
+    /// ```
     #[must_use]
-    pub fn take_failure(&self) -> Option<ChildError<E>> {
-        self.failure().and_then(Failure::take)
+    pub fn tasks(&self) -> &Report<E> {
+        &self.tasks
     }
 
-    /// The first error writing, flushing or shutting down the transport, if
-    /// any (a reset peer, or a flush that ran out of time).
+    /// The transport's failure, if it failed: the send timeout (`TimedOut`),
+    /// a reset, and so on.
     ///
     /// # Examples
     ///
-    /// See [`ConnReport`].
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (io, _peer) = tokio::io::duplex(64);
+    /// let report = scope_conn::ConnBuilder::new().serve(io, |_conn, _io| async {}).unwrap().await;
+    /// assert!(report.io_error().is_none());
+    /// # }
+    /// ```
     #[must_use]
     pub fn io_error(&self) -> Option<&io::Error> {
         self.io_error.as_deref()
     }
 
-    /// Every task has ended and the transport is shut down. `false` for a
-    /// report from inside one of the connection's tasks, after a
-    /// [`Detach`](CloseMode::Detach), or when the connection's driver was
-    /// torn down (dropped, aborted) before it finished.
+    /// The connection's id (unique in the process).
     ///
     /// # Examples
     ///
-    /// See [`ConnReport`].
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (io, _peer) = tokio::io::duplex(64);
+    /// let mut id = 0;
+    /// let report = scope_conn::ConnBuilder::new().serve(io, |conn, _io| {
+    ///     id = conn.id();
+    ///     async {}
+    /// }).unwrap().await;
+    /// assert_eq!(report.id(), id);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The other end, for a connection a [`Server`](crate::Server) made.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (io, _peer) = tokio::io::duplex(64);
+    /// let report = scope_conn::ConnBuilder::new().serve(io, |_conn, _io| async {}).unwrap().await;
+    /// assert!(report.peer().is_none()); // standalone: nobody said
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn peer(&self) -> Option<&Addr> {
+        self.peer.as_ref()
+    }
+
+    /// The close has run to its end: the tasks drained (see
+    /// [`Report::is_final`]) and the transport was shut. Not final: a report
+    /// asked for from inside the connection (which the close waits for), a
+    /// `Detach` close (the tasks run on elsewhere), or a connection whose
+    /// driver was dropped before it finished.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let (io, _peer) = tokio::io::duplex(64);
+    /// let report = scope_conn::ConnBuilder::new().serve(io, |conn, _io| async move {
+    ///     // From the session itself: the close begins, the report is not final.
+    ///     assert!(!conn.close().await.is_final());
+    /// }).unwrap().await;
+    /// assert!(report.is_final());
+    /// # }
+    /// ```
     #[must_use]
     pub fn is_final(&self) -> bool {
         self.is_final
@@ -152,9 +181,10 @@ impl<E> Clone for ConnReport<E> {
         ConnReport {
             reason: self.reason,
             mode: self.mode,
-            stats: self.stats,
             tasks: self.tasks.clone(),
             io_error: self.io_error.clone(),
+            id: self.id,
+            peer: self.peer.clone(),
             is_final: self.is_final,
         }
     }
@@ -163,9 +193,10 @@ impl<E> Clone for ConnReport<E> {
 impl<E: fmt::Debug> fmt::Debug for ConnReport<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ConnReport")
+            .field("id", &self.id)
+            .field("peer", &self.peer)
             .field("reason", &self.reason)
             .field("mode", &self.mode)
-            .field("stats", &self.stats)
             .field("tasks", &self.tasks)
             .field("io_error", &self.io_error)
             .field("is_final", &self.is_final)

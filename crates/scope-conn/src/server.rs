@@ -1,6 +1,8 @@
 //! [`Server`]: an accept loop whose connections' tasks it owns.
 
 pub(crate) mod shared;
+#[cfg(feature = "signal")]
+mod signal;
 
 use std::fmt;
 use std::sync::Arc;
@@ -18,38 +20,40 @@ use crate::server_report::ServerReport;
 /// nursery, so every task any connection starts has an owner until the
 /// server's [`shutdown`](Self::shutdown) has accounted for it.
 ///
-/// Each accepted transport becomes a [`Conn`](crate::Conn) handed to the
-/// handler, which runs in a task of the server's, side by side with the
-/// connection's driver (the owner of the write half). When the handler
-/// returns without closing the connection, the connection closes in the
-/// background, its tasks still owned ([`Conn`'s drop](crate::Conn#drop)).
+/// Each accepted transport is served as a connection (see
+/// [`Conn`](crate::Conn)): the handler gets the `Conn` and the transport and
+/// returns the session, which runs in a task of the server's, with the
+/// connection's close around it.
 ///
 /// # Guarantees
 ///
-/// - **Shutdown loses nothing.** `shutdown(grace)` stops accepting, closes
-///   every connection in the server's [close mode](ServerBuilder::shutdown_mode)
-///   (readers report end-of-stream, so request loops end), and escalates as
-///   the core's `shutdown` over everything the server owns: drain up to
-///   `grace`, cancel, wait up to `grace` again, abort. Every task any
-///   connection started is counted, once, in the [`ServerReport`]'s totals.
+/// - **Shutdown means grace.** `shutdown(grace)` stops accepting (the
+///   listener is dropped, so peers still in its backlog are refused, not
+///   answered with an empty reply) and closes every connection in the
+///   server's [shutdown mode](ServerBuilder::shutdown_mode); three quarters
+///   of `grace` in, it cancels every connection's tasks, and at `grace` it
+///   aborts what is left. It returns within `grace` plus the time aborted
+///   tasks take to drop. Every task any connection started is counted, once,
+///   in the [`ServerReport`]'s totals.
 /// - **Hostile peers are bounded.** [`max_connections`](ServerBuilder::max_connections)
-///   caps open connections (accept waits, or [refuses](ServerBuilder::refuse_over_limit));
-///   the [`ConnBuilder`](crate::ConnBuilder) template caps tasks per
-///   connection and sets an idle timeout.
+///   caps open connections (accept waits, or [refuses](ServerBuilder::refuse_over_limit)),
+///   [`max_connections_per_peer`](ServerBuilder::max_connections_per_peer)
+///   caps one peer's share, and the connection template caps tasks per
+///   connection, sets an idle timeout and a send timeout.
 /// - **One connection's failure stays there.** The server's nursery
 ///   supervises: a connection that fails closes alone.
 ///
 /// # Drop
 ///
 /// Dropping the server without `shutdown` drops its nursery, which cancels
-/// and aborts everything it owns (the accept loop, every connection's task
-/// and its tasks), like dropping a `JoinSet`.
+/// and aborts everything it owns (the accept loop, every connection and its
+/// tasks), like dropping a `JoinSet`.
 ///
 /// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use scope_conn::{Conn, Server};
+/// use scope_conn::Server;
 /// use std::time::Duration;
 /// use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 /// use tokio::net::{TcpListener, TcpStream};
@@ -58,28 +62,31 @@ use crate::server_report::ServerReport;
 /// let addr = listener.local_addr().unwrap();
 /// let server = Server::builder()
 ///     .max_connections(1_000)
-///     .serve(listener, |mut conn: Conn<TcpStream>| async move {
-///         let mut lines = BufReader::new(conn.take_reader().unwrap()).lines();
+///     .serve(listener, |conn, io| async move {
+///         let (reader, writer) = io.split();
+///         let mut lines = BufReader::new(reader).lines();
 ///         while let Ok(Some(line)) = lines.next_line().await {
-///             let writer = conn.writer();
-///             // Each request starts work the connection owns.
-///             let _ = conn.spawn(async move {
+///             let writer = writer.clone();
+///             // Each request starts work the connection owns. A shutdown
+///             // may refuse it: the request then goes unanswered.
+///             let _ = conn.spawner().spawn(async move {
 ///                 let _ = writer.send(format!("{}\n", line.to_uppercase())).await;
 ///             });
 ///         }
-///         conn.close().await; // the work ends, then the transport shuts
 ///     })
 ///     .unwrap();
 ///
 /// let mut client = TcpStream::connect(addr).await.unwrap();
 /// client.write_all(b"hello\n").await.unwrap();
 /// client.shutdown().await.unwrap();
-/// let mut reply = String::new();
-/// client.read_to_string(&mut reply).await.unwrap();
-/// assert_eq!(reply, "HELLO\n");
+/// let mut answer = String::new();
+/// client.read_to_string(&mut answer).await.unwrap();
+/// assert_eq!(answer, "HELLO\n");
 ///
 /// let report = server.shutdown(Duration::from_secs(5)).await;
-/// assert_eq!((report.connections(), report.tasks().completed), (1, 1));
+/// assert_eq!(report.connections(), 1);
+/// assert_eq!(report.tasks().completed, 1);
+/// assert_eq!(report.tasks().live, 0);
 /// # }
 /// ```
 pub struct Server<E = BoxError>
@@ -91,77 +98,125 @@ where
 }
 
 impl Server {
-    /// A builder for a server whose connections' tasks fail with `E`.
+    /// A builder, for a server whose connections' tasks fail with
+    /// [`BoxError`]; `ServerBuilder::<E>::default()` for another error type.
     ///
     /// # Examples
     ///
-    /// See [`Server`].
+    /// ```
+    /// let b = scope_conn::Server::builder();
+    /// let io_errors = scope_conn::ServerBuilder::<std::io::Error>::default();
+    /// # let _ = (b, io_errors);
+    /// ```
     #[must_use]
-    pub fn builder<E: Send + 'static>() -> ServerBuilder<E> {
-        ServerBuilder::new()
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder::default()
     }
 }
 
 impl<E: Send + 'static> Server<E> {
-    /// Stops accepting, closes every connection in the server's
-    /// [shutdown mode](ServerBuilder::shutdown_mode), and escalates over
-    /// everything the server owns: wait up to `grace` for it all to end;
-    /// then cancel every token and wait up to `grace` again; then abort.
-    /// Work that ends within the first `grace` is never cancelled. Returns
-    /// the totals; calling it again returns the same.
-    ///
-    /// Call it from outside the server's tasks: from inside one, the core
-    /// cancels at once instead of waiting (C5).
+    /// Shuts the server down within `grace`: three quarters of it for the
+    /// connections to drain, the rest after their tasks are cancelled; see
+    /// [`shutdown_phases`](Self::shutdown_phases) to choose the split.
+    /// Repeated calls return the same totals.
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe: the shutdown stays begun, and phases already entered
-    /// stay entered.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// use scope_conn::{CloseMode, Server};
-    /// use std::time::Duration;
-    ///
-    /// let dir = std::env::temp_dir().join(format!("scope-conn-doc-{}", std::process::id()));
-    /// let _ = std::fs::remove_file(&dir);
-    /// let listener = tokio::net::UnixListener::bind(&dir).unwrap();
-    /// let server = Server::builder()
-    ///     .shutdown_mode(CloseMode::Join)
-    ///     .serve(listener, |conn: scope_conn::Conn<_>| async move {
-    ///         // Work that outlives the handler: the server still owns it.
-    ///         conn.spawn(tokio::task::yield_now()).unwrap();
-    ///     })
-    ///     .unwrap();
-    /// let _client = tokio::net::UnixStream::connect(&dir).await.unwrap();
-    /// # while server.accepted() == 0 { tokio::task::yield_now().await; }
-    /// let report = server.shutdown(Duration::from_secs(5)).await;
-    /// assert!(report.is_final());
-    /// assert_eq!(report.tasks().live, 0);
-    /// # let _ = std::fs::remove_file(&dir);
-    /// # }
-    /// ```
-    pub async fn shutdown(&self, grace: Duration) -> ServerReport<E> {
-        self.shared.begin_shutdown();
-        let server = self.nursery.shutdown(grace).await;
-        self.shared.sweep();
-        self.shared.report(server)
-    }
-
-    /// Connections whose transport is open now.
+    /// Cancel safe: what has begun stays begun; call it again to wait.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    /// let server = scope_conn::Server::builder()
-    ///     .serve(listener, |_conn: scope_conn::Conn<_>| async {})
+    /// let server: scope_conn::Server = scope_conn::Server::builder()
+    ///     .serve(listener, |_conn, _io| async {})
+    ///     .unwrap();
+    /// let report = server.shutdown(std::time::Duration::from_secs(1)).await;
+    /// assert_eq!(report.connections(), 0);
+    /// assert!(report.is_final());
+    /// # }
+    /// ```
+    pub async fn shutdown(&self, grace: Duration) -> ServerReport<E> {
+        let server = self.nursery.shutdown(grace).await;
+        self.shared.fold_unfolded();
+        self.shared.report(server)
+    }
+
+    /// [`shutdown`](Self::shutdown) with the split chosen: `drain` for the
+    /// connections to close by themselves, then their tasks are cancelled
+    /// and get `after_cancel`, then what is left is aborted.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use std::time::Duration;
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// let server: scope_conn::Server = scope_conn::Server::builder()
+    ///     .serve(listener, |_conn, _io| async {})
+    ///     .unwrap();
+    /// let report = server.shutdown_phases(Duration::from_secs(9), Duration::from_secs(1)).await;
+    /// assert!(report.is_final());
+    /// # }
+    /// ```
+    pub async fn shutdown_phases(
+        &self,
+        drain: Duration,
+        after_cancel: Duration,
+    ) -> ServerReport<E> {
+        let server = self.nursery.shutdown_phases(drain, after_cancel).await;
+        self.shared.fold_unfolded();
+        self.shared.report(server)
+    }
+
+    /// Waits for SIGINT or SIGTERM (Ctrl-C off Unix), then shuts down within
+    /// `grace` as [`shutdown`](Self::shutdown); a second signal during the
+    /// shutdown ends what is left at once (cancel and abort) and still
+    /// returns the report. With the `signal` feature.
+    ///
+    /// # Errors
+    ///
+    /// The signal handlers could not be installed.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+    /// let server = scope_conn::Server::builder().serve(listener, |_conn, _io| async {}).unwrap();
+    /// let grace = std::time::Duration::from_secs(5);
+    /// println!("Ctrl-C or SIGTERM: graceful shutdown ({grace:?} in all); a second one aborts at once");
+    /// let report = server.shutdown_on_signal(grace).await?;
+    /// println!("{} connections; tasks: {:?}", report.connections(), report.tasks());
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "signal")]
+    pub async fn shutdown_on_signal(&self, grace: Duration) -> std::io::Result<ServerReport<E>> {
+        let mut signals = signal::Signals::new()?;
+        signals.recv().await;
+        Ok(tokio::select! {
+            biased;
+            report = self.shutdown(grace) => report,
+            () = signals.recv() => self.shutdown(Duration::ZERO).await,
+        })
+    }
+
+    /// Connections open now (accepted, transport not yet closed).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// let server: scope_conn::Server = scope_conn::Server::builder()
+    ///     .serve(listener, |_conn, _io| async {})
     ///     .unwrap();
     /// assert_eq!(server.open_connections(), 0);
-    /// # server.shutdown(std::time::Duration::from_secs(1)).await;
     /// # }
     /// ```
     #[must_use]
@@ -173,17 +228,33 @@ impl<E: Send + 'static> Server<E> {
     ///
     /// # Examples
     ///
-    /// See [`shutdown`](Self::shutdown).
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// let server: scope_conn::Server = scope_conn::Server::builder()
+    ///     .serve(listener, |_conn, _io| async {})
+    ///     .unwrap();
+    /// assert_eq!(server.accepted(), 0);
+    /// # }
+    /// ```
     #[must_use]
     pub fn accepted(&self) -> u64 {
         self.shared.accepted.load(Ordering::Relaxed)
     }
 
-    /// Connections refused so far (refuse mode, at the cap).
+    /// Connections turned away by a cap (refuse mode, or the per-peer cap).
     ///
     /// # Examples
     ///
-    /// See [`ServerBuilder::refuse_over_limit`].
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// let server: scope_conn::Server = scope_conn::Server::builder()
+    ///     .serve(listener, |_conn, _io| async {})
+    ///     .unwrap();
+    /// assert_eq!(server.refused(), 0);
+    /// # }
+    /// ```
     #[must_use]
     pub fn refused(&self) -> u64 {
         self.shared.refused.load(Ordering::Relaxed)

@@ -4,109 +4,111 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
-use scope_core::{BoxError, BuildError, Nursery, Policy};
+use scope_core::{BoxError, Nursery, Policy};
 
 use crate::builder::ConnBuilder;
 use crate::close_mode::CloseMode;
+use crate::config_error::ConfigError;
 use crate::conn::Conn;
+use crate::io::Io;
 use crate::listener::Listener;
+use crate::report::ConnReport;
 use crate::server::Server;
-use crate::server::shared::{ServerShared, accept_loop};
+use crate::server::shared::{Limits, OnClosed, ServerShared, accept_loop};
 
-/// Settings for a [`Server`]: its name, the cap on open connections, the
-/// template for every connection, and the mode its shutdown closes
-/// connections in. Made by [`Server::builder`].
+/// A server's settings; made by [`Server::builder`].
+///
+/// | setting | default |
+/// |---|---|
+/// | [`max_connections`](Self::max_connections) | none |
+/// | [`refuse_over_limit`](Self::refuse_over_limit) | `false`: accept waits |
+/// | [`max_connections_per_peer`](Self::max_connections_per_peer) | none |
+/// | [`shutdown_mode`](Self::shutdown_mode) | [`CloseMode::Join`] |
+/// | [`conn`](Self::conn) | [`ConnBuilder::new`] |
 ///
 /// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use scope_conn::{CloseMode, Conn, ConnBuilder, Server};
+/// use scope_conn::{ConnBuilder, Server};
 /// use std::time::Duration;
 ///
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-/// let server = Server::builder()
-///     .name("lines")
+/// let server: Server = Server::builder()
+///     .name("echo")
 ///     .max_connections(10_000)
-///     .conn(ConnBuilder::new().max_held(100).idle_timeout(Duration::from_secs(300)))
-///     .shutdown_mode(CloseMode::Join)
-///     .serve(listener, |conn: Conn<_>| async move { conn.close().await; })
+///     .max_connections_per_peer(64)
+///     .conn(ConnBuilder::new().idle_timeout(Duration::from_secs(60)))
+///     .serve(listener, |_conn, _io| async {})
 ///     .unwrap();
-/// # server.shutdown(Duration::from_secs(1)).await;
+/// server.shutdown(Duration::from_secs(1)).await;
 /// # }
 /// ```
 pub struct ServerBuilder<E = BoxError> {
     name: Option<Arc<str>>,
     max_connections: Option<usize>,
     refuse: bool,
+    per_peer: Option<usize>,
     conn: ConnBuilder<E>,
     mode: CloseMode,
+    on_closed: Option<OnClosed<E>>,
 }
 
-impl<E: Send + 'static> ServerBuilder<E> {
-    pub(crate) fn new() -> Self {
+impl<E: Send + 'static> Default for ServerBuilder<E> {
+    fn default() -> Self {
         ServerBuilder {
             name: None,
             max_connections: None,
             refuse: false,
-            conn: ConnBuilder::new(),
+            per_peer: None,
+            conn: ConnBuilder::default(),
             mode: CloseMode::Join,
+            on_closed: None,
         }
     }
+}
 
-    /// Names the server's nursery.
+impl<E: Send + 'static> ServerBuilder<E> {
+    /// Names the server's nursery (in its snapshot and warnings).
     ///
     /// # Examples
     ///
-    /// See [`ServerBuilder`].
+    /// ```
+    /// let b: scope_conn::ServerBuilder = scope_conn::Server::builder().name("api");
+    /// # let _ = b;
+    /// ```
     #[must_use]
     pub fn name(mut self, name: impl Into<Arc<str>>) -> Self {
         self.name = Some(name.into());
         self
     }
 
-    /// Caps the connections open at once (transport not yet shut down). Past
-    /// it the accept loop waits for one to close, leaving new peers in the
-    /// listener's backlog; with [`refuse_over_limit`](Self::refuse_over_limit)
-    /// it accepts and drops them instead. A zero cap is taken as 1.
-    ///
-    /// # Examples
-    ///
-    /// See [`ServerBuilder`].
-    #[must_use]
-    pub fn max_connections(mut self, limit: usize) -> Self {
-        self.max_connections = Some(limit.max(1));
-        self
-    }
-
-    /// Past [`max_connections`](Self::max_connections), accept and drop at
-    /// once (counted in [`Server::refused`]) rather than wait.
+    /// At most `limit` connections open at once. Past it the accept loop
+    /// waits (peers queue in the listener's backlog) or, with
+    /// [`refuse_over_limit`](Self::refuse_over_limit), resets new ones. Zero
+    /// is an error when the server is built.
     ///
     /// # Examples
     ///
     /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// use scope_conn::{Conn, Server};
-    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    /// let addr = listener.local_addr().unwrap();
-    /// let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    /// let server = Server::builder()
-    ///     .max_connections(1)
-    ///     .refuse_over_limit(true)
-    ///     .serve(listener, move |conn: Conn<_>| {
-    ///         let tx = tx.clone();
-    ///         async move { let _ = tx.send(()); conn.closed().await; }
-    ///     })
-    ///     .unwrap();
-    /// let _first = tokio::net::TcpStream::connect(addr).await.unwrap();
-    /// rx.recv().await; // the first holds the only slot
-    /// let mut second = tokio::net::TcpStream::connect(addr).await.unwrap();
-    /// let n = tokio::io::AsyncReadExt::read(&mut second, &mut [0; 1]).await.unwrap_or(0);
-    /// assert_eq!(n, 0); // dropped by the server
-    /// assert_eq!(server.refused(), 1);
-    /// let report = server.shutdown(std::time::Duration::from_secs(1)).await;
-    /// assert_eq!(report.refused_connections(), 1);
-    /// # }
+    /// let b: scope_conn::ServerBuilder = scope_conn::Server::builder().max_connections(1_000);
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn max_connections(mut self, limit: usize) -> Self {
+        self.max_connections = Some(limit);
+        self
+    }
+
+    /// Past [`max_connections`](Self::max_connections), reset new
+    /// connections at once (counted in [`Server::refused`]) instead of
+    /// leaving them in the backlog.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// let b: scope_conn::ServerBuilder = scope_conn::Server::builder().max_connections(10).refuse_over_limit(true);
+    /// # let _ = b;
     /// ```
     #[must_use]
     pub fn refuse_over_limit(mut self, refuse: bool) -> Self {
@@ -114,70 +116,132 @@ impl<E: Send + 'static> ServerBuilder<E> {
         self
     }
 
-    /// The settings of every connection (its nursery's policy and limits,
-    /// idle timeout, default close mode, write queue). The name is ignored:
-    /// connections are named `conn-<id>`.
+    /// At most `limit` connections open at once from one IP address; past
+    /// it, new ones from that address are reset (counted in
+    /// [`Server::refused`]). The defence against one peer holding every
+    /// slot with slow connections; pair it with a per-request deadline in
+    /// the protocol (hyper's `header_read_timeout`, a timeout around a
+    /// line read). Unix peers are not counted. Zero is an error when the
+    /// server is built.
     ///
     /// # Examples
     ///
-    /// See [`ServerBuilder`].
+    /// ```
+    /// let b: scope_conn::ServerBuilder = scope_conn::Server::builder().max_connections_per_peer(32);
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn max_connections_per_peer(mut self, limit: usize) -> Self {
+        self.per_peer = Some(limit);
+        self
+    }
+
+    /// The settings of every connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use scope_conn::ConnBuilder;
+    /// let b: scope_conn::ServerBuilder = scope_conn::Server::builder()
+    ///     .conn(ConnBuilder::new().nursery(|b| b.max_running(8)));
+    /// # let _ = b;
+    /// ```
     #[must_use]
     pub fn conn(mut self, template: ConnBuilder<E>) -> Self {
         self.conn = template;
         self
     }
 
-    /// The mode [`Server::shutdown`] closes connections in:
-    /// [`CloseMode::Join`] by default. With [`CloseMode::Detach`] the
-    /// transports shut at once and the tasks run on, still owned by the
-    /// server, whose shutdown waits for them.
+    /// How [`Server::shutdown`] closes each connection. Default
+    /// [`CloseMode::Join`] (the shutdown's grace bounds it); `Detach` hands
+    /// the connections' tasks to the server's nursery and closes the
+    /// transports at once.
     ///
     /// # Examples
     ///
-    /// See [`ServerBuilder`].
+    /// ```
+    /// use scope_conn::CloseMode;
+    /// let b: scope_conn::ServerBuilder = scope_conn::Server::builder().shutdown_mode(CloseMode::Detach);
+    /// # let _ = b;
+    /// ```
     #[must_use]
     pub fn shutdown_mode(mut self, mode: CloseMode) -> Self {
         self.mode = mode;
         self
     }
 
-    /// Starts the accept loop over `listener`, calling `handler` with each
-    /// accepted connection (in a task of the server's).
-    ///
-    /// # Errors
-    ///
-    /// As the core's [`Builder::build`](scope_core::Builder::build): no
-    /// runtime, or a zero task limit in the connection template.
+    /// Called with each connection's report when it closes (an access log,
+    /// say). It runs in the connection's task: keep it short.
     ///
     /// # Examples
     ///
-    /// See [`Server`].
-    pub fn serve<L, H, Fut>(self, listener: L, handler: H) -> Result<Server<E>, BuildError>
+    /// ```
+    /// let b: scope_conn::ServerBuilder = scope_conn::Server::builder()
+    ///     .on_closed(|report| eprintln!("{:?} closed: {:?}", report.peer(), report.reason()));
+    /// # let _ = b;
+    /// ```
+    #[must_use]
+    pub fn on_closed(mut self, f: impl Fn(&ConnReport<E>) + Send + Sync + 'static) -> Self {
+        self.on_closed = Some(Arc::new(f));
+        self
+    }
+
+    /// Starts serving: every connection accepted from `listener` is served
+    /// by `handler`, which gets the [`Conn`] and the transport and returns
+    /// the session (the protocol's future).
+    ///
+    /// # Errors
+    ///
+    /// A zero limit or timeout, a connection nursery that cannot be built,
+    /// or no runtime.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> std::io::Result<()> {
+    /// let listener = tokio::net::UnixListener::bind(std::env::temp_dir().join(format!("scope-doc-{}.sock", std::process::id())))?;
+    /// # let path = listener.local_addr()?.as_pathname().unwrap().to_owned();
+    /// let server: scope_conn::Server = scope_conn::Server::builder()
+    ///     .serve(listener, |conn, _io| async move {
+    ///         assert!(conn.peer().is_some());
+    ///     })
+    ///     .unwrap();
+    /// # server.shutdown(std::time::Duration::from_secs(1)).await;
+    /// # std::fs::remove_file(path)?;
+    /// # Ok(()) }
+    /// ```
+    pub fn serve<L, H, Fut>(self, listener: L, handler: H) -> Result<Server<E>, ConfigError>
     where
         L: Listener,
-        H: Fn(Conn<L::Io, E>) -> Fut + Send + Sync + 'static,
+        H: Fn(Conn<E>, Io<L::Io>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
+        if self.max_connections == Some(0) {
+            return Err(ConfigError::zero("max_connections"));
+        }
+        if self.per_peer == Some(0) {
+            return Err(ConfigError::zero("max_connections_per_peer"));
+        }
+        let config = self.conn.config()?;
+        // Surface a bad nursery template now, not at the first accept.
+        drop(self.conn.configure(Nursery::builder()).build()?);
         let mut b = Nursery::builder().policy(Policy::Supervise);
         if let Some(name) = self.name {
             b = b.name(name);
         }
         let nursery = b.build()?;
-        // Surface a bad connection template now, not at the first accept.
-        self.conn.clone().build_check()?;
-        let conn = self.conn.without_name();
         let shared = Arc::new(ServerShared::new(
-            conn,
+            self.conn,
+            config,
             self.mode,
-            self.max_connections,
-            self.refuse,
+            Limits {
+                max_connections: self.max_connections,
+                refuse: self.refuse,
+                per_peer: self.per_peer,
+            },
+            self.on_closed,
         ));
-        let accept = accept_loop(
-            listener,
-            Arc::clone(&shared),
-            nursery.spawner(),
-            Arc::new(handler),
-        );
+        let accept = accept_loop(listener, Arc::clone(&shared), nursery.spawner(), handler);
         if nursery.spawn_named("accept", accept).is_err() {
             // Only a runtime that is shutting down refuses a fresh nursery's
             // first child; the listener is dropped with the refused loop.
@@ -194,8 +258,9 @@ impl<E> fmt::Debug for ServerBuilder<E> {
             .field("name", &self.name)
             .field("max_connections", &self.max_connections)
             .field("refuse_over_limit", &self.refuse)
+            .field("max_connections_per_peer", &self.per_peer)
             .field("conn", &self.conn)
             .field("shutdown_mode", &self.mode)
-            .finish()
+            .finish_non_exhaustive()
     }
 }

@@ -4,35 +4,27 @@ use std::fmt;
 
 use scope_core::{Report, Stats};
 
-/// What a [`Server::shutdown`](crate::Server::shutdown) reports: the
-/// connections it accepted and refused, and the totals of every task those
-/// connections started, whichever way each ended.
-///
-/// The task totals add up exactly once the report is
-/// [final](Self::is_final): `spawned == completed + failed + cancelled +
-/// aborted`, and `live == 0`. Each connection's nursery counts its own tasks
-/// (the server's nursery counts a connection as one child, see
-/// [`server`](Self::server)).
+/// How a server's shutdown ended: connections served and refused, the
+/// totals of every connection's tasks (added up from each connection's own
+/// nursery as it closed), and the report of the server's own nursery.
 ///
 /// # Examples
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-/// use scope_conn::Server;
-/// use std::time::Duration;
-///
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
 /// let addr = listener.local_addr().unwrap();
-/// let server = Server::builder().serve(listener, |conn: scope_conn::Conn<_>| async move {
-///     conn.spawn(async {}).unwrap();
-///     conn.close().await;
-/// }).unwrap();
-/// let mut client = tokio::net::TcpStream::connect(addr).await.unwrap();
-/// tokio::io::AsyncReadExt::read(&mut client, &mut [0; 1]).await.unwrap(); // the server closed it
-/// let report = server.shutdown(Duration::from_secs(5)).await;
+/// let server: scope_conn::Server = scope_conn::Server::builder()
+///     .serve(listener, |conn, _io| async move {
+///         conn.spawner().spawn(async {}).unwrap();
+///     })
+///     .unwrap();
+/// drop(tokio::net::TcpStream::connect(addr).await.unwrap());
+/// # while server.accepted() == 0 { tokio::task::yield_now().await; }
+/// let report = server.shutdown(std::time::Duration::from_secs(5)).await;
 /// assert_eq!(report.connections(), 1);
-/// let tasks = report.tasks();
-/// assert_eq!(tasks.spawned, tasks.completed + tasks.failed + tasks.cancelled + tasks.aborted);
+/// let t = report.tasks();
+/// assert_eq!((t.spawned, t.completed, t.live), (1, 1, 0));
 /// # }
 /// ```
 pub struct ServerReport<E> {
@@ -54,13 +46,17 @@ impl<E> ServerReport<E> {
         self.connections
     }
 
-    /// Connections accepted and dropped at once because the server was at
-    /// [`max_connections`](crate::ServerBuilder::max_connections) in refuse
-    /// mode.
+    /// Connections turned away by a cap.
     ///
     /// # Examples
     ///
-    /// See [`ServerBuilder::refuse_over_limit`](crate::ServerBuilder::refuse_over_limit).
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// let server: scope_conn::Server = scope_conn::Server::builder().serve(listener, |_c, _io| async {}).unwrap();
+    /// assert_eq!(server.shutdown(std::time::Duration::ZERO).await.refused_connections(), 0);
+    /// # }
+    /// ```
     #[must_use]
     pub fn refused_connections(&self) -> u64 {
         self.refused
@@ -70,14 +66,20 @@ impl<E> ServerReport<E> {
     ///
     /// # Examples
     ///
-    /// See [`ServerReport`].
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// let server: scope_conn::Server = scope_conn::Server::builder().serve(listener, |_c, _io| async {}).unwrap();
+    /// assert_eq!(server.shutdown(std::time::Duration::ZERO).await.failed_connections(), 0);
+    /// # }
+    /// ```
     #[must_use]
     pub fn failed_connections(&self) -> u64 {
         self.failed_connections
     }
 
-    /// The totals over every connection's tasks: spawned, completed, failed,
-    /// cancelled, aborted, refused (and live, zero when final).
+    /// Every connection's tasks, added up: `spawned` is `completed + failed
+    /// + cancelled + aborted + live`, and `live` is 0 after a final shutdown.
     ///
     /// # Examples
     ///
@@ -87,26 +89,31 @@ impl<E> ServerReport<E> {
         self.tasks
     }
 
-    /// The server nursery's own report: its children are the accept loop,
-    /// one task per connection (the handler and the transport's driver), and
-    /// the connections' nurseries, one child each. Its phases
-    /// ([`ended_in_drain`](Report::ended_in_drain) and so on) say how the
-    /// shutdown went.
+    /// The report of the server's own nursery, whose children are the accept
+    /// loop, one task per connection (its session and close) and each
+    /// connection's nursery: its cancel reason says whether the shutdown had
+    /// to escalate.
     ///
     /// # Examples
     ///
-    /// See [`ServerReport`].
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// let server: scope_conn::Server = scope_conn::Server::builder().serve(listener, |_c, _io| async {}).unwrap();
+    /// let report = server.shutdown(std::time::Duration::from_secs(1)).await;
+    /// assert_eq!(report.server().cancel_reason(), None); // it drained in time
+    /// # }
+    /// ```
     #[must_use]
     pub fn server(&self) -> &Report<E> {
         &self.server
     }
 
-    /// Everything the server started has ended. `false` only when blocking
-    /// tasks, which cannot be aborted, outlived the shutdown.
+    /// Every task the server owned has ended (see [`Report::is_final`]).
     ///
     /// # Examples
     ///
-    /// See [`ServerReport`].
+    /// See [`Server::shutdown`](crate::Server::shutdown).
     #[must_use]
     pub fn is_final(&self) -> bool {
         self.server.is_final()

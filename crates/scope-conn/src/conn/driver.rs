@@ -1,239 +1,259 @@
-//! The driver: the one task-side future of a connection. It owns the write
-//! half, pumps the write queue into it, watches for the close (requested,
-//! idle, a failure, a dead transport), runs the close in its mode, then
-//! flushes and shuts the transport down and publishes the report.
+//! The driver: the one future that runs a connection. It polls the session
+//! (the protocol, which owns the transport), the queued writer's pump when
+//! there is one, and the signals that start a close; then it runs the close
+//! in phases, each bounded:
 //!
-//! A standalone connection runs it as a task the [`Conn`](crate::Conn) aborts
-//! on drop; a server runs it inside the connection's own server task.
+//! 1. **Stop new work.** The nursery begins to close: spawns from outside
+//!    the connection are refused and [`Conn::closing`](crate::Conn::closing)
+//!    fires, so the protocol takes no new requests. The session keeps
+//!    running: the transport reads and writes.
+//! 2. **Drain**, by the mode: `Join` waits until no task is left,
+//!    `Deadline` escalates as the core's `shutdown`, `Detach` hands the tasks
+//!    over and drops the session. The session and the pump keep running, so
+//!    what the tasks write reaches the peer; a peer that stops reading fails
+//!    the writes after the send timeout, which ends the tasks that wait on
+//!    them.
+//! 3. **Goodbye.** [`Conn::drained`](crate::Conn::drained) fires and the
+//!    session gets the goodbye timeout to finish its own ending (the last
+//!    response, an exit status, a disconnect); then it is dropped.
+//! 4. **Flush and shut down** the queued writer, within what is left of the
+//!    goodbye timeout (each write also within the send timeout).
+//! 5. **Report**, once: the nursery's close, now that the session is gone.
+//!
+//! The session is the nursery's *body* (the core's `inside`): the requests
+//! it has in flight when the close begins may still start follow-up work
+//! (an HTTP/2 stream accepted before the client saw GOAWAY, say), and the
+//! nursery does not finish closing before the session has ended. Work from
+//! outside the connection is refused from phase 1 on.
 
-use std::io;
-use std::pin::Pin;
+use std::future::{Future, poll_fn};
+use std::pin::{Pin, pin};
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
-use tokio::io::{AsyncWrite, WriteHalf};
-use tokio::sync::mpsc;
-use tokio::time::Instant;
+use futures_util::FutureExt;
+use scope_core::{CancelReason, Nursery};
+use tokio::time::{Instant, Sleep};
 
-use super::shared::{Activity, ConnShared};
+use super::shared::{ConnShared, DRAINED};
 use crate::close_mode::CloseMode;
 use crate::close_reason::CloseReason;
 use crate::report::ConnReport;
+use crate::writer::Pump;
 
-/// Moves queued buffers into the transport. Its progress lives here, not in
-/// a future, so the driver can stop polling it (to run the close) and resume
-/// without losing a partly written buffer.
-struct Pump<W> {
-    io: W,
-    rx: mpsc::Receiver<Vec<u8>>,
-    buf: Vec<u8>,
-    pos: usize,
-    dirty: bool,
-    /// Stopped for good: the queue is drained and flushed, or a write failed.
-    stopped: bool,
-    activity: Arc<Activity>,
-}
+/// Publishes a non-final report if the driver is dropped before it could
+/// publish the real one (an abort, or a standalone connection dropped
+/// unfinished), so no `closed` waits forever.
+struct PublishOnDrop<'a, E: Send + 'static>(&'a ConnShared<E>);
 
-impl<W: AsyncWrite + Unpin> Pump<W> {
-    /// `Ready(Ok)` once the queue is closed, empty and flushed; `Ready(Err)`
-    /// on a write error; `Pending` while waiting for buffers or the transport.
-    fn poll_pump(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        loop {
-            if self.pos < self.buf.len() {
-                let n = ready!(Pin::new(&mut self.io).poll_write(cx, &self.buf[self.pos..]))?;
-                if n == 0 {
-                    return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
-                }
-                self.pos += n;
-                self.dirty = true;
-                self.activity.touch();
-                continue;
-            }
-            match self.rx.poll_recv(cx) {
-                Poll::Ready(Some(buf)) => {
-                    self.buf = buf;
-                    self.pos = 0;
-                }
-                Poll::Ready(None) => {
-                    ready!(self.poll_flush(cx))?;
-                    return Poll::Ready(Ok(()));
-                }
-                Poll::Pending => {
-                    ready!(self.poll_flush(cx))?;
-                    return Poll::Pending;
-                }
-            }
-        }
-    }
-
-    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.dirty {
-            ready!(Pin::new(&mut self.io).poll_flush(cx))?;
-            self.dirty = false;
-        }
-        Poll::Ready(Ok(()))
-    }
-
-    async fn run(&mut self) -> io::Result<()> {
-        let res = std::future::poll_fn(|cx| self.poll_pump(cx)).await;
-        self.stopped = true;
-        if res.is_err() {
-            // Writers fail from now on instead of filling a queue nobody reads.
-            self.rx.close();
-        }
-        res
-    }
-
-    async fn finish(&mut self) -> io::Result<()> {
-        self.rx.close();
-        if !self.stopped {
-            self.run().await?;
-        }
-        tokio::io::AsyncWriteExt::shutdown(&mut self.io).await
-    }
-}
-
-/// Publishes a non-final report if the driver is torn down before it
-/// published the real one, so `closed` never waits for a driver that is gone.
-struct PublishOnDrop<E: Send + 'static>(Arc<ConnShared<E>>);
-
-impl<E: Send + 'static> Drop for PublishOnDrop<E> {
+impl<E: Send + 'static> Drop for PublishOnDrop<'_, E> {
     fn drop(&mut self) {
-        if !self.0.is_published() {
-            self.0.publish(self.0.provisional(None));
+        let shared = self.0;
+        if shared.report().is_none() {
+            shared.kill();
+            shared.publish(shared.report_now(shared.spawner.report(), false));
         }
     }
 }
 
-async fn sleep_until(at: Option<Instant>) {
-    match at {
-        Some(at) => tokio::time::sleep_until(at).await,
-        None => std::future::pending().await,
+/// What the driver polls besides the phase at hand.
+struct Running<'a, E: Send + 'static, S> {
+    shared: &'a ConnShared<E>,
+    /// `None` once it ended or was dropped.
+    session: Pin<&'a mut Option<S>>,
+    pump: Option<Pump>,
+}
+
+impl<E: Send + 'static, S: Future<Output = ()>> Running<'_, E, S> {
+    /// Polls the pump (taking a newly installed one) and the session.
+    /// Returns whether the pump failed.
+    fn poll(&mut self, cx: &mut Context<'_>) -> bool {
+        self.shared.register_driver(cx.waker());
+        if self.pump.is_none() {
+            self.pump = self.shared.take_pump();
+        }
+        let mut failed = false;
+        if let Some(pump) = &mut self.pump {
+            // `Ok` only once finishing, which is not yet.
+            if let Poll::Ready(Err(_)) = pump.poll_run(cx) {
+                self.pump = None;
+                failed = true;
+            }
+        }
+        if let Some(session) = self.session.as_mut().as_pin_mut() {
+            if session.poll(cx).is_ready() {
+                self.session.set(None);
+            }
+        }
+        failed
+    }
+
+    fn session_live(&self) -> bool {
+        self.session.is_some()
+    }
+
+    /// Runs `main` to its end, the session and the pump alongside.
+    async fn alongside<M: Future>(&mut self, main: M) -> M::Output {
+        let mut main = pin!(main);
+        poll_fn(|cx| {
+            self.poll(cx);
+            main.as_mut().poll(cx)
+        })
+        .await
     }
 }
 
-/// The driver future. The drop guard is made here, outside the `async`
-/// body, so a driver aborted before its first poll still publishes.
-pub(crate) fn drive<S, E>(
+/// Runs one connection to its end. `shutdown` resolves when the server
+/// shuts down (`pending` for a standalone connection), whose close then runs
+/// in `shutdown_mode`.
+pub(crate) async fn drive<E, F, D>(
     shared: Arc<ConnShared<E>>,
-    io: WriteHalf<S>,
-    rx: mpsc::Receiver<Vec<u8>>,
-) -> impl Future<Output = ()> + Send + 'static
+    nursery: Nursery<(), E>,
+    session: F,
+    shutdown: D,
+    shutdown_mode: CloseMode,
+) -> ConnReport<E>
 where
-    S: AsyncWrite + Send + 'static,
     E: Send + 'static,
+    F: Future<Output = ()> + Send,
+    D: Future<Output = ()> + Send,
 {
-    let guard = PublishOnDrop(Arc::clone(&shared));
-    async move {
-        let _guard = guard;
-        run(shared, io, rx).await;
-    }
-}
-
-async fn run<S, E>(shared: Arc<ConnShared<E>>, io: WriteHalf<S>, rx: mpsc::Receiver<Vec<u8>>)
-where
-    S: AsyncWrite + Send + 'static,
-    E: Send + 'static,
-{
-    let mut pump = Pump {
-        io,
-        rx,
-        buf: Vec::new(),
-        pos: 0,
-        dirty: false,
-        stopped: false,
-        activity: Arc::clone(&shared.activity),
+    let _publish = PublishOnDrop(&shared);
+    let config = Arc::clone(&shared.config);
+    let session = pin!(Some(nursery.inside(session)));
+    let mut run = Running {
+        shared: &shared,
+        session,
+        pump: None,
     };
-    let mut io_error: Option<io::Error> = None;
 
-    // Open: pump writes until something starts the close.
-    while !shared.closing.is_cancelled() {
-        let idle_at = shared.idle.map(|idle| shared.activity.last() + idle);
-        tokio::select! {
-            biased;
-            () = shared.closing.cancelled() => {}
-            () = shared.spawner.token().cancelled() => {
-                // Under fail-fast a failure cancels the token: that failure
-                // is the reason. Otherwise someone cancelled the connection.
-                let reason = if shared.spawner.stats().failed > 0 {
+    // ----- open: until something starts the close -----
+    let (mode, _) = {
+        let token = nursery.token().clone();
+        let mut cancelled = pin!(token.cancelled());
+        let mut shutdown = pin!(shutdown);
+        let mut idle: Option<Pin<Box<Sleep>>> = config
+            .idle
+            .map(|idle| Box::pin(tokio::time::sleep_until(shared.last_activity() + idle)));
+        let reason = poll_fn(|cx| {
+            let pump_failed = run.poll(cx);
+            if let Some((_, reason)) = shared.requested() {
+                return Poll::Ready(reason);
+            }
+            // A session that ended because its transport failed ended for
+            // that reason.
+            if let Some((reason, _)) = shared.transport_failure() {
+                return Poll::Ready(reason);
+            }
+            if pump_failed {
+                return Poll::Ready(CloseReason::Transport);
+            }
+            if !run.session_live() {
+                return Poll::Ready(CloseReason::SessionEnded);
+            }
+            if cancelled.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(if nursery.cancel_reason() == Some(CancelReason::Failure) {
                     CloseReason::Failed
                 } else {
                     CloseReason::Cancelled
-                };
-                shared.request_close(shared.mode, reason);
+                });
             }
-            res = pump.run(), if !pump.stopped => {
-                if let Err(e) = res {
-                    io_error = Some(e);
-                    shared.request_close(shared.mode, CloseReason::Transport);
-                }
+            if shutdown.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(CloseReason::Shutdown);
             }
-            () = sleep_until(idle_at) => {
-                if let Some(idle) = shared.idle {
-                    if shared.activity.last() + idle <= Instant::now() {
-                        shared.request_close(shared.mode, CloseReason::IdleTimeout);
+            if let (Some(timer), Some(limit)) = (&mut idle, config.idle) {
+                while timer.as_mut().poll(cx).is_ready() {
+                    let at = shared.last_activity() + limit;
+                    if at <= Instant::now() {
+                        return Poll::Ready(CloseReason::IdleTimeout);
                     }
+                    timer.as_mut().reset(at);
                 }
             }
-        }
-    }
+            Poll::Pending
+        })
+        .await;
+        let mode = if reason == CloseReason::Shutdown {
+            shutdown_mode
+        } else {
+            config.mode
+        };
+        // A no-op if a handle's request is what we saw (the first wins).
+        shared.request(mode, reason)
+    };
 
-    // Closing: run the close in its mode, still pumping what tasks write.
-    let (mode, reason) = shared
-        .request()
-        .unwrap_or((shared.mode, CloseReason::Requested));
-    if mode == CloseMode::Detach {
-        // The transport closes now: what is queued goes out, nothing more.
-        pump.rx.close();
-    }
-    let tasks = {
-        let phase = shared.wait_tasks(mode);
-        tokio::pin!(phase);
-        loop {
-            tokio::select! {
-                biased;
-                tasks = &mut phase => break tasks,
-                res = pump.run(), if !pump.stopped => {
-                    if let Err(e) = res {
-                        io_error.get_or_insert(e);
-                    }
-                }
-            }
+    // ----- stop new work, and drain -----
+    let mut stuck = None;
+    // `None` once handed over.
+    let owner = match mode {
+        CloseMode::Detach => {
+            // The transport closes now: no goodbye.
+            run.session.set(None);
+            nursery.detach();
+            None
+        }
+        CloseMode::Join => {
+            // Begins the close; the future only waits, so dropping it is fine.
+            drop(nursery.close().now_or_never());
+            run.alongside(nursery.idle()).await;
+            Some(nursery)
+        }
+        CloseMode::Deadline(grace) => {
+            let report = run.alongside(nursery.shutdown(grace)).await;
+            // Started blocking tasks cannot be aborted: report them as still
+            // running rather than wait for them below.
+            stuck = Some(report).filter(|r| r.still_running() > 0);
+            Some(nursery)
         }
     };
 
-    // Then flush and shut the transport down, within a bound: a peer that
-    // stopped reading must not hold the close forever.
-    let limit = match mode {
-        CloseMode::Deadline(grace) => grace,
-        CloseMode::Join | CloseMode::Detach => shared.flush_timeout,
-    };
-    if io_error.is_none() {
-        match tokio::time::timeout(limit, pump.finish()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => io_error = Some(e),
-            Err(_) => {
-                io_error = Some(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "flushing the transport timed out",
-                ));
+    // ----- goodbye -----
+    shared.advance(DRAINED);
+    let goodbye_at = Instant::now() + config.goodbye_timeout;
+    if run.session_live() {
+        let mut sleep = pin!(tokio::time::sleep_until(goodbye_at));
+        poll_fn(|cx| {
+            run.poll(cx);
+            if !run.session_live() {
+                return Poll::Ready(());
             }
+            sleep.as_mut().poll(cx)
+        })
+        .await;
+        // Out of time: the session (and the transport it owns) goes.
+        run.session.set(None);
+    }
+
+    // ----- flush and shut down -----
+    let mut pump = run.pump.take().or_else(|| shared.take_pump());
+    if let Some(pump) = &mut pump {
+        if shared.transport_failure().is_none() {
+            let _ = tokio::time::timeout_at(goodbye_at, pump.finish()).await;
         }
-    } else {
-        pump.rx.close();
     }
     drop(pump);
 
-    let is_final = tasks.as_ref().is_some_and(scope_core::Report::is_final);
-    let stats = tasks
-        .as_ref()
-        .map_or_else(|| shared.spawner.stats(), scope_core::Report::stats);
-    shared.publish(ConnReport {
-        reason,
-        mode,
-        stats,
-        tasks,
-        io_error: io_error.map(Arc::new),
-        is_final,
-    });
+    // Whoever still holds the transport (a protocol's own task) lets go.
+    shared.kill();
+
+    // ----- report -----
+    let (tasks, is_final) = match (owner, stuck) {
+        (None, _) => (shared.spawner.report(), false),
+        (Some(nursery), Some(stuck)) => {
+            // Blocking tasks that cannot be aborted run on, owned as a
+            // detached nursery's (by the server's, under a server).
+            nursery.detach();
+            (stuck, false)
+        }
+        (Some(nursery), None) => {
+            // The session has ended, so the nursery closes as soon as the
+            // work it started in its last moments has.
+            let tasks = nursery.close().await;
+            let is_final = tasks.is_final();
+            (tasks, is_final)
+        }
+    };
+    let report = shared.report_now(tasks, is_final);
+    shared.publish(report.clone());
+    report
 }

@@ -1,204 +1,274 @@
-//! The state a connection's owner, spawners, reader, writer and driver share.
+//! What a connection's handles, its transport and its driver share.
 //!
 //! # Invariants
 //!
-//! 1. The first close request wins: `request` is written once, and its mode
-//!    and reason are what every report says. The request begins the
-//!    nursery's close (or detaches it) before it fires `closing`, so once
-//!    anyone can observe `closing`, spawns from outside are already refused.
-//! 2. The report cell is written once. The driver writes the real report as
-//!    its last step; if the driver is torn down first, its drop guard writes
-//!    a non-final one, so `closed` never waits for a driver that is gone.
-//! 3. No lock here is held across an `.await` or while user code runs: the
-//!    nursery is moved out of its slot (or a spawner used) before anything
-//!    that can take time.
+//! 1. **One source of truth per fact.** Whether the connection is closing,
+//!    its tasks' counts and their failure are its nursery's. This state holds
+//!    only what the nursery cannot know: how and why the close was asked for
+//!    (`Control::request`, written once: the first request wins), how the
+//!    transport failed (written once), the installed writer's pump until the
+//!    driver takes it, the idle clock, the phase of the close, and the final
+//!    report.
+//! 2. **Only the driver moves the close.** Handles and the transport record
+//!    a request or a failure and wake the driver; the driver alone owns the
+//!    nursery and runs the phases, so two callers can never run a phase
+//!    twice.
+//! 3. **The report is published once**, by the driver as its last step, or
+//!    (non-final) by its drop guard if the driver is dropped first, so
+//!    `closed` never waits for a driver that is gone. `phase` only grows;
+//!    waiters register on `changed` before they check it.
+//! 4. **No lock is held across an `.await` or user code**: `control` guards
+//!    plain data, and the pump is moved out of it before it is polled.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use futures_util::FutureExt;
+use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
-use scope_core::{Nursery, Report, Spawner};
-use tokio::sync::{mpsc, watch};
+use scope_core::{Report, Spawner};
+use tokio::sync::Notify;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
+use crate::addr::Addr;
+use crate::builder::ConnConfig;
 use crate::close_mode::CloseMode;
 use crate::close_reason::CloseReason;
+use crate::io::Link;
 use crate::report::ConnReport;
+use crate::writer::Pump;
 
-/// When the transport last moved a byte, for the idle timeout.
-#[derive(Debug)]
-pub(crate) struct Activity {
-    base: Instant,
-    /// Milliseconds after `base`. Relaxed: a stale reading only delays the
-    /// idle check by one round, which re-reads it.
-    last_ms: AtomicU64,
-}
+/// The phases a waiter can ask about (the others are the nursery's).
+pub(crate) const OPEN: u8 = 0;
+/// The tasks have drained (or were detached): the session may say goodbye.
+pub(crate) const DRAINED: u8 = 1;
+/// The report is published.
+pub(crate) const CLOSED: u8 = 2;
 
-impl Activity {
-    pub(crate) fn new() -> Self {
-        Activity {
-            base: Instant::now(),
-            last_ms: AtomicU64::new(0),
-        }
-    }
-
-    pub(crate) fn touch(&self) {
-        let ms = u64::try_from(self.base.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(ms, Ordering::Relaxed);
-    }
-
-    pub(crate) fn last(&self) -> Instant {
-        self.base + Duration::from_millis(self.last_ms.load(Ordering::Relaxed))
-    }
+#[derive(Default)]
+struct Control {
+    request: Option<(CloseMode, CloseReason)>,
+    /// `SendTimeout` or `Transport`, with the error.
+    transport: Option<(CloseReason, Arc<io::Error>)>,
+    pump: Option<Pump>,
 }
 
 pub(crate) struct ConnShared<E: Send + 'static> {
-    pub(crate) id: u64,
-    /// The owner side of the nursery. Moved out by a detach, by a deadline
-    /// close while it escalates, and by a standalone connection's drop.
-    pub(crate) nursery: Mutex<Option<Nursery<(), E>>>,
     pub(crate) spawner: Spawner<(), E>,
-    /// Fired by the first close request: the reader reports end-of-stream and
-    /// the driver moves to its closing phase.
-    pub(crate) closing: CancellationToken,
-    request: Mutex<Option<(CloseMode, CloseReason)>>,
-    report: watch::Sender<Option<ConnReport<E>>>,
-    pub(crate) tx: mpsc::Sender<Vec<u8>>,
-    pub(crate) activity: Arc<Activity>,
-    /// The mode for closes nobody chose a mode for (idle, failure).
-    pub(crate) mode: CloseMode,
-    pub(crate) idle: Option<Duration>,
-    pub(crate) flush_timeout: Duration,
-    pub(crate) has_server: bool,
+    pub(crate) id: u64,
+    pub(crate) peer: Option<Addr>,
+    pub(crate) local: Option<Addr>,
+    pub(crate) config: Arc<ConnConfig>,
+    control: Mutex<Control>,
+    /// Last time bytes moved, in milliseconds since `config.epoch`.
+    activity: AtomicU64,
+    phase: AtomicU8,
+    /// The driver's waker: requests, transport failures and a new pump.
+    driver: AtomicWaker,
+    /// Woken when `phase` grows.
+    changed: Notify,
+    /// The close has run to its end: the transport refuses every read and
+    /// write from now on.
+    killed: AtomicBool,
+    /// A read waiting on the transport, to be woken by the kill.
+    reader: AtomicWaker,
+    report: OnceLock<Box<ConnReport<E>>>,
 }
 
 impl<E: Send + 'static> ConnShared<E> {
-    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
+        spawner: Spawner<(), E>,
         id: u64,
-        nursery: Nursery<(), E>,
-        tx: mpsc::Sender<Vec<u8>>,
-        mode: CloseMode,
-        idle: Option<Duration>,
-        flush_timeout: Duration,
-        has_server: bool,
+        peer: Option<Addr>,
+        local: Option<Addr>,
+        config: Arc<ConnConfig>,
     ) -> Self {
-        ConnShared {
+        let shared = ConnShared {
+            spawner,
             id,
-            spawner: nursery.spawner(),
-            nursery: Mutex::new(Some(nursery)),
-            closing: CancellationToken::new(),
-            request: Mutex::new(None),
-            report: watch::Sender::new(None),
-            tx,
-            activity: Arc::new(Activity::new()),
-            mode,
-            idle,
-            flush_timeout,
-            has_server,
+            peer,
+            local,
+            config,
+            control: Mutex::new(Control::default()),
+            activity: AtomicU64::new(0),
+            phase: AtomicU8::new(OPEN),
+            driver: AtomicWaker::new(),
+            changed: Notify::new(),
+            killed: AtomicBool::new(false),
+            reader: AtomicWaker::new(),
+            report: OnceLock::new(),
+        };
+        if shared.config.idle.is_some() {
+            shared.touch();
         }
+        shared
     }
 
-    pub(crate) fn request(&self) -> Option<(CloseMode, CloseReason)> {
-        *self.request.lock()
+    // ----- requests --------------------------------------------------------
+
+    /// Records a close request; the first one wins. Returns the one that did.
+    pub(crate) fn request(&self, mode: CloseMode, reason: CloseReason) -> (CloseMode, CloseReason) {
+        let won = *self.control.lock().request.get_or_insert((mode, reason));
+        self.driver.wake();
+        won
     }
 
-    /// Begins the close (invariant 1). Returns whether this call was first.
-    pub(crate) fn request_close(&self, mode: CloseMode, reason: CloseReason) -> bool {
-        {
-            let mut request = self.request.lock();
-            if request.is_some() {
-                return false;
+    pub(crate) fn requested(&self) -> Option<(CloseMode, CloseReason)> {
+        self.control.lock().request
+    }
+
+    pub(crate) fn transport_failure(&self) -> Option<(CloseReason, Arc<io::Error>)> {
+        self.control.lock().transport.clone()
+    }
+
+    pub(crate) fn take_pump(&self) -> Option<Pump> {
+        self.control.lock().pump.take()
+    }
+
+    pub(crate) fn register_driver(&self, waker: &std::task::Waker) {
+        self.driver.register(waker);
+    }
+
+    // ----- the idle clock --------------------------------------------------
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.config.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// When bytes last moved.
+    pub(crate) fn last_activity(&self) -> Instant {
+        self.config.epoch + std::time::Duration::from_millis(self.activity.load(Ordering::Relaxed))
+    }
+
+    // ----- phases and the report -------------------------------------------
+
+    pub(crate) fn phase(&self) -> u8 {
+        self.phase.load(Ordering::Acquire)
+    }
+
+    /// Moves to `phase` (never back) and wakes its waiters. `Release`: a
+    /// waiter that sees the phase sees what the driver did before it (the
+    /// published report, for `CLOSED`).
+    pub(crate) fn advance(&self, phase: u8) {
+        self.phase.fetch_max(phase, Ordering::Release);
+        self.changed.notify_waiters();
+    }
+
+    /// Waits until the phase is at least `phase`. Cancel safe.
+    pub(crate) async fn reached(&self, phase: u8) {
+        loop {
+            let changed = self.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            changed.as_mut().enable();
+            if self.phase() >= phase {
+                return;
             }
-            *request = Some((mode, reason));
-        }
-        match mode {
-            CloseMode::Detach => {
-                let nursery = self.nursery.lock().take();
-                if let Some(nursery) = nursery {
-                    nursery.detach();
-                }
-            }
-            // The first poll of `close` begins it (and the future is cancel
-            // safe: the close stays begun when it is dropped unfinished).
-            CloseMode::Join | CloseMode::Deadline(_) => drop(self.spawner.close().now_or_never()),
-        }
-        self.closing.cancel();
-        true
-    }
-
-    /// Requests the close and waits for the report; from inside one of the
-    /// connection's tasks, returns at once without waiting for itself.
-    pub(crate) async fn close(&self, mode: CloseMode, reason: CloseReason) -> ConnReport<E> {
-        self.request_close(mode, reason);
-        // The core knows whether we run inside the nursery: its close then
-        // resolves at once with a non-final report.
-        if let Some(tasks) = self.spawner.close().now_or_never() {
-            if !tasks.is_final() {
-                return self.provisional(Some(tasks));
-            }
-        }
-        self.closed().await
-    }
-
-    pub(crate) async fn closed(&self) -> ConnReport<E> {
-        let mut rx = self.report.subscribe();
-        match rx.wait_for(Option::is_some).await {
-            Ok(report) => report.clone().unwrap_or_else(|| self.provisional(None)),
-            // Unreachable: `self` holds the sender.
-            Err(_) => self.provisional(None),
+            changed.await;
         }
     }
 
-    /// A report for now, without waiting.
-    pub(crate) fn provisional(&self, tasks: Option<Report<E>>) -> ConnReport<E> {
-        let (mode, reason) = self.request().unwrap_or((self.mode, CloseReason::Dropped));
+    /// Ends the transport for whoever still holds it. `Release`, paired with
+    /// the transport's `Acquire` load: a read that sees the flag sees the
+    /// close that set it.
+    pub(crate) fn kill(&self) {
+        self.killed.store(true, Ordering::Release);
+        self.reader.wake();
+    }
+
+    /// Publishes the report (the first one wins) and ends the close.
+    pub(crate) fn publish(&self, report: ConnReport<E>) {
+        let _ = self.report.set(Box::new(report));
+        self.advance(CLOSED);
+    }
+
+    pub(crate) fn report(&self) -> Option<&ConnReport<E>> {
+        self.report.get().map(|r| &**r)
+    }
+
+    /// A report of where the close stands now, from `tasks` (a snapshot from
+    /// inside, or the final tasks report).
+    pub(crate) fn report_now(&self, tasks: Report<E>, is_final: bool) -> ConnReport<E> {
+        let control = self.control.lock();
+        let (mode, reason) = control
+            .request
+            .unwrap_or((self.config.mode, CloseReason::SessionEnded));
         ConnReport {
             reason,
             mode,
-            stats: tasks
-                .as_ref()
-                .map_or_else(|| self.spawner.stats(), Report::stats),
             tasks,
-            io_error: None,
-            is_final: false,
+            io_error: control.transport.as_ref().map(|(_, e)| Arc::clone(e)),
+            id: self.id,
+            peer: self.peer.clone(),
+            is_final,
         }
     }
 
-    /// Writes the report cell once (invariant 2).
-    pub(crate) fn publish(&self, report: ConnReport<E>) {
-        self.report.send_if_modified(|slot| {
-            if slot.is_some() {
-                return false;
-            }
-            *slot = Some(report);
-            true
-        });
-    }
-
-    pub(crate) fn is_published(&self) -> bool {
-        self.report.borrow().is_some()
-    }
-
-    /// What the driver waits for in the closing phase.
-    pub(crate) async fn wait_tasks(&self, mode: CloseMode) -> Option<Report<E>> {
-        match mode {
-            CloseMode::Join => Some(self.spawner.closed().await),
-            CloseMode::Deadline(grace) => {
-                let nursery = self.nursery.lock().take();
-                match nursery {
-                    Some(nursery) => {
-                        let report = nursery.shutdown(grace).await;
-                        *self.nursery.lock() = Some(nursery);
-                        Some(report)
-                    }
-                    None => Some(self.spawner.closed().await),
-                }
-            }
-            CloseMode::Detach => None,
+    /// Waits for the connection's report. From inside the connection (one
+    /// of its tasks, or its session), which the close would wait for, it
+    /// returns a report of where the close stands at once.
+    pub(crate) async fn wait_report(&self) -> ConnReport<E> {
+        if let Some(report) = self.report() {
+            return report.clone();
         }
+        // The core knows whether the caller is inside: its `closed` then
+        // resolves at once with a report that is not final.
+        if let Some(tasks) = self.spawner.closed().now_or_never() {
+            if !tasks.is_final() {
+                return self.report_now(tasks, false);
+            }
+        }
+        self.reached(CLOSED).await;
+        self.report()
+            .expect("the report is published before the phase reaches CLOSED")
+            .clone()
+    }
+}
+
+impl<E: Send + 'static> Link for ConnShared<E> {
+    fn touch(&self) {
+        self.activity.store(self.now_ms(), Ordering::Relaxed);
+    }
+
+    fn transport_failed(&self, err: &io::Error, timed_out: bool) {
+        {
+            let mut control = self.control.lock();
+            if control.transport.is_none() {
+                let reason = if timed_out {
+                    CloseReason::SendTimeout
+                } else {
+                    CloseReason::Transport
+                };
+                // `io::Error` is not `Clone`: keep its kind and message.
+                let copy = io::Error::new(err.kind(), err.to_string());
+                control.transport = Some((reason, Arc::new(copy)));
+            }
+        }
+        self.driver.wake();
+    }
+
+    fn closing(&self) -> Pin<Box<dyn Future<Output = ()> + Send>> {
+        let spawner = self.spawner.clone();
+        Box::pin(async move { spawner.closing().await })
+    }
+
+    fn install_pump(&self, pump: Pump) {
+        let old = self.control.lock().pump.replace(pump);
+        drop(old);
+        self.driver.wake();
+    }
+
+    fn write_queue_bytes(&self) -> usize {
+        self.config.write_queue
+    }
+
+    fn killed(&self) -> bool {
+        self.killed.load(Ordering::Acquire)
+    }
+
+    fn park_reader(&self, waker: &std::task::Waker) {
+        self.reader.register(waker);
     }
 }

@@ -1,47 +1,49 @@
-//! The state a server's owner, accept loop and connection tasks share, and
-//! the two kinds of server task: the accept loop and one task per
-//! connection (its handler joined with its driver).
+//! What a server's owner, its accept loop and its connections share, and the
+//! two kinds of server task: the accept loop and one task per connection
+//! (the connection's driver, with the session it runs).
 //!
 //! # Invariants
 //!
-//! 1. Every connection is in `registry` from just after its nursery is built
-//!    until its tasks are folded into `totals`, exactly once: whoever removes
-//!    the entry folds it (the connection's own task once the connection's
-//!    nursery has drained, or the shutdown's sweep after the server's nursery
-//!    drained, for tasks aborted on the way). Memory follows live
-//!    connections.
-//! 2. `shutting_down` is set under the registry lock, and a connection is
-//!    registered under it: a connection accepted while the shutdown starts is
-//!    either in the list the shutdown closes, or sees the flag and closes
-//!    itself. Never neither.
-//! 3. The server's nursery is `Supervise`: one connection's failure is
-//!    recorded there (as one failed child) and never cancels its siblings.
+//! 1. **Counts come from the nurseries.** Each connection's tasks are
+//!    counted by its own nursery, nested in the server's; when a connection
+//!    ends, its final report's counts are added to `totals`, exactly once:
+//!    by its task, or, when the task was aborted before it could (the end of
+//!    a shutdown's grace), by the shutdown once every nursery has drained
+//!    (`unfolded`).
+//! 2. **Closing is the server nursery's.** The accept loop and every
+//!    connection watch the server nursery's `closing`: the loop stops
+//!    accepting (dropping the listener, so the backlog is refused), and each
+//!    connection closes in the server's shutdown mode. A connection accepted
+//!    as the close begins is refused (reset), not served an empty reply.
+//! 3. **The server's nursery supervises**: one connection's failure is
+//!    recorded there and never cancels the others.
+//! 4. A connection holds its slot (the connection cap, the per-peer cap)
+//!    until its transport is closed, not until its detached tasks end.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::panic::AssertUnwindSafe;
+use std::net::IpAddr;
+use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use futures_util::FutureExt;
 use parking_lot::Mutex;
-use scope_core::{Report, Spawner, Stats};
+use scope_core::{Nursery, Report, Spawner, Stats};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_util::sync::CancellationToken;
 
-use crate::builder::ConnBuilder;
+use crate::addr::Addr;
+use crate::builder::{ConnBuilder, ConnConfig, assemble};
 use crate::close_mode::CloseMode;
-use crate::close_reason::CloseReason;
 use crate::conn::Conn;
+use crate::conn::driver::drive;
 use crate::conn::shared::ConnShared;
-use crate::listener::Listener;
+use crate::io::Io;
+use crate::listener::{Accepted, Listener};
+use crate::report::ConnReport;
 use crate::server_report::ServerReport;
 
-struct Registry<E: Send + 'static> {
-    conns: HashMap<u64, Arc<ConnShared<E>>>,
-    shutting_down: Option<CloseMode>,
-}
+pub(crate) type OnClosed<E> = Arc<dyn Fn(&ConnReport<E>) + Send + Sync>;
 
 #[derive(Default)]
 struct Totals {
@@ -49,105 +51,113 @@ struct Totals {
     failed_conns: u64,
 }
 
+/// Connections per peer IP, for the per-peer cap.
+struct PerPeer {
+    cap: usize,
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
 pub(crate) struct ServerShared<E: Send + 'static> {
-    /// Fired by the shutdown: the accept loop stops.
-    pub(crate) stop: CancellationToken,
-    registry: Mutex<Registry<E>>,
-    totals: Mutex<Totals>,
-    pub(crate) accepted: AtomicU64,
-    pub(crate) refused: AtomicU64,
-    pub(crate) open: AtomicUsize,
-    conn: ConnBuilder<E>,
+    template: ConnBuilder<E>,
+    config: Arc<ConnConfig>,
     pub(crate) mode: CloseMode,
     limit: Option<Arc<Semaphore>>,
     refuse: bool,
+    per_peer: Option<PerPeer>,
+    on_closed: Option<OnClosed<E>>,
+    pub(crate) accepted: AtomicU64,
+    pub(crate) refused: AtomicU64,
+    pub(crate) open: AtomicUsize,
+    totals: Mutex<Totals>,
+    unfolded: Mutex<Vec<Arc<ConnShared<E>>>>,
 }
 
-/// A connection's place under the cap; given back when its transport closes.
-struct OpenSlot<E: Send + 'static> {
+/// A connection's place under the caps, given back when its transport
+/// closes.
+struct Slot<E: Send + 'static> {
     server: Arc<ServerShared<E>>,
+    ip: Option<IpAddr>,
     _permit: Option<OwnedSemaphorePermit>,
 }
 
-impl<E: Send + 'static> Drop for OpenSlot<E> {
+impl<E: Send + 'static> Drop for Slot<E> {
     fn drop(&mut self) {
         self.server.open.fetch_sub(1, Ordering::Relaxed);
+        if let (Some(ip), Some(per_peer)) = (self.ip, &self.server.per_peer) {
+            let mut open = per_peer.open.lock();
+            if let Some(n) = open.get_mut(&ip) {
+                *n -= 1;
+                if *n == 0 {
+                    open.remove(&ip);
+                }
+            }
+        }
     }
+}
+
+/// Folds a connection into the totals if its task ends before it could
+/// (see invariant 1).
+struct FoldOnDrop<E: Send + 'static> {
+    server: Arc<ServerShared<E>>,
+    conn: Option<Arc<ConnShared<E>>>,
+}
+
+impl<E: Send + 'static> Drop for FoldOnDrop<E> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.server.unfolded.lock().push(conn);
+        }
+    }
+}
+
+pub(crate) struct Limits {
+    pub(crate) max_connections: Option<usize>,
+    pub(crate) refuse: bool,
+    pub(crate) per_peer: Option<usize>,
 }
 
 impl<E: Send + 'static> ServerShared<E> {
     pub(crate) fn new(
-        conn: ConnBuilder<E>,
+        template: ConnBuilder<E>,
+        config: ConnConfig,
         mode: CloseMode,
-        max_connections: Option<usize>,
-        refuse: bool,
+        limits: Limits,
+        on_closed: Option<OnClosed<E>>,
     ) -> Self {
         ServerShared {
-            stop: CancellationToken::new(),
-            registry: Mutex::new(Registry {
-                conns: HashMap::new(),
-                shutting_down: None,
+            template,
+            config: Arc::new(config),
+            mode,
+            limit: limits.max_connections.map(|n| Arc::new(Semaphore::new(n))),
+            refuse: limits.refuse,
+            per_peer: limits.per_peer.map(|cap| PerPeer {
+                cap,
+                open: Mutex::new(HashMap::new()),
             }),
-            totals: Mutex::new(Totals::default()),
+            on_closed,
             accepted: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             open: AtomicUsize::new(0),
-            conn,
-            mode,
-            limit: max_connections.map(|n| Arc::new(Semaphore::new(n))),
-            refuse,
+            totals: Mutex::new(Totals::default()),
+            unfolded: Mutex::new(Vec::new()),
         }
     }
 
-    fn register(&self, conn: &Arc<ConnShared<E>>) {
-        let closing = {
-            let mut registry = self.registry.lock();
-            registry.conns.insert(conn.id, Arc::clone(conn));
-            registry.shutting_down
-        };
-        if let Some(mode) = closing {
-            conn.request_close(mode, CloseReason::Shutdown);
+    /// Adds a connection's tasks to the totals, once its nursery drained.
+    fn fold(&self, stats: Stats) {
+        let mut totals = self.totals.lock();
+        totals.tasks += stats;
+        if stats.failed > 0 {
+            totals.failed_conns += 1;
         }
     }
 
-    /// Folds a connection's tasks into the totals, once (invariant 1).
-    fn fold(&self, id: u64) {
-        let conn = self.registry.lock().conns.remove(&id);
-        if let Some(conn) = conn {
-            let stats = conn.spawner.stats();
-            let mut totals = self.totals.lock();
-            let t = &mut totals.tasks;
-            t.live += stats.live;
-            t.spawned += stats.spawned;
-            t.completed += stats.completed;
-            t.failed += stats.failed;
-            t.cancelled += stats.cancelled;
-            t.aborted += stats.aborted;
-            t.refused += stats.refused;
-            if stats.failed > 0 {
-                totals.failed_conns += 1;
-            }
-        }
-    }
-
-    pub(crate) fn begin_shutdown(&self) {
-        self.stop.cancel();
-        let conns: Vec<_> = {
-            let mut registry = self.registry.lock();
-            registry.shutting_down = Some(self.mode);
-            registry.conns.values().cloned().collect()
-        };
+    /// Folds the connections whose tasks were aborted before they could;
+    /// their nurseries have drained by now.
+    pub(crate) fn fold_unfolded(&self) {
+        let conns = std::mem::take(&mut *self.unfolded.lock());
         for conn in conns {
-            conn.request_close(self.mode, CloseReason::Shutdown);
-        }
-    }
-
-    /// After the server's nursery drained: folds the connections whose task
-    /// was aborted before it could.
-    pub(crate) fn sweep(&self) {
-        let ids: Vec<u64> = self.registry.lock().conns.keys().copied().collect();
-        for id in ids {
-            self.fold(id);
+            self.fold(conn.spawner.report().stats());
         }
     }
 
@@ -162,79 +172,121 @@ impl<E: Send + 'static> ServerShared<E> {
         }
     }
 
+    fn refuse(&self) {
+        self.refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Takes a per-peer place for `peer`, if the cap allows.
+    fn admit_peer(&self, peer: &Addr) -> Result<Option<IpAddr>, ()> {
+        let (Some(per_peer), Some(ip)) = (&self.per_peer, peer.ip()) else {
+            return Ok(None);
+        };
+        let mut open = per_peer.open.lock();
+        let n = open.entry(ip).or_insert(0);
+        if *n >= per_peer.cap {
+            return Err(());
+        }
+        *n += 1;
+        Ok(Some(ip))
+    }
+
+    /// Starts serving one accepted connection as a task of the server's
+    /// nursery.
     fn start<L, H, Fut>(
         self: &Arc<Self>,
-        io: L::Io,
+        accepted: Accepted<L::Io>,
         permit: Option<OwnedSemaphorePermit>,
+        ip: Option<IpAddr>,
         spawner: &Spawner<(), E>,
-        handler: &Arc<H>,
+        handler: &H,
     ) where
         L: Listener,
-        H: Fn(Conn<L::Io, E>) -> Fut + Send + Sync + 'static,
+        H: Fn(Conn<E>, Io<L::Io>) -> Fut,
         Fut: Future<Output = ()> + Send + 'static,
     {
-        // Refused only when the server's nursery no longer takes children:
-        // it is shutting down, and the connection is dropped unserved.
-        let Ok((conn, driver)) = self.conn.build_nested(io, spawner) else {
-            return;
-        };
-        self.accepted.fetch_add(1, Ordering::Relaxed);
-        self.open.fetch_add(1, Ordering::Relaxed);
-        let shared = Arc::clone(conn.shared());
-        let id = shared.id;
-        self.register(&shared);
-        let slot = OpenSlot {
+        let slot = Slot {
             server: Arc::clone(self),
+            ip,
             _permit: permit,
         };
-        let task = serve_conn(
+        self.open.fetch_add(1, Ordering::Relaxed);
+        // Refused only when the server's nursery is closed or cancelled.
+        let Ok(nursery) = self.template.configure(spawner.child_builder()).build() else {
+            self.refuse();
+            L::refuse(accepted.io);
+            return;
+        };
+        let Accepted { io, peer, local } = accepted;
+        let (conn, io, shared) = assemble(
+            nursery.spawner(),
+            Arc::clone(&self.config),
+            Some(peer),
+            Some(local),
+            io,
+        );
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        #[cfg(feature = "tracing")]
+        let span = tracing::info_span!("conn", id = shared.id, peer = %peer_of(&shared));
+        let session = handler(conn, io);
+        let task = serve_one(
             Arc::clone(self),
             shared,
-            conn,
-            driver,
+            nursery,
+            session,
             slot,
-            Arc::clone(handler),
+            spawner.clone(),
         );
-        // Unnamed: the connection's nursery (`conn-<id>`) is what the server's
-        // snapshot lists, and a second name per connection costs a format
-        // and a registry entry on every accept.
-        if let Err(refused) = spawner.spawn(task) {
-            // Dropping the unpolled task drops the `Conn`, which begins its
-            // close; with no task in it, its nursery drains at once.
-            drop(refused.into_inner());
-            self.fold(id);
-        }
+        #[cfg(feature = "tracing")]
+        let task = tracing::Instrument::instrument(task, span);
+        // The accept loop is a child of the server's nursery, so this spawn
+        // is accepted while the server closes; it is refused only once the
+        // server is cancelled, and then dropping it drops the connection.
+        drop(spawner.spawn(task));
     }
 }
 
-/// One connection's server task: the handler and the driver side by side,
-/// then the wait for work the connection detached, then the fold.
-async fn serve_conn<S, E, H, Fut>(
+#[cfg(feature = "tracing")]
+fn peer_of<E: Send + 'static>(shared: &ConnShared<E>) -> &dyn std::fmt::Display {
+    match &shared.peer {
+        Some(peer) => peer,
+        None => &"?",
+    }
+}
+
+/// One connection, as a task of the server's nursery.
+fn serve_one<E, Fut>(
     server: Arc<ServerShared<E>>,
     shared: Arc<ConnShared<E>>,
-    conn: Conn<S, E>,
-    driver: impl Future<Output = ()>,
-    slot: OpenSlot<E>,
-    handler: Arc<H>,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    nursery: Nursery<(), E>,
+    session: Fut,
+    slot: Slot<E>,
+    server_spawner: Spawner<(), E>,
+) -> impl Future<Output = ()> + Send + 'static
+where
     E: Send + 'static,
-    H: Fn(Conn<S, E>) -> Fut,
-    Fut: Future<Output = ()>,
+    Fut: Future<Output = ()> + Send + 'static,
 {
-    // A panicking handler must not skip the fold; the panic is resumed after
-    // it, so the server's nursery records it as this task's failure.
-    let session = AssertUnwindSafe(handler(conn)).catch_unwind();
-    let driver = async move {
-        driver.await;
+    async move {
+        let mut fold = FoldOnDrop {
+            server: Arc::clone(&server),
+            conn: Some(Arc::clone(&shared)),
+        };
+        let shutdown = async move { server_spawner.closing().await };
+        let report = drive(Arc::clone(&shared), nursery, session, shutdown, server.mode).await;
+        // The transport is closed: the slot is free.
         drop(slot);
-    };
-    let (outcome, ()) = tokio::join!(session, driver);
-    // The transport is shut; tasks a `Detach` handed over may still run.
-    shared.spawner.closed().await;
-    server.fold(shared.id);
-    if let Err(panic) = outcome {
-        std::panic::resume_unwind(panic);
+        if let Some(on_closed) = &server.on_closed {
+            on_closed(&report);
+        }
+        let tasks = if report.tasks().is_final() {
+            report.tasks().stats()
+        } else {
+            // Detached tasks run on under the server: count them when they
+            // end (the shutdown waits for them too).
+            shared.spawner.closed().await.stats()
+        };
+        fold.conn = None;
+        server.fold(tasks);
     }
 }
 
@@ -250,20 +302,21 @@ pub(crate) async fn accept_loop<L, E, H, Fut>(
     mut listener: L,
     server: Arc<ServerShared<E>>,
     spawner: Spawner<(), E>,
-    handler: Arc<H>,
+    handler: H,
 ) where
     L: Listener,
     E: Send + 'static,
-    H: Fn(Conn<L::Io, E>) -> Fut + Send + Sync + 'static,
+    H: Fn(Conn<E>, Io<L::Io>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    let mut closing = pin!(spawner.closing());
     loop {
         // In wait mode a full server stops accepting: peers queue in the
         // listener's backlog until a connection's transport closes.
         let permit = match (&server.limit, server.refuse) {
             (Some(limit), false) => tokio::select! {
                 biased;
-                () = server.stop.cancelled() => return,
+                () = &mut closing => return,
                 permit = Arc::clone(limit).acquire_owned() => match permit {
                     Ok(permit) => Some(permit),
                     Err(_) => return,
@@ -273,11 +326,11 @@ pub(crate) async fn accept_loop<L, E, H, Fut>(
         };
         let accepted = tokio::select! {
             biased;
-            () = server.stop.cancelled() => return,
+            () = &mut closing => return,
             accepted = listener.accept() => accepted,
         };
-        let io = match accepted {
-            Ok(io) => io,
+        let accepted = match accepted {
+            Ok(accepted) => accepted,
             Err(e) if is_connection_error(&e) => continue,
             Err(_e) => {
                 // Out of file descriptors, say: accepting again at once would
@@ -286,24 +339,32 @@ pub(crate) async fn accept_loop<L, E, H, Fut>(
                 tracing::warn!(error = %_e, "accept failed; retrying in 100 ms");
                 tokio::select! {
                     biased;
-                    () = server.stop.cancelled() => return,
+                    () = &mut closing => return,
                     () = tokio::time::sleep(Duration::from_millis(100)) => continue,
                 }
             }
         };
+        if spawner.is_closing() {
+            L::refuse(accepted.io);
+            return;
+        }
         let permit = match (permit, &server.limit) {
             (Some(permit), _) => Some(permit),
             (None, Some(limit)) => match Arc::clone(limit).try_acquire_owned() {
                 Ok(permit) => Some(permit),
                 Err(_) => {
-                    // Refuse mode: the peer sees the connection closed.
-                    server.refused.fetch_add(1, Ordering::Relaxed);
-                    drop(io);
+                    server.refuse();
+                    L::refuse(accepted.io);
                     continue;
                 }
             },
             (None, None) => None,
         };
-        server.start::<L, H, Fut>(io, permit, &spawner, &handler);
+        let Ok(ip) = server.admit_peer(&accepted.peer) else {
+            server.refuse();
+            L::refuse(accepted.io);
+            continue;
+        };
+        server.start::<L, H, Fut>(accepted, permit, ip, &spawner, &handler);
     }
 }

@@ -1,0 +1,71 @@
+//! Every connection a server makes knows both of its ends, and every
+//! connection's report reaches `on_closed`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use scope_conn::{Addr, CloseReason, Server};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+use tokio::sync::mpsc;
+
+#[tokio::test]
+async fn a_tcp_connection_knows_its_peer_and_local_address() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, mut seen) = mpsc::unbounded_channel();
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let server: Server = {
+        let closed = closed.clone();
+        Server::builder()
+            .on_closed(move |report| {
+                closed
+                    .lock()
+                    .push((report.peer().cloned(), report.reason()))
+            })
+            .serve(listener, move |conn, _io| {
+                tx.send((conn.peer().cloned(), conn.local().cloned()))
+                    .unwrap();
+                async {}
+            })
+            .unwrap()
+    };
+    let client = TcpStream::connect(addr).await.unwrap();
+    let (peer, local) = seen.recv().await.unwrap();
+    assert_eq!(peer, Some(Addr::Inet(client.local_addr().unwrap())));
+    assert_eq!(local, Some(Addr::Inet(addr)));
+    server.shutdown(Duration::from_secs(5)).await;
+    let closed = closed.lock().clone();
+    assert_eq!(
+        closed,
+        vec![(
+            Some(Addr::Inet(client.local_addr().unwrap())),
+            CloseReason::SessionEnded
+        )]
+    );
+}
+
+#[tokio::test]
+async fn a_unix_connection_knows_its_peer_and_local_address() {
+    let dir = std::env::temp_dir();
+    let path = dir.join(format!("scope-conn-peer-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path).unwrap();
+    let (tx, mut seen) = mpsc::unbounded_channel();
+    let server: Server = Server::builder()
+        .serve(listener, move |conn, _io| {
+            tx.send((conn.peer().cloned(), conn.local().cloned()))
+                .unwrap();
+            async {}
+        })
+        .unwrap();
+
+    // An unnamed client socket: the usual peer of a Unix listener.
+    let _anonymous = UnixStream::connect(&path).await.unwrap();
+    let (peer, local) = seen.recv().await.unwrap();
+    assert_eq!(peer, Some(Addr::Unix(None)));
+    assert_eq!(local, Some(Addr::Unix(Some(Arc::from(path.as_path())))));
+
+    server.shutdown(Duration::from_secs(5)).await;
+    let _ = std::fs::remove_file(&path);
+}
