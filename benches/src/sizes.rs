@@ -20,6 +20,12 @@ pub struct Sizes {
     /// both workers busy, few enough for a 2-core machine's file descriptors
     /// and the listener's backlog.
     pub clients: usize,
+    /// Idle connections held at once for the per-connection byte count.
+    pub idle_connections: usize,
+    /// HTTP connections in the HTTP scenarios, and requests over each.
+    pub http_connections: usize,
+    /// Requests per HTTP connection.
+    pub http_requests: usize,
 }
 
 impl Default for Sizes {
@@ -34,6 +40,9 @@ impl Default for Sizes {
             owners_bytes: 1_000,
             connections: 10_000,
             clients: 200,
+            idle_connections: 2_000,
+            http_connections: 32,
+            http_requests: 2_000,
         }
     }
 }
@@ -57,6 +66,9 @@ impl Sizes {
             owners_bytes: 8,
             connections: 16,
             clients: 4,
+            idle_connections: 16,
+            http_connections: 2,
+            http_requests: 8,
         }
     }
 }

@@ -38,6 +38,8 @@ fn group(id: &str, n: usize) -> Group {
                 owners_bytes: n,
                 connections: n,
                 clients: Sizes::default().clients.min(n),
+                idle_connections: n,
+                ..Sizes::default()
             };
             all_groups(&sizes)
                 .into_iter()

@@ -1,15 +1,13 @@
-//! Scenario 6: connections. `n` connections over loopback TCP (127.0.0.1),
-//! at most `clients` in flight: each client connects, sends one line (its
-//! index) and reads until end-of-stream; the server reads the line, starts 2
-//! tasks (one writes the reply, one does trivial follow-up work) and closes
-//! the connection.
+//! Scenario 6: connections.
 //!
-//! Timed from the server's start until its graceful end returns: accepting,
-//! serving, the clients' side (the same for every contender, and part of
-//! what a connection costs end to end), and the shutdown. The listener is
-//! bound before the timed region.
-//!
-//! The contenders differ only in the server:
+//! **Churn.** `n` connections over loopback TCP (127.0.0.1), at most
+//! `clients` in flight: each client connects, sends one line (its index) and
+//! reads until end-of-stream; the server reads the line, starts 2 tasks (one
+//! writes the reply, one does trivial follow-up work) and ends the
+//! connection. Timed from the server's start until its graceful end
+//! returns: accepting, serving, the clients' side (the same for every
+//! contender, and part of what a connection costs end to end), and the
+//! shutdown. The listener is bound before the timed region.
 //!
 //! - [`BARE`]: an accept loop that `tokio::spawn`s a task per connection and
 //!   per request task, all detached; the reply task owns the stream and
@@ -17,14 +15,21 @@
 //!   waits until every accepted connection is closed, and for nothing else:
 //!   follow-up work still running is not waited for (it is checked after the
 //!   timed region).
-//! - [`SERVER`]: `scope_conn::Server`, default settings; the handler spawns
-//!   both tasks with `Conn::spawn` (so the connection's nursery owns them),
-//!   writes through the connection's `Writer`, and `close().await`s; the end
-//!   is `Server::shutdown`, which waits for every task of every connection.
-//! - [`SERVER_DROP`]: the same, but the handler returns without `close`:
-//!   dropping the `Conn` hands the close to the server's task.
+//! - [`SERVER`]: `scope_conn::Server`, default settings; the session reads
+//!   the request from the transport, spawns both tasks into the connection's
+//!   nursery (the reply goes through the connection's queued `Writer`) and
+//!   returns; the close drains them, flushes and shuts the transport. The
+//!   end is `Server::shutdown`, which waits for every task of every
+//!   connection.
 //! - [`SERVER_IDLE`]: [`SERVER`] with an idle timeout (60 s, never reached),
 //!   the setting a public server would turn on: what its timer costs.
+//!
+//! **Idle bytes.** Heap bytes per idle connection: `n` connections accepted
+//! and served by a task that awaits one read that never comes, counted with
+//! the counting allocator once every one is waiting, divided by `n`. The
+//! clients are blocking `std` sockets, which hold no heap. [`BARE_READ`] is a
+//! `tokio::spawn`ed task per accepted `TcpStream`; [`SERVER_READ`] a
+//! `scope_conn::Server` whose session awaits the read on its `Io`.
 //!
 //! Every run checks its work: every client got its own reply, both tasks ran
 //! for every connection (counters), and for the `Server` contenders the
@@ -36,7 +41,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use scope_conn::{Conn, ConnBuilder, Server};
+use scope_conn::{ConnBuilder, Server};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::runtime::{Builder, Runtime};
@@ -45,16 +50,18 @@ use tokio_util::sync::CancellationToken;
 
 use super::timed;
 use crate::support::{expected_sum, leak};
-use crate::{Group, Sizes};
+use crate::{Case, Group, Sizes, Window};
 
 /// A bare `tokio::spawn` per connection and per task, all detached.
 pub const BARE: &str = "tokio::spawn server";
-/// `scope_conn::Server`, default settings, handler ends with `close().await`.
+/// `scope_conn::Server`, default settings.
 pub const SERVER: &str = "scope-conn Server";
-/// [`SERVER`], the handler returning without `close` (the drop closes).
-pub const SERVER_DROP: &str = "scope-conn Server, handler returns";
 /// [`SERVER`] with a 60 s idle timeout.
 pub const SERVER_IDLE: &str = "scope-conn Server + idle_timeout";
+/// A `tokio::spawn`ed task per accepted stream, awaiting one read.
+pub const BARE_READ: &str = "tokio::spawn task awaiting a read";
+/// A `scope_conn::Server` session awaiting one read.
+pub const SERVER_READ: &str = "scope-conn Server session awaiting a read";
 
 /// The idle timeout of [`SERVER_IDLE`]: long enough never to fire.
 const IDLE: Duration = Duration::from_secs(60);
@@ -63,10 +70,14 @@ const BACKLOG: u32 = 1024;
 /// The shutdown's grace: only reached if a connection hangs (a bug).
 const GRACE: Duration = Duration::from_secs(10);
 
-/// `sizes.connections` connections, `sizes.clients` in flight.
+/// `sizes.connections` connections, `sizes.clients` in flight; idle bytes
+/// over `sizes.idle_connections`.
 #[must_use]
 pub fn groups(sizes: &Sizes) -> Vec<Group> {
-    vec![group(sizes.connections, sizes.clients)]
+    vec![
+        group(sizes.connections, sizes.clients),
+        idle_bytes(sizes.idle_connections),
+    ]
 }
 
 /// `n` connections, `clients` in flight; baseline [`BARE`].
@@ -86,13 +97,8 @@ pub fn group(n: usize, clients: usize) -> Group {
         BARE,
         vec![
             timed(&rt, BARE, n, move || bare(n, clients)),
-            timed(&rt, SERVER, n, move || server(n, clients, Variant::Close)),
-            timed(&rt, SERVER_DROP, n, move || {
-                server(n, clients, Variant::Drop)
-            }),
-            timed(&rt, SERVER_IDLE, n, move || {
-                server(n, clients, Variant::Idle)
-            }),
+            timed(&rt, SERVER, n, move || server(n, clients, false)),
+            timed(&rt, SERVER_IDLE, n, move || server(n, clients, true)),
         ],
     )
 }
@@ -341,43 +347,29 @@ async fn bare(n: usize, clients: usize) -> Duration {
     took
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Variant {
-    /// The handler ends with `conn.close().await`.
-    Close,
-    /// The handler returns; dropping the `Conn` closes it.
-    Drop,
-    /// As `Close`, with an idle timeout.
-    Idle,
-}
-
-async fn server(n: usize, clients: usize, variant: Variant) -> Duration {
+async fn server(n: usize, clients: usize, idle: bool) -> Duration {
     let counters = Counters::new();
     let (listener, addr) = bind();
-    let template = match variant {
-        Variant::Idle => ConnBuilder::new().idle_timeout(IDLE),
-        Variant::Close | Variant::Drop => ConnBuilder::new(),
+    let template = if idle {
+        ConnBuilder::new().idle_timeout(IDLE)
+    } else {
+        ConnBuilder::new()
     };
 
     let start = Instant::now();
     let server = Server::builder()
         .conn(template)
-        .serve(listener, move |mut conn: Conn<TcpStream>| async move {
-            let mut reader = conn.take_reader().expect("a fresh connection's reader");
+        .serve(listener, move |conn, io| async move {
+            let (mut reader, writer) = io.split();
             if let Some(i) = read_number(&mut reader).await {
-                let writer = conn.writer();
-                let replied = conn.spawn(async move {
+                let replied = conn.spawner().spawn(async move {
                     if writer.send(reply(i)).await.is_ok() {
                         counters.replied();
                     }
                 });
                 assert!(replied.is_ok(), "the reply task was refused");
-                let followed = conn.spawn(async move { counters.follow_up(i) });
+                let followed = conn.spawner().spawn(async move { counters.follow_up(i) });
                 assert!(followed.is_ok(), "the follow-up task was refused");
-            }
-            if variant != Variant::Drop {
-                let report = conn.close().await;
-                assert!(report.is_final() && report.io_error().is_none());
             }
         })
         .expect("start the server");
@@ -409,4 +401,123 @@ async fn server(n: usize, clients: usize, variant: Variant) -> Duration {
     );
     counters.check(n);
     took
+}
+
+/// Heap bytes per idle connection; baseline [`BARE_READ`].
+///
+/// # Panics
+///
+/// If the runtime cannot be built.
+#[must_use]
+pub fn idle_bytes(n: usize) -> Group {
+    let rt = Rc::new(
+        Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .expect("build the runtime"),
+    );
+    Group::new(
+        "connections/idle-bytes",
+        format!("memory: heap bytes per idle connection ({n} held), current-thread"),
+        BARE_READ,
+        vec![
+            idle_case(&rt, BARE_READ, n, Idle::Bare),
+            idle_case(&rt, SERVER_READ, n, Idle::Server),
+        ],
+    )
+}
+
+#[derive(Clone, Copy)]
+enum Idle {
+    Bare,
+    Server,
+}
+
+fn idle_case(rt: &Rc<Runtime>, contender: &'static str, n: usize, kind: Idle) -> Case {
+    let rt = Rc::clone(rt);
+    Case::bytes(contender, n as u64, move || {
+        // One unmeasured round grows the runtime's own tables first.
+        crate::drive(&rt, idle_round(n, kind, false));
+        crate::drive(&rt, idle_round(n, kind, true)) as f64 / n as f64
+    })
+}
+
+/// Accepts `n` connections whose task awaits one read; returns the heap
+/// bytes held once all wait (0 when not measuring).
+async fn idle_round(n: usize, kind: Idle, measure: bool) -> i64 {
+    let (listener, addr) = bind();
+    let waiting: &'static AtomicUsize = leak(AtomicUsize::new(0));
+    let mut clients = Vec::with_capacity(n);
+    let window = measure.then(Window::open);
+    let (stop, server) = match kind {
+        Idle::Bare => {
+            let stop = CancellationToken::new();
+            let accept = {
+                let stop = stop.clone();
+                tokio::spawn(async move {
+                    let mut tasks = Vec::new();
+                    loop {
+                        let stream = tokio::select! {
+                            () = stop.cancelled() => break,
+                            accepted = listener.accept() => match accepted {
+                                Ok((stream, _)) => stream,
+                                Err(_) => continue,
+                            },
+                        };
+                        tasks.push(tokio::spawn(async move {
+                            let mut stream = stream;
+                            waiting.fetch_add(1, Ordering::Relaxed);
+                            let mut byte = [0u8; 1];
+                            let _ = stream.read(&mut byte).await;
+                        }));
+                    }
+                    for t in &tasks {
+                        t.abort();
+                    }
+                    for t in tasks {
+                        let _ = t.await;
+                    }
+                })
+            };
+            (Some((stop, accept)), None)
+        }
+        Idle::Server => {
+            let server = Server::builder()
+                .serve(listener, move |_conn, mut io| async move {
+                    waiting.fetch_add(1, Ordering::Relaxed);
+                    let mut byte = [0u8; 1];
+                    let _ = io.read(&mut byte).await;
+                })
+                .expect("start the server");
+            (None, Some(server))
+        }
+    };
+    for _ in 0..n {
+        clients.push(std::net::TcpStream::connect(addr).expect("connect"));
+        // Blocking connects on the runtime's own thread: let the server catch
+        // up before the listener's backlog fills.
+        if clients.len() % 128 == 0 {
+            while waiting.load(Ordering::Relaxed) < clients.len() {
+                tokio::task::yield_now().await;
+            }
+        }
+    }
+    while waiting.load(Ordering::Relaxed) < n {
+        tokio::task::yield_now().await;
+    }
+    // Once more around the run queue: every task is parked on its read.
+    tokio::task::yield_now().await;
+    let bytes = window.map_or(0, |w| w.net());
+    drop(clients);
+    if let Some((stop, accept)) = stop {
+        stop.cancel();
+        accept.await.expect("the accept loop panicked");
+    }
+    if let Some(server) = server {
+        let report = server.shutdown(GRACE).await;
+        assert!(report.is_final());
+        assert_eq!(report.connections(), n as u64);
+    }
+    bytes
 }

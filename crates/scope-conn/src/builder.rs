@@ -200,7 +200,7 @@ impl<E: Send + 'static> ConnBuilder<E> {
     /// let report = scope_conn::ConnBuilder::new()
     ///     .goodbye_timeout(Duration::from_secs(2))
     ///     .serve(io, |conn, _io| async move {
-    ///         let _ = conn.close();
+    ///         conn.close().await;
     ///         std::future::pending::<()>().await; // never says goodbye
     ///     })
     ///     .unwrap()
@@ -291,13 +291,7 @@ impl<E: Send + 'static> ConnBuilder<E> {
         };
         let (conn, io, shared) = assemble(nursery.spawner(), Arc::clone(&config), peer, local, io);
         let session = handler(conn, io);
-        Ok(drive(
-            shared,
-            nursery,
-            session,
-            std::future::pending(),
-            config.mode,
-        ))
+        Ok(drive(shared, nursery, Box::pin(session), None, config.mode))
     }
 
     /// Checks the settings and freezes the connection-side ones.

@@ -129,12 +129,17 @@ impl<E: Send + 'static> Conn<E> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let (io, _peer) = tokio::io::duplex(64);
-    /// let served = scope_conn::ConnBuilder::new().serve(io, |conn, _io| async move {
-    ///     conn.closing().await; // wait to be told
+    /// let (tx, rx) = tokio::sync::oneshot::channel();
+    /// let served = scope_conn::ConnBuilder::new().serve(io, |conn, _io| {
+    ///     tx.send(conn.clone()).unwrap();
+    ///     async move { conn.closing().await } // a session that waits to be told
     /// }).unwrap();
     /// let served = tokio::spawn(served);
-    /// # tokio::task::yield_now().await;
-    /// # let _ = served;
+    /// let conn = rx.await.unwrap();
+    /// let report = conn.close().await; // from outside: waits for the whole close
+    /// assert!(report.is_final());
+    /// assert_eq!(report.reason(), scope_conn::CloseReason::Requested);
+    /// # served.await.unwrap();
     /// # }
     /// ```
     pub fn close(&self) -> impl Future<Output = ConnReport<E>> + Send + 'static + use<E> {
@@ -198,7 +203,7 @@ impl<E: Send + 'static> Conn<E> {
     ///
     /// let (io, _peer) = tokio::io::duplex(64);
     /// let report = scope_conn::ConnBuilder::new().serve(io, |conn, io| async move {
-    ///     let _ = conn.close(); // from the session: the close begins
+    ///     conn.close().await; // from the session: begins the close, returns at once
     ///     let mut lines = tokio::io::BufReader::new(io).lines();
     ///     loop {
     ///         tokio::select! {
@@ -232,7 +237,7 @@ impl<E: Send + 'static> Conn<E> {
     /// let (io, _peer) = tokio::io::duplex(64);
     /// let report = scope_conn::ConnBuilder::new().serve(io, |conn, _io| async move {
     ///     conn.spawner().spawn(tokio::task::yield_now()).unwrap();
-    ///     let _ = conn.close();
+    ///     conn.close().await;
     ///     conn.drained().await;
     ///     assert_eq!(conn.spawner().stats().live, 0);
     ///     // ... say goodbye on the transport, then return.
@@ -291,7 +296,7 @@ impl<E: Send + 'static> Conn<E> {
     /// let told = std::sync::Arc::new(AtomicBool::new(false));
     /// let told2 = told.clone();
     /// scope_conn::ConnBuilder::new().serve(io, |conn, _io| async move {
-    ///     let _ = conn.close();
+    ///     conn.close().await;
     ///     // A protocol whose future ends after its graceful hook was called.
     ///     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     ///     let mut tx = Some(tx);

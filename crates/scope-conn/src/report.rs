@@ -25,7 +25,7 @@ use crate::close_reason::CloseReason;
 /// let report = ConnBuilder::new()
 ///     .serve(io, |conn, _io| async move {
 ///         conn.spawner().spawn(async { Err("bad request".into()) }).unwrap();
-///         conn.closed().await; // the failure closes the connection
+///         conn.closing().await; // the failure closes the connection
 ///     })
 ///     .unwrap()
 ///     .await;

@@ -138,6 +138,7 @@ impl<E: Send + 'static> Server<E> {
     /// # }
     /// ```
     pub async fn shutdown(&self, grace: Duration) -> ServerReport<E> {
+        self.begin_shutdown();
         let server = self.nursery.shutdown(grace).await;
         self.shared.fold_unfolded();
         self.shared.report(server)
@@ -169,6 +170,7 @@ impl<E: Send + 'static> Server<E> {
         drain: Duration,
         after_cancel: Duration,
     ) -> ServerReport<E> {
+        self.begin_shutdown();
         let server = self.nursery.shutdown_phases(drain, after_cancel).await;
         self.shared.fold_unfolded();
         self.shared.report(server)
@@ -204,6 +206,14 @@ impl<E: Send + 'static> Server<E> {
             report = self.shutdown(grace) => report,
             () = signals.recv() => self.shutdown(Duration::ZERO).await,
         })
+    }
+
+    /// Begins the server nursery's close (the shutdown's first step, done
+    /// here so the connections can be told at once).
+    fn begin_shutdown(&self) {
+        // The close's future only waits once begun: dropping it is fine.
+        drop(futures_util::FutureExt::now_or_never(self.nursery.close()));
+        self.shared.shutdown.announce();
     }
 
     /// Connections open now (accepted, transport not yet closed).

@@ -240,6 +240,7 @@ impl<E: Send + 'static> ServerBuilder<E> {
                 per_peer: self.per_peer,
             },
             self.on_closed,
+            nursery.spawner(),
         ));
         let accept = accept_loop(listener, Arc::clone(&shared), nursery.spawner(), handler);
         if nursery.spawn_named("accept", accept).is_err() {

@@ -211,7 +211,7 @@ async fn requests_in_flight_may_start_follow_up_work_after_the_close_began() {
     let refused = outside_refused.clone();
     let report = ConnBuilder::new()
         .serve(io, move |conn, _io| async move {
-            let _ = conn.close();
+            conn.close().await;
             conn.closing().await;
             // The session is the nursery's body: a request it had in flight
             // may still start its follow-up work...
@@ -244,7 +244,7 @@ async fn the_session_says_goodbye_once_the_tasks_have_drained() {
                     })
                     .unwrap();
             }
-            let _ = conn.close();
+            conn.close().await;
             conn.drained().await;
             assert_eq!(conn.spawner().stats().live, 0);
             writer.send("bye\n").await.unwrap();
@@ -269,7 +269,7 @@ async fn the_goodbye_timeout_bounds_a_session_that_never_ends() {
             conn.spawner()
                 .spawn(tokio::time::sleep(Duration::from_secs(1)))
                 .unwrap();
-            let _ = conn.close();
+            conn.close().await;
             std::future::pending::<()>().await;
         })
         .unwrap()

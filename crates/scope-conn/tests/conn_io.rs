@@ -15,17 +15,12 @@ use tokio::sync::oneshot;
 
 /// A task that streams 16 KiB chunks through `writer` until a send fails,
 /// and records how it failed.
-fn stream_until_error(
-    writer: Writer,
-    seen: Arc<Mutex<Option<ErrorKind>>>,
-) -> impl Future<Output = ()> + Send + 'static {
-    async move {
-        let chunk = bytes::Bytes::from(vec![b'x'; 16 * 1024]);
-        loop {
-            if let Err(e) = writer.send(chunk.clone()).await {
-                *seen.lock() = Some(e.kind());
-                return;
-            }
+async fn stream_until_error(writer: Writer, seen: Arc<Mutex<Option<ErrorKind>>>) {
+    let chunk = bytes::Bytes::from(vec![b'x'; 16 * 1024]);
+    loop {
+        if let Err(e) = writer.send(chunk.clone()).await {
+            *seen.lock() = Some(e.kind());
+            return;
         }
     }
 }

@@ -32,7 +32,8 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::FutureExt;
-use scope_core::{CancelReason, Nursery};
+use scope_core::{CancelReason, Nursery, Spawner};
+
 use tokio::time::{Instant, Sleep};
 
 use super::shared::{ConnShared, DRAINED};
@@ -61,7 +62,8 @@ struct Running<'a, E: Send + 'static, S> {
     shared: &'a ConnShared<E>,
     /// `None` once it ended or was dropped.
     session: Pin<&'a mut Option<S>>,
-    pump: Option<Pump>,
+    /// Boxed: most connections never make one.
+    pump: Option<Box<Pump>>,
 }
 
 impl<E: Send + 'static, S: Future<Output = ()>> Running<'_, E, S> {
@@ -103,20 +105,46 @@ impl<E: Send + 'static, S: Future<Output = ()>> Running<'_, E, S> {
     }
 }
 
-/// Runs one connection to its end. `shutdown` resolves when the server
-/// shuts down (`pending` for a standalone connection), whose close then runs
-/// in `shutdown_mode`.
-pub(crate) async fn drive<E, F, D>(
+/// How a server tells its connections that it shuts down: the server's
+/// nursery is closing (the one truth), and this wakes whoever waits on it.
+/// One `Notify` for every connection, where each connection waiting on the
+/// server nursery's `closing()` would carry that future's state.
+pub(crate) struct Shutdown<E: Send + 'static> {
+    server: Spawner<(), E>,
+    notify: tokio::sync::Notify,
+}
+
+impl<E: Send + 'static> Shutdown<E> {
+    pub(crate) fn new(server: Spawner<(), E>) -> Self {
+        Shutdown {
+            server,
+            notify: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// The server's nursery has begun to close: wake every connection.
+    pub(crate) fn announce(&self) {
+        self.notify.notify_waiters();
+    }
+}
+
+/// A session, type-erased: it lives in its own allocation, so the driver's
+/// state (a task of the server's, per connection) stays small and the
+/// driver is compiled once per error type, not once per protocol.
+pub(crate) type Session = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Runs one connection to its end. `server` is the server's spawner for a
+/// server's connection: when the server begins to close, the connection
+/// closes in `shutdown_mode`.
+pub(crate) async fn drive<E>(
     shared: Arc<ConnShared<E>>,
     nursery: Nursery<(), E>,
-    session: F,
-    shutdown: D,
+    session: Session,
+    server: Option<Arc<Shutdown<E>>>,
     shutdown_mode: CloseMode,
 ) -> ConnReport<E>
 where
     E: Send + 'static,
-    F: Future<Output = ()> + Send,
-    D: Future<Output = ()> + Send,
 {
     let _publish = PublishOnDrop(&shared);
     let config = Arc::clone(&shared.config);
@@ -131,7 +159,7 @@ where
     let (mode, _) = {
         let token = nursery.token().clone();
         let mut cancelled = pin!(token.cancelled());
-        let mut shutdown = pin!(shutdown);
+        let mut shutdown = pin!(server.as_ref().map(|s| s.notify.notified()));
         let mut idle: Option<Pin<Box<Sleep>>> = config
             .idle
             .map(|idle| Box::pin(tokio::time::sleep_until(shared.last_activity() + idle)));
@@ -158,8 +186,22 @@ where
                     CloseReason::Cancelled
                 });
             }
-            if shutdown.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(CloseReason::Shutdown);
+            if let Some(signal) = &server {
+                let mut notified = shutdown
+                    .as_mut()
+                    .as_pin_mut()
+                    .expect("made with the signal");
+                // Registered before the look, so an announcement in between
+                // is not missed.
+                notified.as_mut().enable();
+                if signal.server.is_closing() {
+                    return Poll::Ready(CloseReason::Shutdown);
+                }
+                if notified.poll(cx).is_ready() {
+                    // Announced: look again with a fresh registration.
+                    shutdown.set(Some(signal.notify.notified()));
+                    cx.waker().wake_by_ref();
+                }
             }
             if let (Some(timer), Some(limit)) = (&mut idle, config.idle) {
                 while timer.as_mut().poll(cx).is_ready() {
@@ -182,6 +224,23 @@ where
         shared.request(mode, reason)
     };
 
+    // The phases of the close run once: their state is boxed, so an open
+    // connection does not carry it.
+    Box::pin(close(run, nursery, mode)).await
+}
+
+/// The close, from its first phase: see the module docs.
+async fn close<E, S>(
+    mut run: Running<'_, E, S>,
+    nursery: Nursery<(), E>,
+    mode: CloseMode,
+) -> ConnReport<E>
+where
+    E: Send + 'static,
+    S: Future<Output = ()>,
+{
+    let shared = run.shared;
+    let config = Arc::clone(&shared.config);
     // ----- stop new work, and drain -----
     let mut stuck = None;
     // `None` once handed over.

@@ -53,7 +53,7 @@ struct Control {
     request: Option<(CloseMode, CloseReason)>,
     /// `SendTimeout` or `Transport`, with the error.
     transport: Option<(CloseReason, Arc<io::Error>)>,
-    pump: Option<Pump>,
+    pump: Option<Box<Pump>>,
 }
 
 pub(crate) struct ConnShared<E: Send + 'static> {
@@ -124,7 +124,7 @@ impl<E: Send + 'static> ConnShared<E> {
         self.control.lock().transport.clone()
     }
 
-    pub(crate) fn take_pump(&self) -> Option<Pump> {
+    pub(crate) fn take_pump(&self) -> Option<Box<Pump>> {
         self.control.lock().pump.take()
     }
 
@@ -255,7 +255,7 @@ impl<E: Send + 'static> Link for ConnShared<E> {
     }
 
     fn install_pump(&self, pump: Pump) {
-        let old = self.control.lock().pump.replace(pump);
+        let old = self.control.lock().pump.replace(Box::new(pump));
         drop(old);
         self.driver.wake();
     }

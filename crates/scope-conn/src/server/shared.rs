@@ -36,7 +36,7 @@ use crate::addr::Addr;
 use crate::builder::{ConnBuilder, ConnConfig, assemble};
 use crate::close_mode::CloseMode;
 use crate::conn::Conn;
-use crate::conn::driver::drive;
+use crate::conn::driver::{Session, Shutdown, drive};
 use crate::conn::shared::ConnShared;
 use crate::io::Io;
 use crate::listener::{Accepted, Listener};
@@ -70,6 +70,7 @@ pub(crate) struct ServerShared<E: Send + 'static> {
     pub(crate) open: AtomicUsize,
     totals: Mutex<Totals>,
     unfolded: Mutex<Vec<Arc<ConnShared<E>>>>,
+    pub(crate) shutdown: Arc<Shutdown<E>>,
 }
 
 /// A connection's place under the caps, given back when its transport
@@ -123,6 +124,7 @@ impl<E: Send + 'static> ServerShared<E> {
         mode: CloseMode,
         limits: Limits,
         on_closed: Option<OnClosed<E>>,
+        server: Spawner<(), E>,
     ) -> Self {
         ServerShared {
             template,
@@ -140,6 +142,7 @@ impl<E: Send + 'static> ServerShared<E> {
             open: AtomicUsize::new(0),
             totals: Mutex::new(Totals::default()),
             unfolded: Mutex::new(Vec::new()),
+            shutdown: Arc::new(Shutdown::new(server)),
         }
     }
 
@@ -227,15 +230,9 @@ impl<E: Send + 'static> ServerShared<E> {
         self.accepted.fetch_add(1, Ordering::Relaxed);
         #[cfg(feature = "tracing")]
         let span = tracing::info_span!("conn", id = shared.id, peer = %peer_of(&shared));
-        let session = handler(conn, io);
-        let task = serve_one(
-            Arc::clone(self),
-            shared,
-            nursery,
-            session,
-            slot,
-            spawner.clone(),
-        );
+        // Boxed here, once: the connection's task then holds a pointer.
+        let session: Session = Box::pin(handler(conn, io));
+        let task = serve_one(Arc::clone(self), shared, nursery, session, slot);
         #[cfg(feature = "tracing")]
         let task = tracing::Instrument::instrument(task, span);
         // The accept loop is a child of the server's nursery, so this spawn
@@ -254,40 +251,40 @@ fn peer_of<E: Send + 'static>(shared: &ConnShared<E>) -> &dyn std::fmt::Display 
 }
 
 /// One connection, as a task of the server's nursery.
-fn serve_one<E, Fut>(
+async fn serve_one<E: Send + 'static>(
     server: Arc<ServerShared<E>>,
     shared: Arc<ConnShared<E>>,
     nursery: Nursery<(), E>,
-    session: Fut,
+    session: Session,
     slot: Slot<E>,
-    server_spawner: Spawner<(), E>,
-) -> impl Future<Output = ()> + Send + 'static
-where
-    E: Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    async move {
-        let mut fold = FoldOnDrop {
-            server: Arc::clone(&server),
-            conn: Some(Arc::clone(&shared)),
-        };
-        let shutdown = async move { server_spawner.closing().await };
-        let report = drive(Arc::clone(&shared), nursery, session, shutdown, server.mode).await;
-        // The transport is closed: the slot is free.
-        drop(slot);
-        if let Some(on_closed) = &server.on_closed {
-            on_closed(&report);
-        }
-        let tasks = if report.tasks().is_final() {
-            report.tasks().stats()
-        } else {
-            // Detached tasks run on under the server: count them when they
-            // end (the shutdown waits for them too).
-            shared.spawner.closed().await.stats()
-        };
-        fold.conn = None;
-        server.fold(tasks);
+) {
+    let mut fold = FoldOnDrop {
+        server: Arc::clone(&server),
+        conn: Some(Arc::clone(&shared)),
+    };
+    let report = drive(
+        Arc::clone(&shared),
+        nursery,
+        session,
+        Some(Arc::clone(&server.shutdown)),
+        server.mode,
+    )
+    .await;
+    // The transport is closed: the slot is free.
+    drop(slot);
+    if let Some(on_closed) = &server.on_closed {
+        on_closed(&report);
     }
+    let tasks = if report.tasks().is_final() {
+        report.tasks().stats()
+    } else {
+        // Detached tasks run on under the server: count them when they end
+        // (the shutdown waits for them too). Rare: boxed.
+        drop(report);
+        Box::pin(shared.spawner.closed()).await.stats()
+    };
+    fold.conn = None;
+    server.fold(tasks);
 }
 
 fn is_connection_error(e: &std::io::Error) -> bool {
