@@ -30,7 +30,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use scope_conn::{Conn, ConnBuilder, Io, Server};
+use scope_conn::{Conn, ConnBuilder, Io, Server, Signals};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
@@ -87,7 +87,16 @@ async fn serve(addr: &str) -> Result<(), BoxError> {
         .serve(listener, session)?;
     println!("listening on {local}; try: line_server client {local}");
     println!("Ctrl-C or SIGTERM drains ({GRACE:?} in all); a second one aborts at once");
-    let report = server.shutdown_on_signal(GRACE).await?;
+    let mut signals = Signals::new()?;
+    let first = signals.recv().await;
+    println!("{first}: shutting down within {GRACE:?}");
+    let report = tokio::select! {
+        report = server.shutdown(GRACE) => report,
+        second = signals.recv() => {
+            println!("{second}: aborting what is left");
+            server.shutdown(Duration::ZERO).await
+        }
+    };
     let t = report.tasks();
     println!(
         "served {} connections; tasks: {} spawned = {} completed + {} failed + {} cancelled + {} aborted; {} running",

@@ -4,10 +4,10 @@ pub(crate) mod driver;
 pub(crate) mod shared;
 
 use std::fmt;
-use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Context, Poll};
 
 use scope_core::{BoxError, Spawner};
 
@@ -223,6 +223,12 @@ impl<E: Send + 'static> Conn<E> {
         self.shared.spawner.closing().await;
     }
 
+    /// [`closing`](Self::closing), owning what it needs.
+    fn closing_owned(&self) -> impl Future<Output = ()> + Send + 'static + use<E> {
+        let spawner = self.shared.spawner.clone();
+        async move { spawner.closing().await }
+    }
+
     /// Resolves once the connection's tasks have drained (or were detached):
     /// the moment for the protocol's goodbye (an SSH disconnect, say).
     ///
@@ -308,25 +314,16 @@ impl<E: Send + 'static> Conn<E> {
     /// assert!(told.load(Ordering::Relaxed));
     /// # }
     /// ```
-    pub async fn run<F: Future>(
-        &self,
-        session: F,
-        on_closing: impl FnOnce(Pin<&mut F>),
-    ) -> F::Output {
-        let mut session = pin!(session);
-        let mut closing = pin!(self.closing());
-        let mut on_closing = Some(on_closing);
-        poll_fn(|cx| {
-            if let Poll::Ready(out) = session.as_mut().poll(cx) {
-                return Poll::Ready(out);
-            }
-            if let Some(hook) = on_closing.take_if(|_| closing.as_mut().poll(cx).is_ready()) {
-                hook(session.as_mut());
-                return session.as_mut().poll(cx);
-            }
-            Poll::Pending
-        })
-        .await
+    pub fn run<F, G>(&self, session: F, on_closing: G) -> Run<F, G>
+    where
+        F: Future,
+        G: FnOnce(Pin<&mut F>),
+    {
+        Run {
+            session: Box::pin(session),
+            closing: Some(Box::pin(self.closing_owned())),
+            on_closing: Some(on_closing),
+        }
     }
 
     /// The connection's id (unique in the process).
@@ -401,6 +398,54 @@ impl<E: Send + 'static> fmt::Debug for Conn<E> {
             .field("peer", &self.shared.peer)
             .field("stats", &self.shared.spawner.stats())
             .field("closing", &self.shared.spawner.is_closing())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future [`Conn::run`] returns: the session, with its graceful hook
+/// called once when the connection begins to close.
+///
+/// A plain struct rather than an `async` block: it is `Send` exactly when
+/// the session and the hook are, which the compiler can always prove (for
+/// a protocol future such as hyper's, an `async` block holding it in a
+/// generic function can defeat that proof).
+#[must_use = "futures do nothing unless polled"]
+pub struct Run<F, G> {
+    session: Pin<Box<F>>,
+    closing: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    on_closing: Option<G>,
+}
+
+impl<F, G> Future for Run<F, G>
+where
+    F: Future,
+    G: FnOnce(Pin<&mut F>) + Unpin,
+{
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = &mut *self;
+        if let Poll::Ready(out) = this.session.as_mut().poll(cx) {
+            return Poll::Ready(out);
+        }
+        if let Some(closing) = &mut this.closing {
+            if closing.as_mut().poll(cx).is_ready() {
+                this.closing = None;
+                if let Some(hook) = this.on_closing.take() {
+                    hook(this.session.as_mut());
+                }
+                // The hook may have made the session ready (or woken it).
+                return this.session.as_mut().poll(cx);
+            }
+        }
+        Poll::Pending
+    }
+}
+
+impl<F, G> fmt::Debug for Run<F, G> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Run")
+            .field("told", &self.closing.is_none())
             .finish_non_exhaustive()
     }
 }

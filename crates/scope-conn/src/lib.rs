@@ -67,6 +67,10 @@
 //!
 //! - `tracing` (default): the core's warnings and spans, a span per
 //!   connection, and a warning when accepting fails.
+//! - `signal`: [`Signals`], SIGINT and SIGTERM as one stream, for a server's
+//!   graceful shutdown and its abort on a second signal.
+//! - `hyper`: [`HyperExecutor`], hyper's executor spawning into a
+//!   connection's nursery (HTTP/2 streams become the connection's tasks).
 //!
 //! # Examples
 //!
@@ -103,12 +107,16 @@ mod close_mode;
 mod close_reason;
 mod config_error;
 mod conn;
+#[cfg(feature = "hyper")]
+mod hyper_executor;
 mod io;
 mod listener;
 mod report;
 mod server;
 mod server_builder;
 mod server_report;
+#[cfg(feature = "signal")]
+mod signals;
 mod writer;
 
 pub use addr::Addr;
@@ -116,11 +124,15 @@ pub use builder::ConnBuilder;
 pub use close_mode::CloseMode;
 pub use close_reason::CloseReason;
 pub use config_error::ConfigError;
-pub use conn::Conn;
+pub use conn::{Conn, Run};
+#[cfg(feature = "hyper")]
+pub use hyper_executor::HyperExecutor;
 pub use io::Io;
 pub use listener::{Accepted, Listener};
 pub use report::ConnReport;
 pub use server::Server;
 pub use server_builder::ServerBuilder;
 pub use server_report::ServerReport;
+#[cfg(feature = "signal")]
+pub use signals::{Signal, Signals};
 pub use writer::Writer;

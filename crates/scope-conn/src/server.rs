@@ -1,8 +1,6 @@
 //! [`Server`]: an accept loop whose connections' tasks it owns.
 
 pub(crate) mod shared;
-#[cfg(feature = "signal")]
-mod signal;
 
 use std::fmt;
 use std::sync::Arc;
@@ -174,38 +172,6 @@ impl<E: Send + 'static> Server<E> {
         let server = self.nursery.shutdown_phases(drain, after_cancel).await;
         self.shared.fold_unfolded();
         self.shared.report(server)
-    }
-
-    /// Waits for SIGINT or SIGTERM (Ctrl-C off Unix), then shuts down within
-    /// `grace` as [`shutdown`](Self::shutdown); a second signal during the
-    /// shutdown ends what is left at once (cancel and abort) and still
-    /// returns the report. With the `signal` feature.
-    ///
-    /// # Errors
-    ///
-    /// The signal handlers could not be installed.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// # #[tokio::main] async fn main() -> std::io::Result<()> {
-    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
-    /// let server = scope_conn::Server::builder().serve(listener, |_conn, _io| async {}).unwrap();
-    /// let grace = std::time::Duration::from_secs(5);
-    /// println!("Ctrl-C or SIGTERM: graceful shutdown ({grace:?} in all); a second one aborts at once");
-    /// let report = server.shutdown_on_signal(grace).await?;
-    /// println!("{} connections; tasks: {:?}", report.connections(), report.tasks());
-    /// # Ok(()) }
-    /// ```
-    #[cfg(feature = "signal")]
-    pub async fn shutdown_on_signal(&self, grace: Duration) -> std::io::Result<ServerReport<E>> {
-        let mut signals = signal::Signals::new()?;
-        signals.recv().await;
-        Ok(tokio::select! {
-            biased;
-            report = self.shutdown(grace) => report,
-            () = signals.recv() => self.shutdown(Duration::ZERO).await,
-        })
     }
 
     /// Begins the server nursery's close (the shutdown's first step, done

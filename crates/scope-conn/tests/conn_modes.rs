@@ -20,7 +20,8 @@ async fn deadline_close_escalates_drain_then_cancel_then_abort_within_its_durati
             let token = s.token().clone();
             s.spawn(async move { token.cancelled().await }).unwrap();
             s.spawn(std::future::pending::<()>()).unwrap();
-            conn.close_with(CloseMode::Deadline(Duration::from_secs(8))).await;
+            conn.close_with(CloseMode::Deadline(Duration::from_secs(8)))
+                .await;
         })
         .unwrap()
         .await;

@@ -241,12 +241,18 @@ async fn a_connection_arriving_during_the_shutdown_is_refused_not_answered_empty
     match TcpStream::connect(addr).await {
         Err(e) => {
             use std::io::ErrorKind::{ConnectionRefused, ConnectionReset};
-            assert!(matches!(e.kind(), ConnectionRefused | ConnectionReset), "{e}");
+            assert!(
+                matches!(e.kind(), ConnectionRefused | ConnectionReset),
+                "{e}"
+            );
         }
         Ok(mut late) => {
             let mut buf = [0; 1];
             let read = late.read(&mut buf).await;
-            assert_eq!(read.unwrap_err().kind(), std::io::ErrorKind::ConnectionReset);
+            assert_eq!(
+                read.unwrap_err().kind(),
+                std::io::ErrorKind::ConnectionReset
+            );
         }
     }
     release_tx.send(true).unwrap();

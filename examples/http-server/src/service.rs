@@ -9,10 +9,10 @@ use std::time::Duration;
 use http_body_util::Full;
 use hyper::body::{Body, Bytes, Frame, Incoming, SizeHint};
 use hyper::{Request, Response, StatusCode};
-use scope_conn::ConnSpawner;
+use scope_conn::Conn;
 use tokio::sync::oneshot;
 
-use crate::ledger::{Job, Ledger, Reply};
+use crate::jobs::Jobs;
 
 /// Longest job or slow reply a request may ask for.
 const MAX_MS: u64 = 600_000;
@@ -28,56 +28,76 @@ routes:
 /// What every request on one connection shares.
 #[derive(Clone)]
 pub(crate) struct Ctx {
-    pub(crate) spawner: ConnSpawner,
-    pub(crate) ledger: Arc<Ledger>,
+    pub(crate) conn: Conn,
+    pub(crate) jobs: Arc<Jobs>,
+    pub(crate) stats: Arc<dyn Fn() -> String + Send + Sync>,
 }
 
 pub(crate) async fn handle(
     req: Request<Incoming>,
     ctx: Ctx,
 ) -> Result<Response<ReplyBody>, Infallible> {
-    ctx.ledger.request();
     let query = Query(req.uri().query().unwrap_or(""));
-    let id = ctx.spawner.id();
+    let id = ctx.conn.id();
+    let version = req.version();
     let res = match req.uri().path() {
         "/" => reply(StatusCode::OK, USAGE.to_owned(), None),
         "/work" => {
             let ms = query.millis("ms").unwrap_or(100);
             let (sent, responded) = oneshot::channel();
             if spawn_job(&ctx, ms, query.flag("stubborn"), Some(responded)) {
-                let body = format!("job accepted on connection {id}: {ms} ms after this reply\n");
+                let body = format!(
+                    "job accepted on connection {id} ({version:?}): {ms} ms after this reply\n"
+                );
                 reply(StatusCode::OK, body, Some(sent))
             } else {
-                reply(StatusCode::SERVICE_UNAVAILABLE, "closing\n".into(), None)
+                unavailable()
             }
         }
         "/slow" => {
             let ms = query.millis("ms").unwrap_or(1_000);
-            if let Some(work) = query.millis("work") {
-                // Work the request starts before answering: it is the
-                // connection's, so it survives the client leaving.
-                spawn_job(&ctx, work, false, None);
+            // Work the request starts before answering: it is the
+            // connection's, so it survives the client leaving.
+            let started = query
+                .millis("work")
+                .is_none_or(|work| spawn_job(&ctx, work, false, None));
+            if started {
+                tokio::time::sleep(Duration::from_millis(ms)).await;
+                let body = format!("slow reply after {ms} ms on connection {id} ({version:?})\n");
+                reply(StatusCode::OK, body, None)
+            } else {
+                unavailable()
             }
-            let answer = Reply::begin(&ctx.ledger);
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-            answer.answered();
-            let body = format!("slow reply after {ms} ms on connection {id}\n");
-            reply(StatusCode::OK, body, None)
         }
-        "/stats" => reply(StatusCode::OK, ctx.ledger.stats().to_string(), None),
+        "/stats" => reply(StatusCode::OK, (ctx.stats)(), None),
         _ => reply(StatusCode::NOT_FOUND, USAGE.to_owned(), None),
     };
     Ok(res)
 }
 
+fn unavailable() -> Response<ReplyBody> {
+    reply(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the server is shutting down\n".into(),
+        None,
+    )
+}
+
 /// Starts `ms` of work as a task of the connection's nursery: it waits for
 /// the reply to be handed to hyper (`responded`), then works, watching the
-/// connection's token unless `stubborn`.
+/// connection's token unless `stubborn`. `false` if the nursery refused it
+/// (the connection was cancelled).
 fn spawn_job(ctx: &Ctx, ms: u64, stubborn: bool, responded: Option<oneshot::Receiver<()>>) -> bool {
-    let ledger = Arc::clone(&ctx.ledger);
-    let token = ctx.spawner.token().clone();
+    let jobs = Arc::clone(&ctx.jobs);
+    let token = ctx.conn.spawner().token().clone();
+    let (accepted_tx, accepted) = oneshot::channel::<()>();
     let job = async move {
-        let job = Job::begin(&ledger);
+        // Counted once the nursery has taken it (the spawn below returned
+        // `Ok`): a refused job never started.
+        if accepted.await.is_err() {
+            return;
+        }
+        let job = jobs.started();
         let work = async {
             if let Some(responded) = responded {
                 // Err too when the reply was dropped unsent: work anyway.
@@ -87,25 +107,21 @@ fn spawn_job(ctx: &Ctx, ms: u64, stubborn: bool, responded: Option<oneshot::Rece
         };
         if stubborn {
             work.await;
-            job.completed();
         } else {
             tokio::select! {
-                () = work => job.completed(),
-                () = token.cancelled() => job.cancelled(),
+                () = work => {}
+                () = token.cancelled() => {}
             }
         }
+        job.ended(&token);
     };
-    // Spawned from inside the connection's hyper task, so the nursery takes
-    // it even while the connection's close drains (follow-up work).
-    match ctx.spawner.spawn_named("job", job) {
-        Ok(()) => {
-            ctx.ledger.job_accepted();
-            true
-        }
-        Err(_) => {
-            ctx.ledger.job_refused();
-            false
-        }
+    // The session (hyper, driving this handler) is the nursery's body: a
+    // request in flight may start its job even while the connection closes.
+    if ctx.conn.spawner().spawn_named("job", job).is_ok() {
+        let _ = accepted_tx.send(());
+        true
+    } else {
+        false
     }
 }
 

@@ -1,68 +1,68 @@
 //! [`ShutdownReport`]: how an [`HttpServer`](crate::HttpServer) shutdown went.
 
 use std::fmt;
-use std::time::Duration;
 
 use scope_conn::ServerReport;
+use scope_core::BoxError;
 
-use crate::ledger_stats::LedgerStats;
+use crate::jobs::JobCounts;
 
 /// What [`HttpServer::shutdown`](crate::HttpServer::shutdown) returns: the
-/// server's totals (from the nurseries), the example's own counters (from
-/// the jobs), whether hyper's phase ended within its grace, and how long it
-/// all took. The two accounts agree: every task the nurseries count is the
-/// hyper connection or a job, and every job the ledger saw start has ended.
+/// server's totals, from the nurseries (every task of every connection: the
+/// HTTP/2 streams and the background jobs), and the jobs among them. Both
+/// count the same way, so they add up: nothing is "lost" unless a task was
+/// started and never ended, which the table would show.
 pub struct ShutdownReport {
-    pub(crate) server: ServerReport<scope_core::BoxError>,
-    pub(crate) ledger: LedgerStats,
-    pub(crate) http_drained: bool,
-    pub(crate) elapsed: Duration,
+    pub(crate) server: ServerReport<BoxError>,
+    pub(crate) jobs: JobCounts,
 }
 
 impl ShutdownReport {
-    /// The scope-conn server's report: connections, and every task of every
-    /// connection (one hyper task per connection, plus the jobs).
+    /// The scope-conn server's report.
     #[must_use]
-    pub fn server(&self) -> &ServerReport<scope_core::BoxError> {
+    pub fn server(&self) -> &ServerReport<BoxError> {
         &self.server
     }
 
-    /// The example's counters, read after everything ended.
+    /// The background jobs, read once every task had ended.
     #[must_use]
-    pub fn ledger(&self) -> LedgerStats {
-        self.ledger
+    pub fn jobs(&self) -> JobCounts {
+        self.jobs
     }
 
-    /// Every hyper connection ended within the first grace period (also
-    /// `true` from a second shutdown call, which skips that phase).
+    /// Tasks started and never accounted for (completed, failed, cancelled,
+    /// aborted, or still running): 0, always.
     #[must_use]
-    pub fn http_drained(&self) -> bool {
-        self.http_drained
-    }
-
-    /// From the call to the report.
-    #[must_use]
-    pub fn elapsed(&self) -> Duration {
-        self.elapsed
+    pub fn lost(&self) -> u64 {
+        let t = self.server.tasks();
+        t.spawned - (t.completed + t.failed + t.cancelled + t.aborted + t.live)
     }
 }
 
 impl fmt::Display for ShutdownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let t = self.server.tasks();
-        writeln!(f, "connections        {:>8}", self.server.connections())?;
-        write!(f, "{}", self.ledger)?;
+        let (t, j) = (self.server.tasks(), self.jobs);
         writeln!(
             f,
-            "nursery tasks      {:>8} = {} completed + {} failed + {} cancelled + {} aborted",
-            t.spawned, t.completed, t.failed, t.cancelled, t.aborted
+            "connections      {:>6} served, {} refused",
+            self.server.connections(),
+            self.server.refused_connections()
         )?;
         writeln!(
             f,
-            "http drained       {:>8}",
-            if self.http_drained { "in grace" } else { "cut" }
+            "tasks            {:>6} started = {} completed + {} failed + {} cancelled + {} aborted + {} running",
+            t.spawned, t.completed, t.failed, t.cancelled, t.aborted, t.live
         )?;
-        writeln!(f, "elapsed            {:>8.0?}", self.elapsed)
+        writeln!(
+            f,
+            "  of which jobs  {:>6} started = {} completed + {} cancelled + {} aborted + {} running",
+            j.started,
+            j.completed,
+            j.cancelled,
+            j.aborted,
+            j.running()
+        )?;
+        writeln!(f, "lost             {:>6}", self.lost())
     }
 }
 
@@ -70,9 +70,7 @@ impl fmt::Debug for ShutdownReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ShutdownReport")
             .field("server", &self.server)
-            .field("ledger", &self.ledger)
-            .field("http_drained", &self.http_drained)
-            .field("elapsed", &self.elapsed)
+            .field("jobs", &self.jobs)
             .finish()
     }
 }
