@@ -66,6 +66,7 @@ pub fn all_groups(sizes: &Sizes) -> Vec<Group> {
     groups.extend(scenarios::memory::groups(sizes));
     groups.extend(scenarios::fixed_cost::groups(sizes));
     groups.extend(scenarios::connections::groups(sizes));
+    groups.extend(scenarios::http::groups(sizes));
     groups
 }
 

@@ -109,7 +109,8 @@ impl<E: Send + 'static> ConnBuilder<E> {
     /// let report = scope_conn::ConnBuilder::new()
     ///     .nursery(|b| b.max_held(1))
     ///     .serve(io, |conn, _io| async move {
-    ///         conn.spawner().spawn(std::future::pending::<()>()).unwrap();
+    ///         let token = conn.spawner().token().clone();
+    ///         conn.spawner().spawn(async move { token.cancelled().await }).unwrap();
     ///         assert!(conn.spawner().spawn(async {}).unwrap_err().is_full());
     ///         conn.spawner().token().cancel();
     ///     })

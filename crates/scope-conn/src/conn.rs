@@ -314,15 +314,17 @@ impl<E: Send + 'static> Conn<E> {
     /// assert!(told.load(Ordering::Relaxed));
     /// # }
     /// ```
-    pub fn run<F, G>(&self, session: F, on_closing: G) -> Run<F, G>
+    pub fn run<F, G>(&self, session: F, on_closing: G) -> Run<F, G, E>
     where
         F: Future,
         G: FnOnce(Pin<&mut F>),
     {
         Run {
             session: Box::pin(session),
-            closing: Some(Box::pin(self.closing_owned())),
+            closing: Box::pin(self.closing_owned()),
+            spawner: self.shared.spawner.clone(),
             on_closing: Some(on_closing),
+            registered: false,
         }
     }
 
@@ -410,16 +412,21 @@ impl<E: Send + 'static> fmt::Debug for Conn<E> {
 /// a protocol future such as hyper's, an `async` block holding it in a
 /// generic function can defeat that proof).
 #[must_use = "futures do nothing unless polled"]
-pub struct Run<F, G> {
+pub struct Run<F, G, E: Send + 'static = BoxError> {
     session: Pin<Box<F>>,
-    closing: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
+    closing: Pin<Box<dyn Future<Output = ()> + Send>>,
+    spawner: Spawner<(), E>,
+    /// `None` once called.
     on_closing: Option<G>,
+    /// `closing` was polled once: it wakes this task when the close begins.
+    registered: bool,
 }
 
-impl<F, G> Future for Run<F, G>
+impl<F, G, E> Future for Run<F, G, E>
 where
     F: Future,
     G: FnOnce(Pin<&mut F>) + Unpin,
+    E: Send + 'static,
 {
     type Output = F::Output;
 
@@ -428,24 +435,32 @@ where
         if let Poll::Ready(out) = this.session.as_mut().poll(cx) {
             return Poll::Ready(out);
         }
-        if let Some(closing) = &mut this.closing {
-            if closing.as_mut().poll(cx).is_ready() {
-                this.closing = None;
-                if let Some(hook) = this.on_closing.take() {
-                    hook(this.session.as_mut());
-                }
-                // The hook may have made the session ready (or woken it).
-                return this.session.as_mut().poll(cx);
+        if this.on_closing.is_none() {
+            return Poll::Pending;
+        }
+        // Polled once to register; after that one atomic load per wake-up
+        // of the session says whether the close began.
+        let began = if this.registered {
+            this.spawner.is_closing()
+        } else {
+            this.registered = true;
+            this.closing.as_mut().poll(cx).is_ready()
+        };
+        if began {
+            if let Some(hook) = this.on_closing.take() {
+                hook(this.session.as_mut());
             }
+            // The hook may have made the session ready (or woken it).
+            return this.session.as_mut().poll(cx);
         }
         Poll::Pending
     }
 }
 
-impl<F, G> fmt::Debug for Run<F, G> {
+impl<F, G, E: Send + 'static> fmt::Debug for Run<F, G, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Run")
-            .field("told", &self.closing.is_none())
+            .field("told", &self.on_closing.is_none())
             .finish_non_exhaustive()
     }
 }

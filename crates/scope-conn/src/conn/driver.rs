@@ -163,6 +163,7 @@ where
         let mut idle: Option<Pin<Box<Sleep>>> = config
             .idle
             .map(|idle| Box::pin(tokio::time::sleep_until(shared.last_activity() + idle)));
+        let mut first = true;
         let reason = poll_fn(|cx| {
             let pump_failed = run.poll(cx);
             if let Some((_, reason)) = shared.requested() {
@@ -179,30 +180,40 @@ where
             if !run.session_live() {
                 return Poll::Ready(CloseReason::SessionEnded);
             }
-            if cancelled.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(if nursery.cancel_reason() == Some(CancelReason::Failure) {
-                    CloseReason::Failed
-                } else {
-                    CloseReason::Cancelled
-                });
+            // The token and the server's announcement each wake this task
+            // through a registration made on the first poll; after that the
+            // driver reads the state they change (one atomic load each)
+            // rather than poll them on every wake-up of the session.
+            if first || nursery.is_cancelled() {
+                let fired = cancelled.as_mut().poll(cx).is_ready();
+                if fired || nursery.is_cancelled() {
+                    return Poll::Ready(
+                        if nursery.cancel_reason() == Some(CancelReason::Failure) {
+                            CloseReason::Failed
+                        } else {
+                            CloseReason::Cancelled
+                        },
+                    );
+                }
             }
             if let Some(signal) = &server {
-                let mut notified = shutdown
-                    .as_mut()
-                    .as_pin_mut()
-                    .expect("made with the signal");
-                // Registered before the look, so an announcement in between
-                // is not missed.
-                notified.as_mut().enable();
                 if signal.server.is_closing() {
                     return Poll::Ready(CloseReason::Shutdown);
                 }
-                if notified.poll(cx).is_ready() {
-                    // Announced: look again with a fresh registration.
-                    shutdown.set(Some(signal.notify.notified()));
-                    cx.waker().wake_by_ref();
+                if first {
+                    let mut notified = shutdown
+                        .as_mut()
+                        .as_pin_mut()
+                        .expect("made with the signal");
+                    // Registered, then a second look: an announcement made
+                    // in between is not missed.
+                    notified.as_mut().enable();
+                    if signal.server.is_closing() || notified.poll(cx).is_ready() {
+                        return Poll::Ready(CloseReason::Shutdown);
+                    }
                 }
             }
+            first = false;
             if let (Some(timer), Some(limit)) = (&mut idle, config.idle) {
                 while timer.as_mut().poll(cx).is_ready() {
                     let at = shared.last_activity() + limit;

@@ -41,6 +41,14 @@ use crate::io::Link;
 use crate::report::ConnReport;
 use crate::writer::Pump;
 
+/// `news` bits. Each is set (`Release`) after its part of `control` was
+/// written under the lock, and read with `Acquire` before the driver locks
+/// it; a bit never clears, except `PUMPED`, cleared by whoever takes the
+/// pump under the lock.
+const REQUESTED: u8 = 1;
+const FAILED: u8 = 2;
+const PUMPED: u8 = 4;
+
 /// The phases a waiter can ask about (the others are the nursery's).
 pub(crate) const OPEN: u8 = 0;
 /// The tasks have drained (or were detached): the session may say goodbye.
@@ -63,6 +71,10 @@ pub(crate) struct ConnShared<E: Send + 'static> {
     pub(crate) local: Option<Addr>,
     pub(crate) config: Arc<ConnConfig>,
     control: Mutex<Control>,
+    /// Which parts of `control` were written (`REQUESTED`, `FAILED`,
+    /// `PUMPED`), so the driver locks it only when there is news: it runs on
+    /// every wake-up of the session, that is on every request.
+    news: AtomicU8,
     /// Last time bytes moved, in milliseconds since `config.epoch`.
     activity: AtomicU64,
     phase: AtomicU8,
@@ -93,6 +105,7 @@ impl<E: Send + 'static> ConnShared<E> {
             local,
             config,
             control: Mutex::new(Control::default()),
+            news: AtomicU8::new(0),
             activity: AtomicU64::new(0),
             phase: AtomicU8::new(OPEN),
             driver: AtomicWaker::new(),
@@ -112,20 +125,36 @@ impl<E: Send + 'static> ConnShared<E> {
     /// Records a close request; the first one wins. Returns the one that did.
     pub(crate) fn request(&self, mode: CloseMode, reason: CloseReason) -> (CloseMode, CloseReason) {
         let won = *self.control.lock().request.get_or_insert((mode, reason));
+        self.news.fetch_or(REQUESTED, Ordering::Release);
         self.driver.wake();
         won
     }
 
+    fn has(&self, bit: u8) -> bool {
+        self.news.load(Ordering::Acquire) & bit != 0
+    }
+
     pub(crate) fn requested(&self) -> Option<(CloseMode, CloseReason)> {
+        if !self.has(REQUESTED) {
+            return None;
+        }
         self.control.lock().request
     }
 
     pub(crate) fn transport_failure(&self) -> Option<(CloseReason, Arc<io::Error>)> {
+        if !self.has(FAILED) {
+            return None;
+        }
         self.control.lock().transport.clone()
     }
 
     pub(crate) fn take_pump(&self) -> Option<Box<Pump>> {
-        self.control.lock().pump.take()
+        if !self.has(PUMPED) {
+            return None;
+        }
+        let mut control = self.control.lock();
+        self.news.fetch_and(!PUMPED, Ordering::Relaxed);
+        control.pump.take()
     }
 
     pub(crate) fn register_driver(&self, waker: &std::task::Waker) {
@@ -244,6 +273,7 @@ impl<E: Send + 'static> Link for ConnShared<E> {
                 // `io::Error` is not `Clone`: keep its kind and message.
                 let copy = io::Error::new(err.kind(), err.to_string());
                 control.transport = Some((reason, Arc::new(copy)));
+                self.news.fetch_or(FAILED, Ordering::Release);
             }
         }
         self.driver.wake();
@@ -255,7 +285,11 @@ impl<E: Send + 'static> Link for ConnShared<E> {
     }
 
     fn install_pump(&self, pump: Pump) {
-        let old = self.control.lock().pump.replace(Box::new(pump));
+        let old = {
+            let mut control = self.control.lock();
+            self.news.fetch_or(PUMPED, Ordering::Release);
+            control.pump.replace(Box::new(pump))
+        };
         drop(old);
         self.driver.wake();
     }
