@@ -71,14 +71,11 @@ mod handler;
 mod report;
 mod session;
 
-use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::Duration;
 
-use scope_conn::{ConnBuilder, Server};
+use scope_conn::{ConnBuilder, Server, Signals};
 use scope_core::{BoxError, Policy};
 use tokio::net::TcpListener;
 
@@ -155,28 +152,29 @@ async fn run(addr: &str, key_path: &str, grace: Duration) -> Result<(), BoxError
             })?
     };
 
-    let mut shutdown = pin!(server.shutdown_on_signal(grace));
-    // `shutdown_on_signal` installs its handlers when first polled: poll it
-    // once before saying we listen, so that a SIGTERM sent right after that
-    // line drains the server instead of killing the process. It is ready
-    // then only if the handlers could not be installed.
-    let report = match poll_once(shutdown.as_mut()).await {
-        Some(installed) => installed.map_err(|e| format!("signal handlers: {e}"))?,
-        None => {
-            // Tests and scripts wait for this line.
-            println!("listening on {addr}");
-            println!(
-                "try: ssh -F /dev/null -o LogLevel=ERROR -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -p {} demo@{} 'sleep 3'",
-                addr.port(),
-                addr.ip()
-            );
-            println!("commands: {}", command::SUMMARY);
-            println!(
-                "Ctrl-C or SIGTERM: graceful shutdown, {} in all (commands still running at {} are cancelled); a second signal aborts at once",
-                report::secs(grace),
-                report::secs(grace / 4 * 3),
-            );
-            shutdown.await?
+    // Listening for the signals before saying we listen: a SIGTERM sent
+    // right after that line drains the server instead of killing it.
+    let mut signals = Signals::new().map_err(|e| format!("signal handlers: {e}"))?;
+    // Tests and scripts wait for this line.
+    println!("listening on {addr}");
+    println!(
+        "try: ssh -F /dev/null -o LogLevel=ERROR -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -p {} demo@{} 'sleep 3'",
+        addr.port(),
+        addr.ip()
+    );
+    println!("commands: {}", command::SUMMARY);
+    println!(
+        "Ctrl-C or SIGTERM: graceful shutdown, {} in all (commands still running at {} are cancelled); a second signal aborts at once",
+        report::secs(grace),
+        report::secs(grace / 4 * 3),
+    );
+    let first = signals.recv().await;
+    println!("{first}: shutting down within {}", report::secs(grace));
+    let report = tokio::select! {
+        report = server.shutdown(grace) => report,
+        second = signals.recv() => {
+            println!("{second}: aborting what is left");
+            server.shutdown(Duration::ZERO).await
         }
     };
     print!(
@@ -188,13 +186,4 @@ async fn run(addr: &str, key_path: &str, grace: Duration) -> Result<(), BoxError
         }
     );
     Ok(())
-}
-
-/// Polls `fut` once; its output if it was ready.
-async fn poll_once<F: Future>(mut fut: Pin<&mut F>) -> Option<F::Output> {
-    poll_fn(|cx| match fut.as_mut().poll(cx) {
-        Poll::Ready(out) => Poll::Ready(Some(out)),
-        Poll::Pending => Poll::Ready(None),
-    })
-    .await
 }
