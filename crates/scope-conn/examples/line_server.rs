@@ -7,8 +7,8 @@
 //! cargo run -p scope-conn --example line_server -- client 127.0.0.1:7878 "work 300" "work 100" stats quit
 //! ```
 //!
-//! Commands, one per line (at most 1,024 bytes; a longer line is answered
-//! with an error and skipped):
+//! Commands, one per line (at most 1,024 bytes: a longer line is answered
+//! with an error, and the connection closes):
 //!
 //! - `work <ms>`: starts background work on the connection that answers
 //!   `done <n> after <ms> ms` when it ends; the prompt returns at once.
@@ -132,12 +132,12 @@ async fn session(conn: Conn, io: Io<TcpStream>) {
         let line = match line {
             Some(Ok(line)) => line,
             Some(Err(LinesCodecError::MaxLineLengthExceeded)) => {
+                // The reader stops after an error: answer, and end the
+                // session (the work already started still finishes).
                 let _ = writer
-                    .send(format!(
-                        "error: line longer than {MAX_LINE} bytes, skipped\n"
-                    ))
+                    .send(format!("error: line longer than {MAX_LINE} bytes; closing\n"))
                     .await;
-                continue;
+                break;
             }
             Some(Err(LinesCodecError::Io(_))) | None => break,
         };
@@ -210,4 +210,51 @@ async fn client(addr: &str, commands: &[String]) -> Result<(), BoxError> {
     write.shutdown().await?;
     printer.await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A client's side: sends `input`, reads every line until the server
+    /// closes the connection.
+    async fn exchange(input: &[u8]) -> Vec<String> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = Server::builder().serve(listener, session).unwrap();
+        let stream = TcpStream::connect(addr).await.unwrap();
+        let (read, mut write) = stream.into_split();
+        write.write_all(input).await.unwrap();
+        write.shutdown().await.unwrap();
+        let mut lines = BufReader::new(read).lines();
+        let mut seen = Vec::new();
+        while let Some(line) = lines.next_line().await.unwrap() {
+            seen.push(line);
+        }
+        let report = server.shutdown(GRACE).await;
+        assert_eq!(report.tasks().live, 0);
+        seen
+    }
+
+    #[tokio::test]
+    async fn an_over_long_line_is_answered_with_an_error_and_the_work_before_it_finishes() {
+        // 100 KiB without a newline: the server holds at most the cap.
+        let mut input = b"work 20\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', 100 * MAX_LINE));
+        input.extend_from_slice(b"\nstats\n");
+        let seen = exchange(&input).await;
+        let error = format!("error: line longer than {MAX_LINE} bytes; closing");
+        assert!(seen.contains(&error), "{seen:?}");
+        assert!(!seen.iter().any(|l| l.starts_with("live")), "nothing after the long line is served");
+        assert!(seen.contains(&"done 1 after 20 ms".to_owned()), "{seen:?}");
+        assert_eq!(seen.last().unwrap(), "done 1 after 20 ms");
+    }
+
+    #[tokio::test]
+    async fn work_started_before_quit_answers_before_the_connection_closes() {
+        let seen = exchange(b"work 50\nwork 10\nquit\n").await;
+        assert!(seen.contains(&"started 1".to_owned()) && seen.contains(&"started 2".to_owned()));
+        assert!(seen.contains(&"done 1 after 50 ms".to_owned()), "{seen:?}");
+        assert!(seen.contains(&"done 2 after 10 ms".to_owned()), "{seen:?}");
+    }
 }

@@ -229,6 +229,35 @@ impl<E: Send + 'static> Conn<E> {
         async move { spawner.closing().await }
     }
 
+    /// Why the connection is closing, once its close was asked for (by a
+    /// handle, or by the connection itself: its session ended, a failure, a
+    /// timeout, its server's shutdown); `None` while it is open. A session
+    /// can say it in its goodbye ("server shutting down" against "idle").
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use scope_conn::{CloseReason, ConnBuilder};
+    /// use std::time::Duration;
+    ///
+    /// let (io, _peer) = tokio::io::duplex(64);
+    /// ConnBuilder::new()
+    ///     .idle_timeout(Duration::from_secs(30))
+    ///     .serve(io, |conn, _io| async move {
+    ///         assert_eq!(conn.close_reason(), None);
+    ///         conn.closing().await;
+    ///         assert_eq!(conn.close_reason(), Some(CloseReason::IdleTimeout));
+    ///     })
+    ///     .unwrap()
+    ///     .await;
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.shared.requested().map(|(_, reason)| reason)
+    }
+
     /// Resolves once the connection's tasks have drained (or were detached):
     /// the moment for the protocol's goodbye (an SSH disconnect, say).
     ///
