@@ -275,14 +275,14 @@ async fn serve_one<E: Send + 'static>(
     if let Some(on_closed) = &server.on_closed {
         on_closed(&report);
     }
-    let tasks = if report.tasks().is_final() {
-        report.tasks().stats()
-    } else {
+    let (mut tasks, detached) = (report.tasks().stats(), !report.tasks().is_final());
+    // Not held across the wait below: the task's state stays small.
+    drop(report);
+    if detached {
         // Detached tasks run on under the server: count them when they end
         // (the shutdown waits for them too). Rare: boxed.
-        drop(report);
-        Box::pin(shared.spawner.closed()).await.stats()
-    };
+        tasks = Box::pin(shared.spawner.closed()).await.stats();
+    }
     fold.conn = None;
     server.fold(tasks);
 }
