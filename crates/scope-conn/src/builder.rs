@@ -14,7 +14,7 @@ use crate::addr::Addr;
 use crate::close_mode::CloseMode;
 use crate::config_error::ConfigError;
 use crate::conn::Conn;
-use crate::conn::driver::drive;
+use crate::conn::driver::{body, drive};
 use crate::conn::shared::ConnShared;
 use crate::io::{Io, Stall};
 use crate::report::ConnReport;
@@ -291,8 +291,8 @@ impl<E: Send + 'static> ConnBuilder<E> {
             None => (None, None),
         };
         let (conn, io, shared) = assemble(nursery.spawner(), Arc::clone(&config), peer, local, io);
-        let session = handler(conn, io);
-        Ok(drive(shared, nursery, Box::pin(session), None, config.mode))
+        let session = body(&nursery, handler(conn, io));
+        Ok(drive(shared, nursery, session, None, config.mode))
     }
 
     /// Checks the settings and freezes the connection-side ones.

@@ -128,10 +128,19 @@ impl<E: Send + 'static> Shutdown<E> {
     }
 }
 
-/// A session, type-erased: it lives in its own allocation, so the driver's
-/// state (a task of the server's, per connection) stays small and the
-/// driver is compiled once per error type, not once per protocol.
+/// A session, already the nursery's body (`Nursery::inside`), type-erased:
+/// it lives in its own allocation, so the driver's state (a task of the
+/// server's, per connection) stays small and the driver is compiled once
+/// per error type, not once per protocol.
 pub(crate) type Session = Pin<Box<dyn Future<Output = ()> + Send>>;
+
+/// Makes `session` the nursery's body, boxed.
+pub(crate) fn body<E: Send + 'static>(
+    nursery: &Nursery<(), E>,
+    session: impl Future<Output = ()> + Send + 'static,
+) -> Session {
+    Box::pin(nursery.inside(session))
+}
 
 /// Runs one connection to its end. `server` is the server's spawner for a
 /// server's connection: when the server begins to close, the connection
@@ -148,7 +157,7 @@ where
 {
     let _publish = PublishOnDrop(&shared);
     let config = Arc::clone(&shared.config);
-    let session = pin!(Some(nursery.inside(session)));
+    let session = pin!(Some(session));
     let mut run = Running {
         shared: &shared,
         session,

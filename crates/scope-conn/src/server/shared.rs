@@ -36,7 +36,7 @@ use crate::addr::Addr;
 use crate::builder::{ConnBuilder, ConnConfig, assemble};
 use crate::close_mode::CloseMode;
 use crate::conn::Conn;
-use crate::conn::driver::{Session, Shutdown, drive};
+use crate::conn::driver::{Session, Shutdown, body, drive};
 use crate::conn::shared::ConnShared;
 use crate::io::Io;
 use crate::listener::{Accepted, Listener};
@@ -231,7 +231,7 @@ impl<E: Send + 'static> ServerShared<E> {
         #[cfg(feature = "tracing")]
         let span = tracing::info_span!("conn", id = shared.id, peer = %peer_of(&shared));
         // Boxed here, once: the connection's task then holds a pointer.
-        let session: Session = Box::pin(handler(conn, io));
+        let session = body(&nursery, handler(conn, io));
         let task = serve_one(Arc::clone(self), shared, nursery, session, slot);
         #[cfg(feature = "tracing")]
         let task = tracing::Instrument::instrument(task, span);
