@@ -26,7 +26,7 @@ routes:
 /// - `POST /jobs?ms=N` answers `202 Accepted` at once and starts a job that
 ///   works `N` ms (at most ten minutes) as background work of the request's
 ///   owner, taken from the request's extensions as an `Extension<O>`;
-///   `503` if the owner refuses it (it is shutting down).
+///   `503` if the owner refuses it (it is closing, or at its task limit).
 /// - `GET /stats`: the jobs' counts ([`Jobs`]).
 /// - `GET /`: the routes.
 ///
@@ -93,7 +93,10 @@ async fn start_job<O: JobOwner>(
         );
         (StatusCode::ACCEPTED, body)
     } else {
-        let body = "the server is shutting down: no new jobs\n".to_owned();
+        let body = format!(
+            "{} takes no new jobs (closing, or full)\n",
+            owner.describe()
+        );
         (StatusCode::SERVICE_UNAVAILABLE, body)
     }
 }

@@ -51,7 +51,7 @@ const MAX_TASKS_PER_CONNECTION: usize = 1_000;
 ///
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
 /// let server = AxumServer::start(listener, |report| println!("conn {} closed", report.id()))?;
-/// // ... curl -X POST "http://{addr}/jobs?ms=300" ...
+/// println!("listening on http://{}", server.local_addr());
 /// let report = server.shutdown(std::time::Duration::from_secs(1)).await;
 /// assert_eq!(report.lost(), 0);
 /// # Ok(()) }

@@ -45,9 +45,9 @@
 //! - **it is counted in that connection's report** (the `conn N closed`
 //!   line) and in the server's totals, which the shutdown prints.
 //!
-//! The price: a connection stays open (it holds its place under
-//! `max_connections` and its per-connection task cap) until its jobs are
-//! done. The **server** is the better owner for work that outlives the
+//! The price: a connection whose client has left stays open (it holds its
+//! place under `max_connections` and `max_connections_per_peer`) until its
+//! jobs are done. The **server** is the better owner for work that outlives the
 //! connection that asked for it by far or belongs to no one client: a job a
 //! client polls for later on another connection, a cache refresh shared by
 //! many requests, a queue of long batch jobs. Give such work to one
