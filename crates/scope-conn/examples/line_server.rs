@@ -135,7 +135,9 @@ async fn session(conn: Conn, io: Io<TcpStream>) {
                 // The reader stops after an error: answer, and end the
                 // session (the work already started still finishes).
                 let _ = writer
-                    .send(format!("error: line longer than {MAX_LINE} bytes; closing\n"))
+                    .send(format!(
+                        "error: line longer than {MAX_LINE} bytes; closing\n"
+                    ))
                     .await;
                 break;
             }
@@ -245,7 +247,10 @@ mod tests {
         let seen = exchange(&input).await;
         let error = format!("error: line longer than {MAX_LINE} bytes; closing");
         assert!(seen.contains(&error), "{seen:?}");
-        assert!(!seen.iter().any(|l| l.starts_with("live")), "nothing after the long line is served");
+        assert!(
+            !seen.iter().any(|l| l.starts_with("live")),
+            "nothing after the long line is served"
+        );
         assert!(seen.contains(&"done 1 after 20 ms".to_owned()), "{seen:?}");
         assert_eq!(seen.last().unwrap(), "done 1 after 20 ms");
     }

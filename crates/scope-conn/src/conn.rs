@@ -350,9 +350,16 @@ impl<E: Send + 'static> Conn<E> {
     {
         Run {
             session: Box::pin(session),
+            closing: self.closing_signal(),
+            on_closing: Some(on_closing),
+        }
+    }
+
+    /// The one-shot signal behind [`Run`].
+    pub(crate) fn closing_signal(&self) -> ClosingSignal<E> {
+        ClosingSignal {
             closing: Box::pin(self.closing_owned()),
             spawner: self.shared.spawner.clone(),
-            on_closing: Some(on_closing),
             registered: false,
         }
     }
@@ -443,12 +450,31 @@ impl<E: Send + 'static> fmt::Debug for Conn<E> {
 #[must_use = "futures do nothing unless polled"]
 pub struct Run<F, G, E: Send + 'static = BoxError> {
     session: Pin<Box<F>>,
-    closing: Pin<Box<dyn Future<Output = ()> + Send>>,
-    spawner: Spawner<(), E>,
+    closing: ClosingSignal<E>,
     /// `None` once called.
     on_closing: Option<G>,
+}
+
+/// Says that the connection began to close, cheaply: its future is polled
+/// once to register, then one atomic load per wake-up of the session
+/// answers.
+pub(crate) struct ClosingSignal<E: Send + 'static> {
+    closing: Pin<Box<dyn Future<Output = ()> + Send>>,
+    spawner: Spawner<(), E>,
     /// `closing` was polled once: it wakes this task when the close begins.
     registered: bool,
+}
+
+impl<E: Send + 'static> ClosingSignal<E> {
+    /// Has the close begun?
+    pub(crate) fn poll_began(&mut self, cx: &mut Context<'_>) -> bool {
+        if self.registered {
+            self.spawner.is_closing()
+        } else {
+            self.registered = true;
+            self.closing.as_mut().poll(cx).is_ready()
+        }
+    }
 }
 
 impl<F, G, E> Future for Run<F, G, E>
@@ -464,18 +490,7 @@ where
         if let Poll::Ready(out) = this.session.as_mut().poll(cx) {
             return Poll::Ready(out);
         }
-        if this.on_closing.is_none() {
-            return Poll::Pending;
-        }
-        // Polled once to register; after that one atomic load per wake-up
-        // of the session says whether the close began.
-        let began = if this.registered {
-            this.spawner.is_closing()
-        } else {
-            this.registered = true;
-            this.closing.as_mut().poll(cx).is_ready()
-        };
-        if began {
+        if this.on_closing.is_some() && this.closing.poll_began(cx) {
             if let Some(hook) = this.on_closing.take() {
                 hook(this.session.as_mut());
             }

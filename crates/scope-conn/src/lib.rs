@@ -69,8 +69,10 @@
 //!   connection, and a warning when accepting fails.
 //! - `signal`: [`Signals`], SIGINT and SIGTERM as one stream, for a server's
 //!   graceful shutdown and its abort on a second signal.
-//! - `hyper`: [`HyperExecutor`], hyper's executor spawning into a
-//!   connection's nursery (HTTP/2 streams become the connection's tasks).
+//! - `hyper`: [`serve_http`] (a hyper service as a connection's session:
+//!   HTTP/1.1 and h2c, the connection in every request's extensions, hyper's
+//!   graceful shutdown as the close's first phase) and [`HyperExecutor`]
+//!   (HTTP/2 streams as the connection's tasks).
 //!
 //! # Examples
 //!
@@ -112,6 +114,8 @@ mod hyper_executor;
 mod io;
 mod listener;
 mod report;
+#[cfg(feature = "hyper")]
+mod serve_http;
 mod server;
 mod server_builder;
 mod server_report;
@@ -130,6 +134,8 @@ pub use hyper_executor::HyperExecutor;
 pub use io::Io;
 pub use listener::{Accepted, Listener};
 pub use report::ConnReport;
+#[cfg(feature = "hyper")]
+pub use serve_http::{ServeHttp, serve_http};
 pub use server::Server;
 pub use server_builder::ServerBuilder;
 pub use server_report::ServerReport;

@@ -1,31 +1,25 @@
 //! [`serve_connection`]: an axum `Router` as a connection's session.
 
-use std::time::Duration;
-
 use axum::Router;
 use hyper::Request;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use scope_conn::{Conn, HyperExecutor, Io};
+use scope_conn::{Conn, Io, serve_http};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tower_service::Service;
-
-/// How long a client may take to send a request's headers (a slow peer
-/// holds its own connection that long, no longer).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `router` on one connection until the client leaves or the
 /// connection closes: the handler a [`scope_conn::Server`] calls for every
 /// connection it accepts (`|conn, io| serve_connection(conn, io, router.clone())`).
 ///
-/// - HTTP/1.1 and HTTP/2 (h2c, prior knowledge) on one port: hyper-util's
-///   auto builder, on the connection's transport.
+/// - HTTP/1.1 and HTTP/2 (h2c, prior knowledge) on one port
+///   ([`scope_conn::serve_http`]: hyper-util's auto builder on the
+///   connection's transport).
 /// - Every request carries the connection's [`Conn`] in its extensions: a
 ///   handler takes `Extension<Conn>` and spawns its background work through
 ///   `conn.spawner()`.
-/// - HTTP/2 streams are tasks of the connection ([`HyperExecutor`]).
+/// - HTTP/2 streams are tasks of the connection
+///   ([`HyperExecutor`](scope_conn::HyperExecutor)).
 /// - When the connection begins to close (the client left, or a server
 ///   shutdown), hyper's graceful shutdown answers the requests in flight
 ///   (HTTP/1.1 with `connection: close`, HTTP/2 after a GOAWAY) and ends an
@@ -66,15 +60,7 @@ where
             router.clone().call(req)
         })
     };
-    let mut http = auto::Builder::new(HyperExecutor::new(conn.spawner()));
-    http.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT);
-    http.http2().timer(TokioTimer::new());
-    let served = http
-        .serve_connection(TokioIo::new(io), service)
-        .into_owned();
     // A protocol error, or a peer that left mid-request: the connection ends
     // either way, and its close drains the jobs.
-    let _ = conn.run(served, |http| http.graceful_shutdown()).await;
+    let _ = serve_http(conn, io, service).await;
 }

@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
-use scope_conn::{Conn, ConnBuilder, HyperExecutor, Io, Server};
+use scope_conn::{Conn, ConnBuilder, Io, Server, serve_http};
 use scope_core::Policy;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -17,9 +15,6 @@ use crate::jobs::Jobs;
 use crate::service::{Ctx, handle};
 use crate::shutdown_report::ShutdownReport;
 
-/// How long a client may take to send a request's headers (a slow peer
-/// holds its own connection that long, no longer).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 /// A connection with no traffic in this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -123,8 +118,8 @@ impl HttpServer {
     }
 }
 
-/// One connection: hyper's session over the transport; the graceful hook
-/// tells hyper to take no new request once the connection begins to close.
+/// One connection: hyper's session over the transport (`serve_http`: HTTP/1.1
+/// and h2c, hyper's graceful shutdown once the connection begins to close).
 async fn session(conn: Conn, io: Io<TcpStream>, jobs: Arc<Jobs>) {
     let stats = {
         let (spawner, jobs) = (conn.spawner().clone(), Arc::clone(&jobs));
@@ -146,20 +141,10 @@ async fn session(conn: Conn, io: Io<TcpStream>, jobs: Arc<Jobs>) {
         jobs,
         stats,
     };
-    let mut http = auto::Builder::new(HyperExecutor::new(conn.spawner()));
-    http.http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT);
-    http.http2().timer(TokioTimer::new());
-    let served = http
-        .serve_connection(
-            TokioIo::new(io),
-            service_fn(move |req| handle(req, ctx.clone())),
-        )
-        .into_owned();
+    let service = service_fn(move |req| handle(req, ctx.clone()));
     // A protocol error, or a peer that left mid-request: the connection ends
     // either way, and its close drains the jobs.
-    let _ = conn.run(served, |http| http.graceful_shutdown()).await;
+    let _ = serve_http(conn, io, service).await;
 }
 
 impl fmt::Debug for HttpServer {
