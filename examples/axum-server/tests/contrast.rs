@@ -5,15 +5,13 @@
 //! and the server is shut down at once; the test reads the job's ledger
 //! the moment the shutdown returns.
 
-mod common;
-
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Extension;
-use common::{TEST_BOUND, curl, ok};
 use scope_example_axum::{AxumServer, JobOwner, Jobs, app};
+use scope_example_testing::{TEST_BOUND, curl, ok};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;

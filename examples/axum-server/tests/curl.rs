@@ -4,14 +4,12 @@
 //! leaving loses none; a shutdown drains them, closes idle keep-alive
 //! connections at once, and cancels what outlives its grace.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{TEST_BOUND, curl, ok};
 use scope_conn::{CloseReason, ConnReport};
 use scope_core::BoxError;
 use scope_example_axum::{AxumServer, ShutdownReport};
+use scope_example_testing::{TEST_BOUND, curl, ok};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;

@@ -3,85 +3,18 @@
 //! second signal aborts what is left at once, and the report is still
 //! printed. The process under test is the binary itself.
 
-mod common;
-
-use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{TEST_BOUND, curl, ok};
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
-
-struct Example {
-    child: Child,
-    out: Lines<BufReader<ChildStdout>>,
-    url: String,
-}
+use scope_example_testing::{Example, TEST_BOUND, curl, line, ok};
 
 /// Starts the binary on a free port with `grace` (seconds); returns once it
 /// listens (its signal handlers are installed by then).
 async fn start(grace: &str) -> Example {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scope-example-axum"))
-        .args(["127.0.0.1:0", grace])
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the example starts");
-    let mut out = BufReader::new(child.stdout.take().unwrap()).lines();
-    let url = loop {
-        let line = out
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the example printed its address");
-        if let Some(url) = line.strip_prefix("listening on ") {
-            break url.to_owned();
-        }
-    };
-    Example { child, out, url }
-}
-
-impl Example {
-    fn signal(&self, name: &str) {
-        let pid = self.child.id().expect("running").to_string();
-        let status = std::process::Command::new("kill")
-            .args(["-s", name, &pid])
-            .status()
-            .unwrap();
-        assert!(status.success());
-    }
-
-    /// Reads stdout up to a line containing `needle`, and returns it.
-    async fn wait_for(&mut self, needle: &str) -> String {
-        loop {
-            let line = self
-                .out
-                .next_line()
-                .await
-                .unwrap()
-                .unwrap_or_else(|| panic!("no {needle:?} line"));
-            if line.contains(needle) {
-                return line;
-            }
-        }
-    }
-
-    /// The rest of stdout, then the exit status.
-    async fn finish(mut self) -> (String, ExitStatus) {
-        let mut rest = String::new();
-        while let Some(line) = self.out.next_line().await.unwrap() {
-            rest.push_str(&line);
-            rest.push('\n');
-        }
-        (rest, self.child.wait().await.unwrap())
-    }
-}
-
-fn line<'a>(report: &'a str, head: &str) -> &'a str {
-    report
-        .lines()
-        .find(|l| l.starts_with(head))
-        .unwrap_or_else(|| panic!("no {head:?} line in:\n{report}"))
+    Example::start(
+        env!("CARGO_BIN_EXE_scope-example-axum"),
+        &["127.0.0.1:0", grace],
+    )
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -145,7 +78,7 @@ async fn a_second_signal_aborts_at_once_and_still_prints_the_report() {
             line(&report, "lost").contains(" 0 started and never"),
             "{report}"
         );
-        line(&report, "shutdown took ");
+        let _took = line(&report, "shutdown took ");
     })
     .await
     .expect("the test ran past its bound");

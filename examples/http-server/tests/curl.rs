@@ -3,37 +3,18 @@
 //! started finish, sends HTTP/2 clients a GOAWAY, closes idle keep-alive
 //! connections at once, and accounts for every task.
 
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::time::Duration;
 
 use scope_example_http::{HttpServer, ShutdownReport};
+use scope_example_testing::{TEST_BOUND, curl, curl_spawn};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::process::{Child, Command};
-
-/// No test may run longer than this, whatever goes wrong.
-const TEST_BOUND: Duration = Duration::from_secs(60);
 
 async fn bounded<F: Future<Output = ()>>(test: F) {
     tokio::time::timeout(TEST_BOUND, test)
         .await
         .expect("the test ran past its bound");
-}
-
-/// `curl -sS --max-time 20 ARGS...`, its output captured; killed if dropped.
-fn curl(args: &[&str]) -> Child {
-    Command::new("curl")
-        .args(["-sS", "--max-time", "20"])
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("curl runs")
-}
-
-async fn run(args: &[&str]) -> Output {
-    curl(args).wait_with_output().await.expect("curl ends")
 }
 
 fn text(out: &Output) -> String {
@@ -68,8 +49,8 @@ async fn jobs_started(server: &HttpServer, n: u64) {
 async fn http1_and_http2_clients_are_served_on_one_port() {
     bounded(async {
         let (server, url) = start().await;
-        let one = run(&["-i", &format!("{url}/work?ms=10")]).await;
-        let two = run(&[
+        let one = curl(&["-i", &format!("{url}/work?ms=10")]).await;
+        let two = curl(&[
             "-i",
             "--http2-prior-knowledge",
             &format!("{url}/work?ms=10"),
@@ -97,7 +78,7 @@ async fn in_flight_response_completes_and_its_job_finishes(http2: bool) {
         args.insert(0, "--http2-prior-knowledge".into());
     }
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    let client = curl(&args);
+    let client = curl_spawn(&args);
     jobs_started(&server, 1).await;
     let report = server.shutdown(Duration::from_secs(8)).await;
     let out = client.wait_with_output().await.unwrap();
@@ -134,7 +115,7 @@ async fn over_http2_the_response_in_flight_completes_and_its_job_finishes() {
 async fn an_http2_client_hears_goaway_and_exits_cleanly() {
     bounded(async {
         let (server, url) = start().await;
-        let client = curl(&[
+        let client = curl_spawn(&[
             "-v",
             "--http2-prior-knowledge",
             &format!("{url}/slow?ms=500&work=1"),
@@ -193,8 +174,8 @@ async fn an_idle_keep_alive_connection_is_closed_at_once_while_jobs_drain() {
 async fn the_deadline_cancels_then_aborts_overdue_jobs() {
     bounded(async {
         let (server, url) = start().await;
-        let polite = run(&[&format!("{url}/work?ms=60000")]).await;
-        let stubborn = run(&[&format!("{url}/work?ms=60000&stubborn=1")]).await;
+        let polite = curl(&[&format!("{url}/work?ms=60000")]).await;
+        let stubborn = curl(&[&format!("{url}/work?ms=60000&stubborn=1")]).await;
         assert!(polite.status.success() && stubborn.status.success());
         jobs_started(&server, 2).await;
         let began = std::time::Instant::now();
@@ -215,7 +196,7 @@ async fn the_deadline_cancels_then_aborts_overdue_jobs() {
 async fn a_client_that_gives_up_leaves_its_job_to_finish() {
     bounded(async {
         let (server, url) = start().await;
-        let out = run(&["--max-time", "0.3", &format!("{url}/slow?ms=1500&work=300")]).await;
+        let out = curl(&["--max-time", "0.3", &format!("{url}/slow?ms=1500&work=300")]).await;
         assert!(!out.status.success(), "curl was meant to give up");
         jobs_started(&server, 1).await;
         let report = server.shutdown(Duration::from_secs(8)).await;
