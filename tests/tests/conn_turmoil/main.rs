@@ -87,7 +87,7 @@ use std::time::Duration;
 use scope_conn::{CloseMode, CloseReason};
 
 use crate::client::{End, Seen, client_host};
-use crate::plan::{Fault, Latency, Plan, Request, Role};
+use crate::plan::{ConnPlan, Fault, HostPlan, Latency, Plan, Request, Role};
 use crate::server::{ServerSeen, server_node};
 
 const SERVER: &str = "server";
@@ -610,4 +610,122 @@ fn the_same_seed_reproduces_the_same_run() {
     digests.sort_unstable();
     digests.dedup();
     assert_eq!(digests.len(), seeds.len(), "different seeds, one digest");
+}
+
+// ----- single behaviours, by hand -------------------------------------------
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// One client on a link held from just before the shutdown on, asking for
+/// more than the link can take: when the shutdown begins, the connection's
+/// writes are blocked, its flood task waits for room in the write queue,
+/// and something must end them.
+fn held_writes(send_timeout: Duration, grace: Duration, release: Option<Duration>) -> Plan {
+    let at = ms(195);
+    Plan {
+        seed: 1,
+        latency: Latency::Fixed(ms(5)),
+        random_order: false,
+        shutdown_at: ms(200),
+        grace,
+        drain: grace / 4 * 3,
+        send_timeout,
+        goodbye_timeout: ms(50),
+        write_queue: 64,
+        fail_fast: false,
+        shutdown_mode: CloseMode::Join,
+        idle_timeout: None,
+        cap: None,
+        hosts: vec![HostPlan {
+            name: "h0".to_owned(),
+            fault: match release {
+                Some(after) => Fault::Held { at, len: after },
+                None => Fault::HeldForever { at },
+            },
+            conns: vec![ConnPlan {
+                name: "h0c0".to_owned(),
+                role: Role::Stay,
+                start: ms(1),
+                // Still flowing when the hold begins: 64 segments a round
+                // trip of 10 ms.
+                requests: vec![Request::Echo, Request::Flood(2_000)],
+                gap: ms(5),
+                split: 1,
+            }],
+        }],
+    }
+}
+
+/// Runs and checks `plan`, failing with its outcome.
+fn run_checked(plan: &Plan) -> Outcome {
+    let out = run(plan).unwrap_or_else(|e| panic!("the simulation failed: {e}"));
+    check(plan, &out);
+    out
+}
+
+#[test]
+fn a_shutdown_while_a_held_link_blocks_writes_ends_by_the_send_timeout() {
+    let send_timeout = ms(50);
+    let grace = ms(1_000);
+    let plan = held_writes(send_timeout, grace, None);
+    let out = run_checked(&plan);
+    let s = &out.server;
+    // The writes blocked within a round trip of the hold (5 ms before the
+    // shutdown); the send timeout failed them, which ended the flood task
+    // and the close, long before the drain was over.
+    assert!(
+        s.took <= send_timeout + ms(5),
+        "the close took {:?}: the send timeout of {send_timeout:?} did not end it",
+        s.took
+    );
+    let [spawned, completed, _, cancelled, aborted, _, _] = s.tasks;
+    assert_eq!((cancelled, aborted), (0, 0), "{:?}", s.tasks);
+    assert_eq!(spawned, completed, "{:?}", s.tasks);
+    assert_eq!(s.closed.len(), 1, "{:?}", s.closed);
+    assert_eq!(
+        s.closed[0].reason,
+        CloseReason::Shutdown,
+        "the shutdown asked first"
+    );
+    // The flood was cut off mid-way: the client saw part of it, in order.
+    let flood = out.clients[0].lines.len();
+    assert!(flood > 64 && flood < 2_000, "{flood} lines");
+}
+
+#[test]
+fn a_send_timeout_longer_than_the_grace_leaves_the_grace_to_end_the_shutdown() {
+    let grace = ms(200);
+    let plan = held_writes(ms(5_000), grace, None);
+    let out = run_checked(&plan);
+    let s = &out.server;
+    // Nothing ends the blocked flood task but the abort at the grace's end:
+    // the shutdown takes the whole grace, and not a moment more.
+    assert_eq!(s.took, grace);
+    let [_, _, _, cancelled, aborted, _, _] = s.tasks;
+    assert_eq!((cancelled, aborted), (0, 1), "{:?}", s.tasks);
+    // The connection's driver went with it: the server folded its counts.
+    assert!(s.closed.is_empty(), "{:?}", s.closed);
+    assert_eq!(s.connections, 1);
+}
+
+#[test]
+fn a_hold_released_during_the_shutdown_lets_the_close_finish_its_work() {
+    let grace = ms(1_000);
+    let plan = held_writes(ms(500), grace, Some(ms(65)));
+    let out = run_checked(&plan);
+    let s = &out.server;
+    // The flood resumed after the release, ran to its end, and the close
+    // finished on its own, well inside the drain.
+    assert!(s.took < plan.drain, "took {:?}", s.took);
+    let [spawned, completed, _, cancelled, aborted, _, _] = s.tasks;
+    assert_eq!((spawned, completed, cancelled, aborted), (2, 2, 0, 0));
+    let seen = &out.clients[0];
+    assert_eq!(seen.end, End::Eof, "{:?}", seen.end);
+    assert_eq!(
+        seen.lines.len(),
+        2 + 2_000,
+        "hi, the echo, every flood line"
+    );
 }
