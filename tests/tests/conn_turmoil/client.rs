@@ -9,7 +9,7 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::time::Instant;
 use turmoil::net::TcpStream;
-use turmoil::net::tcp::OwnedReadHalf;
+use turmoil::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use crate::plan::{ConnPlan, HostPlan, Plan, Role};
 use crate::{PORT, SERVER};
@@ -110,70 +110,88 @@ async fn converse(plan: &ConnPlan, lines: &mut Vec<String>, deadline: &Deadline)
         Some(Err(_)) => return End::Refused,
         None => return End::Deadline,
     };
-    let (r, mut w) = stream.into_split();
-    let mut r = BufReader::new(r);
+    let (r, w) = stream.into_split();
+    let mut talk = Talk {
+        r: BufReader::new(r),
+        w,
+        lines,
+        deadline,
+    };
 
     let mut text = format!("hello {}\n", plan.name);
     for k in 0..plan.requests.len() {
         text.push_str(&plan.line(k));
     }
     let cut = text.len() - plan.split.min(text.len() - 1);
-    // Write errors are not the client's to judge: the reads tell the end.
-    let _ = w.write_all(&text.as_bytes()[..cut]).await;
+    talk.write(&text.as_bytes()[..cut]).await;
     tokio::time::sleep(plan.gap).await;
-    let _ = w.write_all(&text.as_bytes()[cut..]).await;
+    talk.write(&text.as_bytes()[cut..]).await;
 
     match plan.role {
-        Role::Stall => {
-            let _ = w.write_all(b"echo sta").await;
-        }
+        Role::Stall => talk.write(b"echo sta").await,
         Role::Leave => {
-            let _ = w.write_all(b"echo lef").await;
+            talk.write(b"echo lef").await;
             tokio::time::sleep(plan.gap).await;
             return End::Left;
         }
         Role::HalfClose => {
-            let _ = w.shutdown().await;
+            let _ = talk.w.shutdown().await;
         }
         Role::NoRead => {
             deadline.server_done().await;
         }
         Role::Behave => {
             let quick = plan.quick();
-            while !quick.iter().all(|q| lines.contains(q)) {
-                if let Some(end) = read_line(&mut r, lines, deadline).await {
+            while !quick.iter().all(|q| talk.lines.contains(q)) {
+                if let Some(end) = talk.read_line().await {
                     return end;
                 }
             }
-            let _ = w.write_all(b"quit\n").await;
+            talk.write(b"quit\n").await;
         }
         Role::Stay | Role::Late => {}
     }
     loop {
-        if let Some(end) = read_line(&mut r, lines, deadline).await {
-            // Held until here: dropping the write half sends a FIN.
-            drop(w);
+        if let Some(end) = talk.read_line().await {
             return end;
         }
     }
 }
 
-/// Reads one line into `lines`; `Some` once the stream ended.
-async fn read_line(
-    r: &mut BufReader<OwnedReadHalf>,
-    lines: &mut Vec<String>,
-    deadline: &Deadline,
-) -> Option<End> {
-    let mut line = String::new();
-    match deadline.until(r.read_line(&mut line)).await {
-        None => Some(End::Deadline),
-        Some(Err(_)) => Some(End::Reset),
-        Some(Ok(0)) => Some(End::Eof),
-        Some(Ok(_)) => {
-            // A line without its newline is kept as it came: the check
-            // flags it (the server only writes whole lines).
-            lines.push(line.strip_suffix('\n').unwrap_or(&line).to_owned());
-            None
+/// A connection's two halves, and what it read.
+struct Talk<'a> {
+    r: BufReader<OwnedReadHalf>,
+    /// Held to the end: dropping it sends a FIN.
+    w: OwnedWriteHalf,
+    lines: &'a mut Vec<String>,
+    deadline: &'a Deadline,
+}
+
+impl Talk<'_> {
+    async fn write(&mut self, bytes: &[u8]) {
+        // Write errors are not the client's to judge: the reads tell the
+        // end.
+        let _ = self.w.write_all(bytes).await;
+    }
+
+    /// Reads one line; `Some` once the stream ended. Answers the server's
+    /// `bye` with its own end (a FIN), as the goodbye protocol asks.
+    async fn read_line(&mut self) -> Option<End> {
+        let mut line = String::new();
+        match self.deadline.until(self.r.read_line(&mut line)).await {
+            None => Some(End::Deadline),
+            Some(Err(_)) => Some(End::Reset),
+            Some(Ok(0)) => Some(End::Eof),
+            Some(Ok(_)) => {
+                // A line without its newline is kept as it came: the check
+                // flags it (the server only writes whole lines).
+                let line = line.strip_suffix('\n').unwrap_or(&line).to_owned();
+                if line == "bye" {
+                    let _ = self.w.shutdown().await;
+                }
+                self.lines.push(line);
+                None
+            }
         }
     }
 }

@@ -198,6 +198,8 @@ struct Checked {
     ends: u64,
     /// Clients that had to get every answer promised.
     answers: u64,
+    /// Clients that had to be told goodbye.
+    goodbyes: u64,
 }
 
 /// Panics, saying what, if `out` breaks a promise; returns which of the
@@ -235,6 +237,33 @@ fn check(plan: &Plan, out: &Outcome) -> Checked {
         s.tally,
         "the report ([spawned, completed, failed, cancelled, aborted, refused]) \
          disagrees with the handler's own tally"
+    );
+    // The server's own children: the accept loop, and per connection its
+    // task and its nested nursery.
+    let [
+        n_spawned,
+        n_completed,
+        n_failed,
+        n_cancelled,
+        n_aborted,
+        n_live,
+    ] = s.nursery;
+    assert_eq!(n_live, 0, "server tasks live: {:?}", s.nursery);
+    assert_eq!(
+        n_spawned,
+        n_completed + n_failed + n_cancelled + n_aborted,
+        "the server's counts do not add up: {:?}",
+        s.nursery
+    );
+    assert_eq!(n_spawned, 1 + 2 * s.connections, "{:?}", s.nursery);
+    // It escalated if and only if the drain did not do.
+    assert_eq!(
+        s.escalated,
+        s.took >= plan.drain && s.took > Duration::ZERO || plan.drain.is_zero(),
+        "took {:?} of a drain of {:?}; escalated: {}",
+        s.took,
+        plan.drain,
+        s.escalated
     );
     // Every connection had its handler, and every handler ended.
     assert_eq!(s.handlers, s.connections, "handlers against connections");
@@ -295,6 +324,21 @@ fn check(plan: &Plan, out: &Outcome) -> Checked {
         let later = c.later();
         let mut floods: BTreeMap<&str, u64> = BTreeMap::new();
         for (i, line) in seen.lines.iter().enumerate() {
+            if line == "bye" {
+                // The goodbye comes once the tasks have drained, after
+                // everything they wrote.
+                assert!(
+                    plan.goodbye,
+                    "{who}: a goodbye from a server that says none"
+                );
+                assert_eq!(
+                    i + 1,
+                    seen.lines.len(),
+                    "{who}: the goodbye was not last: {:?}",
+                    seen.lines
+                );
+                continue;
+            }
             if quick.contains(line) || later.contains(line) {
                 assert!(
                     !seen.lines[..i].contains(line),
@@ -341,26 +385,49 @@ fn check(plan: &Plan, out: &Outcome) -> Checked {
         }
         // A link that carried every request: what was promised arrives. A
         // reset may overtake data only where latency reorders segments.
-        // A failure under `FailFast` closes the connection where it falls,
-        // ending the reads and refusing follow-up work.
-        let fails = plan.fail_fast && c.requests.contains(&Request::Fail);
+        // A close from a task, or a failure under `FailFast`, closes the
+        // connection where it falls, ending the reads (of a request/response
+        // session) and refusing follow-up work once the tasks are cancelled.
+        let closes = c.requests.contains(&Request::Close)
+            || plan.fail_fast && c.requests.contains(&Request::Fail);
         if plan.calm()
             && plan.delivers(host)
             && c.role.reads()
             && c.role != Role::Late
             && !c.floods()
-            && !fails
+            && !closes
         {
             assert_ne!(seen.end, End::Refused, "{who} was refused");
             checked.answers += 1;
             let promised: &[String] = if plan.drains() { &later } else { &[] };
-            if matches!(plan.latency, Latency::Fixed(_)) || seen.end == End::Eof {
+            let whole = matches!(plan.latency, Latency::Fixed(_)) || seen.end == End::Eof;
+            if whole {
                 for want in quick.iter().chain(promised) {
                     assert!(
                         seen.lines.contains(want),
                         "{who} never got {want:?}: {seen:?}"
                     );
                 }
+            }
+            // A session still reading when its connection drained says
+            // goodbye, unless the grace ran out first (a task only the
+            // escalation ends).
+            let escalates = c
+                .requests
+                .iter()
+                .any(|r| matches!(r, Request::Token | Request::Stuck));
+            if plan.goodbye
+                && plan.drains()
+                && whole
+                && matches!(c.role, Role::Stay | Role::Stall)
+                && !escalates
+            {
+                checked.goodbyes += 1;
+                assert_eq!(
+                    seen.lines.last().map(String::as_str),
+                    Some("bye"),
+                    "{who} was not told goodbye: {seen:?}"
+                );
             }
         }
     }
@@ -435,6 +502,7 @@ struct Coverage {
     /// Clients held to seeing their end, and to getting every answer.
     ends: u64,
     answers: u64,
+    goodbyes: u64,
 }
 
 impl Coverage {
@@ -442,6 +510,7 @@ impl Coverage {
         self.own_bound += u64::from(checked.own_bound);
         self.ends += checked.ends;
         self.answers += checked.answers;
+        self.goodbyes += checked.goodbyes;
         for h in &plan.hosts {
             *self.faults.entry(h.fault.kind()).or_default() += 1;
         }
@@ -574,6 +643,7 @@ fn every_seed_shuts_down_within_its_grace_with_every_task_accounted_for() {
             ),
             ("a client held to seeing its end", coverage.ends),
             ("a client held to every answer", coverage.answers),
+            ("a client held to a goodbye", coverage.goodbyes),
         ] {
             assert!(n > 0, "no seed produced {what}: {coverage:?}");
         }
@@ -638,6 +708,7 @@ fn held_writes(send_timeout: Duration, grace: Duration, release: Option<Duration
         shutdown_mode: CloseMode::Join,
         idle_timeout: None,
         cap: None,
+        goodbye: false,
         hosts: vec![HostPlan {
             name: "h0".to_owned(),
             fault: match release {

@@ -152,6 +152,8 @@ pub(crate) enum Request {
     Token,
     Stuck,
     Flood(u64),
+    /// A task closes the connection (from inside), then answers.
+    Close,
 }
 
 /// The slowest `slow` request.
@@ -205,6 +207,9 @@ pub(crate) struct Plan {
     /// `max_connections`, and whether over it new ones are refused (or wait
     /// in the backlog).
     pub(crate) cap: Option<(usize, bool)>,
+    /// The sessions read on while their connection closes and say goodbye
+    /// once it drained (see `server::serve`).
+    pub(crate) goodbye: bool,
     pub(crate) hosts: Vec<HostPlan>,
 }
 
@@ -282,6 +287,7 @@ impl Plan {
         let cap = d
             .percent(15)
             .then(|| (d.upto(1, 4) as usize, d.percent(50)));
+        let goodbye = d.percent(40);
         Plan {
             seed,
             latency,
@@ -296,6 +302,7 @@ impl Plan {
             shutdown_mode,
             idle_timeout,
             cap,
+            goodbye,
             hosts,
         }
     }
@@ -472,6 +479,7 @@ impl ConnPlan {
             (if escalate { 40 } else { 0 }, Request::Token),
             (if escalate { 20 } else { 0 }, Request::Stuck),
             (40, Request::Echo),
+            (10, Request::Close),
         ] {
             if d.percent(p) {
                 requests.push(r);
@@ -509,6 +517,7 @@ impl ConnPlan {
             Request::Token => "token\n".to_owned(),
             Request::Stuck => "stuck\n".to_owned(),
             Request::Flood(n) => format!("flood {n} {id}\n"),
+            Request::Close => format!("close {id}\n"),
         }
     }
 
@@ -521,6 +530,7 @@ impl ConnPlan {
                 Request::Echo => want.push(self.id(k)),
                 Request::Fail => want.push(format!("failed {}", self.id(k))),
                 Request::Slow(_) => want.push(format!("slow {}", self.id(k))),
+                Request::Close => want.push(format!("closing {}", self.id(k))),
                 _ => {}
             }
         }

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use scope_conn::{Accepted, Addr, CloseReason, Conn, ConnBuilder, Io, Listener, Server};
 use scope_core::{BoxError, Policy, Spawner};
-use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::time::Instant;
 use turmoil::net::{TcpListener, TcpStream};
 
@@ -65,6 +65,8 @@ impl Tally {
 /// What one run's handlers share.
 #[derive(Default)]
 struct Ctx {
+    /// The sessions say goodbye (see `serve`).
+    goodbye: bool,
     tally: Tally,
     handlers: AtomicU64,
     /// The close reason each handler saw (from inside, at once), by peer.
@@ -159,36 +161,87 @@ impl Drop for HandlerEnd {
     }
 }
 
+/// `read_line`, but cancel safe: the bytes of an unfinished line stay in
+/// `line` across calls (tokio's `read_line` may lose them when dropped in a
+/// `select!`). `Ok(false)` at the end of the stream.
+async fn next_line<R: AsyncBufRead + Unpin>(r: &mut R, line: &mut Vec<u8>) -> io::Result<bool> {
+    loop {
+        // The only wait; bytes move into `line` after it, all at once.
+        let buf = r.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(false);
+        }
+        let (take, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        line.extend_from_slice(&buf[..take]);
+        r.consume(take);
+        if done {
+            return Ok(true);
+        }
+    }
+}
+
+/// The session. Two kinds, by the plan:
+///
+/// - **Request/response** (`end_reads_on_close`): the request loop ends
+///   once the close begins.
+/// - **Goodbye**: reads on while the connection closes, as a multiplexed
+///   protocol does, and once its tasks have drained ([`Conn::drained`])
+///   says `bye`, takes no more requests, and waits for the peer to finish
+///   (its FIN). A peer that never does is the goodbye timeout's to end.
 async fn serve(conn: Conn, mut io: Io<TcpStream>, ctx: Arc<Ctx>) {
     ctx.handlers.fetch_add(1, Relaxed);
     let end = HandlerEnd(Some(Arc::clone(&ctx)));
-    // A request/response protocol: its loop ends once the close begins.
-    io.end_reads_on_close();
+    if !ctx.goodbye {
+        io.end_reads_on_close();
+    }
     let (reader, writer) = io.split();
     let mut reader = BufReader::new(reader);
     let spawner = conn.spawner().clone();
-    let mut line = String::new();
+    let mut line = Vec::new();
+    let mut said_bye = false;
     // Ends on `quit`, on end-of-stream (the peer half-closed, or the close
     // began), or on a read error (the peer reset).
     loop {
-        line.clear();
-        match reader.read_line(&mut line).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
-        let Some(request) = line.strip_suffix('\n') else {
-            // The stream ended mid-line: a request cut short, not a request
-            // (`lines()` would hand it over as a complete one).
-            ctx.truncated.fetch_add(1, Relaxed);
-            break;
+        let read = if ctx.goodbye && !said_bye {
+            tokio::select! {
+                // Drained first: no request is taken once the goodbye is due.
+                biased;
+                () = conn.drained() => {
+                    // Every task's output is queued before it.
+                    let _ = writer.send("bye\n").await;
+                    said_bye = true;
+                    continue;
+                }
+                read = next_line(&mut reader, &mut line) => read,
+            }
+        } else {
+            next_line(&mut reader, &mut line).await
         };
+        match read {
+            Ok(true) => {}
+            Ok(false) if !line.is_empty() => {
+                // The stream ended mid-line: a request cut short, not a
+                // request (`lines()` would hand it over as a complete one).
+                ctx.truncated.fetch_add(1, Relaxed);
+                break;
+            }
+            Ok(false) | Err(_) => break,
+        }
+        let request = String::from_utf8_lossy(&line[..line.len() - 1]).into_owned();
+        line.clear();
+        if said_bye {
+            // Past the goodbye: read to the peer's end, and drop.
+            continue;
+        }
         let mut words = request.split(' ');
         let verb = words.next().unwrap_or_default();
         let (a0, a1) = (
-            words.next().unwrap_or_default(),
-            words.next().unwrap_or_default(),
+            words.next().unwrap_or_default().to_owned(),
+            words.next().unwrap_or_default().to_owned(),
         );
-        let (a0, a1) = (a0.to_owned(), a1.to_owned());
         let w = writer.clone();
         match verb {
             "hello" => {
@@ -218,6 +271,15 @@ async fn serve(conn: Conn, mut io: Io<TcpStream>, ctx: Arc<Ctx>) {
                         let _ = w.send(format!("later {a0}\n")).await;
                         Ok(())
                     });
+                    Ok(())
+                });
+            }
+            "close" => {
+                let handle = conn.clone();
+                spawn_tracked(&spawner, &ctx, async move {
+                    // From inside: begins the close, returns at once.
+                    handle.close().await;
+                    let _ = w.send(format!("closing {a0}\n")).await;
                     Ok(())
                 });
             }
@@ -283,6 +345,12 @@ pub(crate) struct ServerSeen {
     pub(crate) unreported: u64,
     pub(crate) truncated: u64,
     pub(crate) closed: Vec<Closed>,
+    /// The server's own nursery (the accept loop, and per connection a task
+    /// and a nested nursery): spawned, completed, failed, cancelled,
+    /// aborted, live.
+    pub(crate) nursery: [u64; 6],
+    /// Whether the shutdown had to cancel.
+    pub(crate) escalated: bool,
 }
 
 pub(crate) async fn server_node(
@@ -293,7 +361,10 @@ pub(crate) async fn server_node(
 ) -> turmoil::Result {
     let t0 = Instant::now();
     let listener = TcpListener::bind((IpAddr::from(Ipv4Addr::UNSPECIFIED), PORT)).await?;
-    let ctx = Arc::new(Ctx::default());
+    let ctx = Arc::new(Ctx {
+        goodbye: plan.goodbye,
+        ..Ctx::default()
+    });
     let policy = if plan.fail_fast {
         Policy::FailFast
     } else {
@@ -346,7 +417,17 @@ pub(crate) async fn server_node(
     drop(server);
 
     let t = report.tasks();
+    let n = report.server().stats();
     *out.borrow_mut() = Some(ServerSeen {
+        nursery: [
+            n.spawned,
+            n.completed,
+            n.failed,
+            n.cancelled,
+            n.aborted,
+            n.live,
+        ],
+        escalated: report.server().cancel_reason().is_some(),
         took,
         is_final: report.is_final(),
         open_after,
