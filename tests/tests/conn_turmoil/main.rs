@@ -87,7 +87,7 @@ use std::time::Duration;
 use scope_conn::{CloseMode, CloseReason};
 
 use crate::client::{End, Seen, client_host};
-use crate::plan::{ConnPlan, Fault, HostPlan, Latency, Plan, Request, Role};
+use crate::plan::{Action, ConnPlan, Fault, HostPlan, Latency, Plan, Request, Role};
 use crate::server::{ServerSeen, server_node};
 
 const SERVER: &str = "server";
@@ -164,14 +164,13 @@ fn run(plan: &Plan) -> Result<Outcome, String> {
     // The faults, applied between steps at their time.
     let mut events = plan.events().into_iter().peekable();
     loop {
-        while let Some((_, what, host)) = events.next_if(|e| e.0 <= sim.elapsed()) {
-            match what {
-                "hold" => sim.hold(SERVER, host.as_str()),
-                "release" => sim.release(SERVER, host.as_str()),
-                "partition" => sim.partition(SERVER, host.as_str()),
-                "repair" => sim.repair(SERVER, host.as_str()),
-                "partition-oneway" => sim.partition_oneway(SERVER, host.as_str()),
-                _ => unreachable!("no such event: {what}"),
+        while let Some((_, action, host)) = events.next_if(|e| e.0 <= sim.elapsed()) {
+            match action {
+                Action::Hold => sim.hold(SERVER, host),
+                Action::Release => sim.release(SERVER, host),
+                Action::Partition => sim.partition(SERVER, host),
+                Action::Repair => sim.repair(SERVER, host),
+                Action::PartitionFromServer => sim.partition_oneway(SERVER, host),
             }
         }
         if sim.step().map_err(|e| e.to_string())? {

@@ -113,6 +113,18 @@ impl Fault {
     }
 }
 
+/// What the run does to a link between steps: turmoil's `Sim::hold`,
+/// `release`, `partition`, `repair` and `partition_oneway` (from the
+/// server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Action {
+    Hold,
+    Release,
+    Partition,
+    Repair,
+    PartitionFromServer,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Role {
     /// Reads the quick answers, then sends `quit`, then reads to the end.
@@ -327,7 +339,7 @@ impl Plan {
     pub(crate) fn last_release(&self) -> Duration {
         self.events()
             .iter()
-            .filter(|(_, what, _)| *what == "release")
+            .filter(|(_, action, _)| *action == Action::Release)
             .map(|(at, _, _)| *at)
             .max()
             .unwrap_or_default()
@@ -392,26 +404,27 @@ impl Plan {
         }
     }
 
-    /// The fault events, in time order: (when, what, which host).
-    pub(crate) fn events(&self) -> Vec<(Duration, &'static str, String)> {
+    /// The fault events, in time order: when, what, to which host's link.
+    pub(crate) fn events(&self) -> Vec<(Duration, Action, &str)> {
         let mut events = Vec::new();
         for h in &self.hosts {
-            let name = h.name.clone();
+            let name = h.name.as_str();
             match h.fault {
                 Fault::None => {}
                 Fault::Held { at, len } => {
-                    events.push((at, "hold", name.clone()));
-                    events.push((at + len, "release", name));
+                    events.push((at, Action::Hold, name));
+                    events.push((at + len, Action::Release, name));
                 }
-                Fault::HeldForever { at } => events.push((at, "hold", name)),
+                Fault::HeldForever { at } => events.push((at, Action::Hold, name)),
                 Fault::Cut { at, len } => {
-                    events.push((at, "partition", name.clone()));
-                    events.push((at + len, "repair", name));
+                    events.push((at, Action::Partition, name));
+                    events.push((at + len, Action::Repair, name));
                 }
-                Fault::CutForever { at } => events.push((at, "partition", name)),
-                Fault::Deaf { at } => events.push((at, "partition-oneway", name)),
+                Fault::CutForever { at } => events.push((at, Action::Partition, name)),
+                Fault::Deaf { at } => events.push((at, Action::PartitionFromServer, name)),
             }
         }
+        // Stable: a hold and its release at one instant stay in that order.
         events.sort_by_key(|e| e.0);
         events
     }
