@@ -13,7 +13,7 @@
 //! `spawned == completed + failed + cancelled + aborted`, and the server's
 //! report agrees with the tally the handler keeps itself (as in
 //! `conn_soak.rs`); each connection's final report gives the reason its
-//! session saw. Where no task needs the server's escalation, the
+//! session saw, and the server's host keeps no TCP stream. Where no task needs the server's escalation, the
 //! connections' own clocks (the send and goodbye timeouts) end the shutdown
 //! before the cancel. Clients on a link that heals see their connection
 //! end; clients whose requests all arrived get every answer promised; no
@@ -47,6 +47,20 @@
 //! link, runs out of flow-control credit after 64 segments: its writes
 //! block, so the connection's send timeout (or the shutdown's grace) must
 //! end them.
+//!
+//! Where turmoil's TCP differs from a kernel's, and what follows here:
+//!
+//! - A FIN that arrives while 64 segments lie unread waits in the reorder
+//!   buffer until another segment arrives, which never happens once the
+//!   peer closed: a client that floods its own connection may never see
+//!   its end, and is not held to seeing it.
+//! - There is no `SO_LINGER`: a connection the shutdown turns away is
+//!   dropped (a FIN, or a reset if it sent something), not reset.
+//! - The SYN's answer travels out of band: a connect completes when the
+//!   server accepts, whatever the link does to segments then.
+//! - A host whose software has returned takes no segments: the server's
+//!   host stays up until the clients are done, as a machine outlives its
+//!   server process.
 //!
 //! # The protocol
 //!
@@ -215,6 +229,10 @@ fn check(plan: &Plan, out: &Outcome) -> Checked {
     );
     assert!(s.is_final, "the shutdown's report is not final");
     assert_eq!(s.open_after, 0, "connections left open after the shutdown");
+    assert_eq!(
+        s.sockets_after, 0,
+        "TCP streams left on the server's host after the shutdown"
+    );
     let [
         spawned,
         completed,

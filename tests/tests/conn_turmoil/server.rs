@@ -333,6 +333,8 @@ pub(crate) struct ServerSeen {
     pub(crate) took: Duration,
     pub(crate) is_final: bool,
     pub(crate) open_after: usize,
+    /// TCP streams the server's host still had after the shutdown.
+    pub(crate) sockets_after: usize,
     pub(crate) connections: u64,
     pub(crate) refused_connections: u64,
     /// spawned, completed, failed, cancelled, aborted, refused, live.
@@ -415,6 +417,9 @@ pub(crate) async fn server_node(
     done.set(Some(t0.elapsed()));
     let open_after = server.open_connections();
     drop(server);
+    // Every transport the server accepted is dropped: the host's TCP keeps
+    // no stream for it.
+    let sockets_after = turmoil::established_tcp_stream_count();
 
     let t = report.tasks();
     let n = report.server().stats();
@@ -431,6 +436,7 @@ pub(crate) async fn server_node(
         took,
         is_final: report.is_final(),
         open_after,
+        sockets_after,
         connections: report.connections(),
         refused_connections: report.refused_connections(),
         tasks: [
