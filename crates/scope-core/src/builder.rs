@@ -9,8 +9,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::child_error::ChildError;
 use crate::nursery::Nursery;
-use crate::nursery::shared::{Config, Handler, Link, Nested, Parent, ParentLink, Shared};
+use crate::nursery::shared::{Config, Handler, Shared};
+use crate::nursery::tree::{self, Node};
 use crate::policy::Policy;
+use crate::spawn_error::Kind;
 
 /// Settings for a [`Nursery`]: name, failure policy and handler, limits,
 /// tracking, the runtime to spawn on, and a token to parent its own under. Made by [`Nursery::builder`] (a root
@@ -48,45 +50,8 @@ pub struct Builder<T = (), E = crate::BoxError> {
     warn_after: Option<Duration>,
     handle: Option<Handle>,
     token_parent: Option<CancellationToken>,
-    parent: Option<Arc<dyn ParentSide<E>>>,
+    parent: Option<Arc<dyn Node<E>>>,
     _t: std::marker::PhantomData<fn() -> T>,
-}
-
-/// The parent's side of nesting, type-erased over the parent's output type.
-pub(crate) trait ParentSide<E>: Parent<E> {
-    fn shared_admit(
-        &self,
-        name: Option<&Arc<str>>,
-    ) -> Result<Option<u64>, crate::spawn_error::Kind>;
-    fn token(&self) -> CancellationToken;
-    fn handle(&self) -> Handle;
-    fn as_has_core(self: Arc<Self>) -> Arc<dyn crate::nursery::state::HasCore>;
-    fn register(&self, child: std::sync::Weak<dyn Nested>);
-    fn as_parent(self: Arc<Self>) -> Arc<dyn Parent<E>>;
-}
-
-impl<T: Send + 'static, E: Send + 'static> ParentSide<E> for Shared<T, E> {
-    fn shared_admit(
-        &self,
-        name: Option<&Arc<str>>,
-    ) -> Result<Option<u64>, crate::spawn_error::Kind> {
-        self.admit().map(|()| self.list_nested(name))
-    }
-    fn token(&self) -> CancellationToken {
-        self.token.clone()
-    }
-    fn handle(&self) -> Handle {
-        self.handle.clone()
-    }
-    fn as_has_core(self: Arc<Self>) -> Arc<dyn crate::nursery::state::HasCore> {
-        self
-    }
-    fn register(&self, child: std::sync::Weak<dyn Nested>) {
-        self.register_nested(child);
-    }
-    fn as_parent(self: Arc<Self>) -> Arc<dyn Parent<E>> {
-        self
-    }
 }
 
 impl<T, E> Builder<T, E>
@@ -94,7 +59,7 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    pub(crate) fn new(parent: Option<Arc<dyn ParentSide<E>>>) -> Self {
+    pub(crate) fn new(parent: Option<Arc<dyn Node<E>>>) -> Self {
         Builder {
             name: None,
             policy: Policy::default(),
@@ -361,10 +326,15 @@ where
         }
         let handle = match (self.handle, &self.parent) {
             (Some(h), _) => h,
-            (None, Some(p)) => p.handle(),
+            (None, Some(p)) => p.handle().clone(),
             (None, None) => {
                 Handle::try_current().map_err(|_| BuildError(BuildErrorKind::NoRuntime))?
             }
+        };
+        let token = match (&self.parent, &self.token_parent) {
+            (Some(p), _) => p.token().child_token(),
+            (None, Some(up)) => up.child_token(),
+            (None, None) => CancellationToken::new(),
         };
         let config = Config {
             name: self.name,
@@ -374,50 +344,30 @@ where
             max_held: self.max_held.map_or(0, |n| n as u64),
             track_all: self.track_all,
             warn_after: self.warn_after,
+            token_parent: self.token_parent,
         };
-        let shared = match self.parent {
-            None => {
-                let token = match &self.token_parent {
-                    Some(up) => up.child_token(),
-                    None => CancellationToken::new(),
-                };
-                let shared = Arc::new(Shared::new(config, handle, token, self.token_parent, None));
-                shared.watch_token();
-                shared
-            }
-            Some(parent) => {
-                let name = config.name.clone();
-                let parent_token = parent.token();
-                let token = parent_token.child_token();
-                let up = Arc::clone(&parent).as_has_core();
-                let shared: Arc<Shared<T, E>> = Arc::new(Shared::new(
-                    config,
-                    handle,
-                    token,
-                    Some(parent_token),
-                    Some(up),
-                ));
-                // Watching before it is counted in: a parent's cancel from now
-                // on reaches it through the token alone, and one that came
-                // earlier left its token fired, which the first poll sees.
-                shared.watch_token();
-                // Registered before it is counted in, so a parent's cancel or
-                // shutdown that runs from here on reaches it.
-                parent.register(Arc::downgrade(&shared) as std::sync::Weak<dyn Nested>);
-                let id = parent.shared_admit(name.as_ref()).map_err(|kind| {
-                    BuildError(if kind == crate::spawn_error::Kind::Cancelled {
-                        BuildErrorKind::ParentCancelled
-                    } else {
-                        BuildErrorKind::ParentClosed
-                    })
-                })?;
-                shared.attach_parent(ParentLink {
-                    parent: Arc::clone(&parent).as_parent(),
-                    link: Link { id },
-                });
-                shared
-            }
-        };
+        let parent = self.parent;
+        let shared = Arc::new(Shared::new(config, handle, token, parent.clone()));
+        // Watching before it is counted in: a parent's cancel from now on
+        // reaches it through the token alone, and one that came earlier left
+        // its token fired, which the first poll sees.
+        shared.watch_token();
+        if let Some(parent) = parent {
+            // Registered before it is counted in, so a parent's abort or
+            // shutdown that runs from here on reaches it.
+            parent
+                .tree()
+                .register(Arc::downgrade(&shared) as std::sync::Weak<dyn Node<E>>);
+            let name = shared.config.name.clone();
+            let listed = parent.admit_nested(name.as_ref()).map_err(|kind| {
+                BuildError(if kind == Kind::Cancelled {
+                    BuildErrorKind::ParentCancelled
+                } else {
+                    BuildErrorKind::ParentClosed
+                })
+            })?;
+            tree::admitted(&*shared, listed);
+        }
         Ok(Nursery::from_shared(shared))
     }
 }

@@ -1,8 +1,11 @@
 //! [`Nursery`]: the owner of a set of tasks.
 
 pub(crate) mod child;
+pub(crate) mod registry;
 pub(crate) mod shared;
 pub(crate) mod state;
+pub(crate) mod token;
+pub(crate) mod tree;
 
 use std::fmt;
 use std::future::Future;

@@ -112,8 +112,8 @@ where
         // pinned, and is never moved again: it is only dropped in place.
         let fut = unsafe { Pin::new_unchecked(&mut *this.fut) };
         let polled = {
-            let core = &this.shared.as_ref().expect("checked above").core;
-            let _cx = context::enter(core);
+            let shared = this.shared.as_deref().expect("checked above");
+            let _cx = context::enter(shared);
             #[cfg(feature = "tracing")]
             let _span = this.span.enter();
             catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
@@ -219,13 +219,13 @@ where
 
     pub(crate) fn run(mut self) -> Option<T> {
         let f = self.f.take().expect("blocking child runs once");
-        let core = &self.shared.core;
-        core.blocking_moved(true);
+        let shared = &*self.shared;
+        shared.blocking_moved(true);
         let result = {
-            let _cx = context::enter(core);
+            let _cx = context::enter(shared);
             catch_unwind(AssertUnwindSafe(f))
         };
-        core.blocking_moved(false);
+        shared.blocking_moved(false);
         let ended = match result {
             Ok(out) => Ended::Returned(out.into_result()),
             Err(payload) => Ended::Panicked(payload),

@@ -32,36 +32,38 @@
 //!
 //! # Lock order
 //!
-//! `inner` → `registry`; `failure`, `parent` and `nested` are leaves;
-//! `token_watch` is held only while polling the watcher, which takes
+//! `inner` → the registry's map; `failure` and the tree's nested list are
+//! leaves; the token watch is held only while polling it, which takes
 //! tokio-util's and tokio's locks and none of ours. A child's end takes
 //! `inner` only with `try_lock` (to reap) unless it holds a running slot, and
 //! then never while its own thread holds `inner` (see 3). The watcher runs
 //! inside someone else's `cancel()`, so it too only `try_lock`s `inner` (the
 //! next slot release sweeps the queue when it cannot).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::mem;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
-use std::task::{Context, Poll, Wake, Waker};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::runtime::Handle;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::CancellationToken;
 
 use super::child::{BlockingChild, Child, Ended, Queued, Rescued, Work};
-use super::state::{Core, Counters, Refusal};
+use super::registry::{Key, Registry};
+use super::state::{ABORTED, CANCELLED, Core, Counters, ENDED, Refusal};
+use super::token::{Fired, TokenWatch};
+use super::tree::{self, Lineage, NestedEnd, Node, Tree};
 use crate::cancel_reason::CancelReason;
 use crate::child_error::ChildError;
 use crate::policy::Policy;
 use crate::report::{Failure, Report};
-use crate::snapshot::{ChildInfo, Snapshot};
+use crate::snapshot::Snapshot;
 use crate::spawn_error::{Kind, SpawnError};
 use crate::{ChildOutput, context};
 
@@ -76,21 +78,6 @@ const REAP_EVERY: u64 = 32;
 
 pub(crate) type Handler<E> = Box<dyn Fn(&ChildError<E>) + Send + Sync>;
 
-/// Listed live children, by task (or nested nursery).
-type Registry = HashMap<Key, Listed>;
-
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum Key {
-    Task(tokio::task::Id),
-    Nested(u64),
-}
-
-struct Listed {
-    seq: u64,
-    name: Option<Arc<str>>,
-    since: Instant,
-}
-
 pub(crate) struct Config<E> {
     pub(crate) name: Option<Arc<str>>,
     pub(crate) policy: Policy,
@@ -101,6 +88,8 @@ pub(crate) struct Config<E> {
     pub(crate) max_held: u64,
     pub(crate) track_all: bool,
     pub(crate) warn_after: Option<Duration>,
+    /// The application token a root nursery's token was made a child of.
+    pub(crate) token_parent: Option<CancellationToken>,
 }
 
 pub(crate) struct Inner<T: Send + 'static, E: Send + 'static> {
@@ -122,51 +111,18 @@ impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
     }
 }
 
-/// What a nested nursery tells its parent.
-pub(crate) trait Parent<E>: Send + Sync {
-    fn nested_ended(&self, link: &Link, failure: Option<Failure<E>>, cancelled: bool);
-}
-
-/// What a parent does to its nested nurseries.
-/// (Cancelling needs no entry here: it travels down the token tree.)
-pub(crate) trait Nested: Send + Sync {
-    fn abort_nested(&self);
-    fn force_end_nested(&self);
-}
-
-/// A nested nursery's place in its parent.
-pub(crate) struct Link {
-    /// The nested nursery's id in the parent's listing, if listed.
-    pub(crate) id: Option<u64>,
-}
-
-pub(crate) struct ParentLink<E> {
-    pub(crate) parent: Arc<dyn Parent<E>>,
-    pub(crate) link: Link,
-}
-
 pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     pub(crate) core: Core,
     pub(crate) token: CancellationToken,
-    /// The token this one was made a child of (a parent nursery's), to tell
-    /// a cancellation that came from above from one made here.
-    parent_token: Option<CancellationToken>,
-    /// Waits for the token to fire (invariant 5); `None` once it has. Polled
-    /// only when built and when woken, never by a task.
-    token_watch: Mutex<Option<Pin<Box<WaitForCancellationFutureOwned>>>>,
+    /// Follows the token (invariant 5).
+    token_watch: TokenWatch,
     pub(crate) handle: Handle,
     pub(crate) config: Config<E>,
     inner: Mutex<Inner<T, E>>,
     failure: Mutex<Option<Failure<E>>>,
-    /// Made on first use: unnamed, untracked children never need it.
-    registry: Mutex<Option<Box<Registry>>>,
-    /// Entries in `registry`; an ending child looks there only if non-zero.
-    listed: AtomicUsize,
-    parent: Mutex<Option<ParentLink<E>>>,
-    // Read only by the `tracing` warning for failures nobody else sees.
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    has_parent: bool,
-    nested: Mutex<Vec<Weak<dyn Nested>>>,
+    registry: Registry,
+    /// The parent, stored once, and the nested nurseries.
+    tree: Tree<E>,
     pub(crate) detached: AtomicBool,
     /// What may still move after the drain, frozen when it completes, so
     /// every later report is the same: `NOT_FINAL`, or the refused count with
@@ -179,15 +135,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         config: Config<E>,
         handle: Handle,
         token: CancellationToken,
-        parent_token: Option<CancellationToken>,
-        parent: Option<Arc<dyn super::state::HasCore>>,
+        parent: Option<Arc<dyn Node<E>>>,
     ) -> Self {
-        let nested = parent.is_some();
         Shared {
-            core: Core::new(parent),
+            core: Core::new(),
             token,
-            parent_token,
-            token_watch: Mutex::new(None),
+            token_watch: TokenWatch::new(),
             handle,
             config,
             inner: Mutex::new(Inner {
@@ -198,11 +151,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 _e: std::marker::PhantomData,
             }),
             failure: Mutex::new(None),
-            registry: Mutex::new(None),
-            listed: AtomicUsize::new(0),
-            has_parent: nested,
-            parent: Mutex::new(None),
-            nested: Mutex::new(Vec::new()),
+            registry: Registry::new(),
+            tree: Tree::new(parent),
             detached: AtomicBool::new(false),
             final_mark: std::sync::atomic::AtomicU64::new(NOT_FINAL),
         }
@@ -218,33 +168,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// after the nursery is made. A token that has already fired (a parent's,
     /// cancelled meanwhile) cancels the nursery at once.
     pub(crate) fn watch_token(self: &Arc<Self>) {
-        *self.token_watch.lock() = Some(Box::pin(self.token.clone().cancelled_owned()));
-        let waker = Waker::from(Arc::new(TokenWaker {
-            shared: Arc::downgrade(self),
-        }));
-        self.poll_token_watch(&waker);
-    }
-
-    /// Polls the watcher; runs `token_fired` if the token has fired.
-    fn poll_token_watch(&self, waker: &Waker) {
-        let fired = {
-            let mut slot = self.token_watch.lock();
-            let Some(watch) = slot.as_mut() else {
-                return; // fired already
-            };
-            if watch
-                .as_mut()
-                .poll(&mut Context::from_waker(waker))
-                .is_pending()
-            {
-                // Registered (again, if this was a spurious wake-up).
-                return;
-            }
-            slot.take()
-        };
-        // Unregistering touches the token's locks: not under ours.
-        drop(fired);
-        self.token_fired();
+        TokenWatch::start(self, &self.token);
     }
 
     /// The token fired, through this nursery or not: make the state follow.
@@ -279,7 +203,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             Ok(()) => Ok(()),
             Err((why, finished)) => {
                 if finished {
-                    self.on_drained();
+                    tree::closed(self);
                 }
                 Err(match why {
                     Refusal::Closed => Kind::Closed,
@@ -295,8 +219,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     /// Hands a child to tokio with `start`, listing it under its task id when
-    /// it is named or tracked. The registry lock is held across the spawn so
-    /// the child cannot end (and look for its entry) before it is there.
+    /// it is named or tracked.
     fn launch<R>(
         &self,
         name: Option<Arc<str>>,
@@ -305,52 +228,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if !self.lists(name.as_ref()) {
             return start().map(drop);
         }
-        let mut registry = self.registry.lock();
-        // Counted before the spawn: a child that ends at once must look.
-        self.listed.fetch_add(1, Ordering::AcqRel);
-        match start() {
-            Ok(id) => {
-                let seq = self.core.counters.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-                registry.get_or_insert_default().insert(
-                    Key::Task(id),
-                    Listed {
-                        seq,
-                        name,
-                        since: Instant::now(),
-                    },
-                );
-                Ok(())
-            }
-            Err(r) => {
-                self.listed.fetch_sub(1, Ordering::AcqRel);
-                Err(r)
-            }
-        }
-    }
-
-    /// Lists a nested nursery (by name) in this parent's snapshot.
-    pub(crate) fn list_nested(&self, name: Option<&Arc<str>>) -> Option<u64> {
-        if !self.lists(name) {
-            return None;
-        }
-        let seq = self.core.counters.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        self.listed.fetch_add(1, Ordering::AcqRel);
-        self.registry.lock().get_or_insert_default().insert(
-            Key::Nested(seq),
-            Listed {
-                seq,
-                name: name.cloned(),
-                since: Instant::now(),
-            },
-        );
-        Some(seq)
-    }
-
-    /// Removes a listing; returns the name it had.
-    fn unlist(&self, key: Key) -> Option<Arc<str>> {
-        let removed = self.registry.lock().as_mut()?.remove(&key)?;
-        self.listed.fetch_sub(1, Ordering::AcqRel);
-        removed.name
+        self.registry.list_task(name, start)
     }
 
     /// Undoes an admission whose work goes back to the caller.
@@ -361,7 +239,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     fn release(&self) {
         if self.core.release() {
-            self.on_drained();
+            tree::closed(self);
         }
     }
 
@@ -459,8 +337,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// `in_set`: the child was a task (listed under its id, holding a running
     /// slot when there is a limit), not a queued child discarded unstarted.
     pub(crate) fn child_ended(&self, ended: Ended<T, E>, in_set: bool) -> Option<T> {
-        let name = if in_set && self.listed.load(Ordering::Acquire) > 0 {
-            tokio::task::try_id().and_then(|id| self.unlist(Key::Task(id)))
+        let name = if in_set && !self.registry.is_empty() {
+            tokio::task::try_id().and_then(|id| self.registry.unlist(Key::Task(id)))
         } else {
             None
         };
@@ -557,7 +435,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     fn warn_if_unowned(&self, err: &ChildError<E>) {
         #[cfg(feature = "tracing")]
         if self.detached.load(Ordering::Relaxed)
-            && !self.has_parent
+            && !self.tree.has_parent()
             && self.config.handler.is_none()
         {
             tracing::warn!(
@@ -628,30 +506,6 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
     }
 
-    /// Links a nested nursery to the parent that counted it in. If it already
-    /// drained (a parent's shutdown closed it in between), tells the parent
-    /// now: `on_drained` found no link to tell.
-    pub(crate) fn attach_parent(&self, link: ParentLink<E>) {
-        let mut slot = self.parent.lock();
-        if self.core.is_closed() {
-            drop(slot);
-            let failure = self.failure.lock().clone();
-            link.parent
-                .nested_ended(&link.link, failure, self.token.is_cancelled());
-        } else {
-            *slot = Some(link);
-        }
-    }
-
-    /// Runs once, when the live count reaches zero while closing.
-    pub(crate) fn on_drained(&self) {
-        let link = self.parent.lock().take();
-        if let Some(ParentLink { parent, link }) = link {
-            let failure = self.failure.lock().clone();
-            parent.nested_ended(&link, failure, self.token.is_cancelled());
-        }
-    }
-
     // ----- control ---------------------------------------------------------
 
     pub(crate) fn cancel(&self, reason: CancelReason) {
@@ -679,66 +533,45 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     /// Why the token fired when the nursery did not fire it.
     fn token_reason(&self) -> CancelReason {
-        if self
-            .parent_token
-            .as_ref()
-            .is_some_and(CancellationToken::is_cancelled)
-        {
+        let above = match self.tree.parent() {
+            Some(parent) => Some(parent.token()),
+            None => self.config.token_parent.as_ref(),
+        };
+        if above.is_some_and(CancellationToken::is_cancelled) {
             CancelReason::Parent
         } else {
             CancelReason::Requested
         }
     }
 
+    /// Aborts the children here and in every nested nursery; see
+    /// `Node::abort_here`.
     pub(crate) fn abort_all(&self) {
-        self.abort(false);
+        tree::walk_down(self, |node| node.abort_here());
     }
 
     /// The last phase of a shutdown: abort everything, and close every nested
     /// nursery too, so each can drain once its aborted children are gone
     /// (their owners may be elsewhere and never close them).
     pub(crate) fn force_end(&self) {
-        self.begin_close();
-        self.abort(true);
+        tree::walk_down(self, |node| node.force_end_here());
     }
 
-    fn abort(&self, and_close_nested: bool) {
+    /// Aborts this nursery's own tasks and drops its queued children.
+    fn abort_own(&self) {
         let queued = {
             let mut inner = self.inner.lock();
             inner.set.abort_all();
             mem::take(&mut inner.queue)
         };
         drop(queued);
-        for nested in self.nested() {
-            if and_close_nested {
-                nested.force_end_nested();
-            } else {
-                nested.abort_nested();
-            }
-        }
-    }
-
-    fn nested(&self) -> Vec<Arc<dyn Nested>> {
-        self.nested
-            .lock()
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect()
-    }
-
-    pub(crate) fn register_nested(&self, child: Weak<dyn Nested>) {
-        let mut nested = self.nested.lock();
-        if nested.len() >= 8 && nested.len().is_power_of_two() {
-            nested.retain(|w| w.strong_count() > 0);
-        }
-        nested.push(child);
     }
 
     // ----- closing ---------------------------------------------------------
 
     pub(crate) fn begin_close(&self) {
         if self.core.begin_close() {
-            self.on_drained();
+            tree::closed(self);
         }
     }
 
@@ -940,7 +773,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         async move {
             let mut body = std::pin::pin!(body);
             let out = std::future::poll_fn(|cx| {
-                let _cx = context::enter(&held.shared.core);
+                let _cx = context::enter(&*held.shared);
                 body.as_mut().poll(cx)
             })
             .await;
@@ -982,22 +815,17 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     pub(crate) fn snapshot(&self) -> Snapshot {
-        let now = Instant::now();
-        let mut children: Vec<ChildInfo> = self
-            .registry
-            .lock()
-            .iter()
-            .flat_map(|r| r.values())
-            .map(|l| ChildInfo {
-                id: l.seq,
-                name: l.name.clone(),
-                age: now - l.since,
-            })
-            .collect();
-        children.sort_by_key(ChildInfo::id);
         Snapshot {
-            live: self.core.live(),
-            children,
+            live: self.core.children(self.core.live()),
+            children: self.registry.children(Instant::now()),
+        }
+    }
+
+    /// Counts a blocking child of this nursery starting or ending, here and
+    /// in every ancestor (none of their shutdowns can abort it either).
+    pub(crate) fn blocking_moved(&self, started: bool) {
+        for node in tree::ancestry(self) {
+            node.core().blocking_moved(started);
         }
     }
 }
@@ -1011,16 +839,55 @@ struct Held<T: Send + 'static, E: Send + 'static> {
 impl<T: Send + 'static, E: Send + 'static> Drop for Held<T, E> {
     fn drop(&mut self) {
         if self.held && self.shared.core.unhold() {
-            self.shared.on_drained();
+            tree::closed(&*self.shared);
         }
     }
 }
 
-impl<T: Send + 'static, E: Send + 'static> Parent<E> for Shared<T, E> {
-    fn nested_ended(&self, link: &Link, failure: Option<Failure<E>>, cancelled: bool) {
+impl<T: Send + 'static, E: Send + 'static> Lineage for Shared<T, E> {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn up(&self) -> Option<&dyn Lineage> {
+        self.tree.parent().map(|p| p.as_lineage())
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Node<E> for Shared<T, E> {
+    fn tree(&self) -> &Tree<E> {
+        &self.tree
+    }
+
+    fn as_lineage(&self) -> &dyn Lineage {
+        self
+    }
+
+    fn into_lineage(self: Arc<Self>) -> Arc<dyn Lineage> {
+        self
+    }
+
+    fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    fn handle(&self) -> &Handle {
+        &self.handle
+    }
+
+    fn admit_nested(&self, name: Option<&Arc<str>>) -> Result<u64, Kind> {
+        self.admit()?;
+        Ok(if self.lists(name) {
+            self.registry.list_nested(name)
+        } else {
+            0
+        })
+    }
+
+    fn nested_ended(&self, end: NestedEnd<E>) -> bool {
         let c = &self.core.counters;
         let after_cancel = self.ended_after_cancel();
-        match failure {
+        match end.failure {
             Some(f) => {
                 Counters::bump(&c.failed);
                 if after_cancel {
@@ -1030,47 +897,54 @@ impl<T: Send + 'static, E: Send + 'static> Parent<E> for Shared<T, E> {
                 self.record_failure(|| f);
             }
             None => {
-                Counters::bump(if cancelled || after_cancel {
+                Counters::bump(if end.cancelled || after_cancel {
                     &c.cancelled
                 } else {
                     &c.completed
                 });
             }
         }
-        if let Some(id) = link.id {
-            self.unlist(Key::Nested(id));
+        if end.listed != 0 {
+            self.registry.unlist(Key::Nested(end.listed));
         }
-        self.release();
-    }
-}
-
-impl<T: Send + 'static, E: Send + 'static> super::state::HasCore for Shared<T, E> {
-    fn core(&self) -> &Core {
-        &self.core
-    }
-}
-
-impl<T: Send + 'static, E: Send + 'static> Nested for Shared<T, E> {
-    fn abort_nested(&self) {
-        self.abort_all();
+        // The caller goes on up the tree when this finished the close.
+        self.core.release()
     }
 
-    fn force_end_nested(&self) {
-        self.force_end();
-    }
-}
-
-/// Wakes the nursery's token watcher (invariant 5). Holds the nursery weakly:
-/// the watcher the nursery owns holds this waker, and a strong pointer would
-/// keep the nursery alive until its token fired.
-struct TokenWaker<T: Send + 'static, E: Send + 'static> {
-    shared: Weak<Shared<T, E>>,
-}
-
-impl<T: Send + 'static, E: Send + 'static> Wake for TokenWaker<T, E> {
-    fn wake(self: Arc<Self>) {
-        if let Some(shared) = self.shared.upgrade() {
-            shared.poll_token_watch(&Waker::from(self));
+    fn end(&self, listed: u64) -> NestedEnd<E> {
+        NestedEnd {
+            listed,
+            failure: self.failure.lock().clone(),
+            cancelled: self.token.is_cancelled(),
         }
+    }
+
+    fn abort_here(&self) -> bool {
+        // A cancelled nursery aborted once has nothing new to abort, nor
+        // has anything below it (tree.rs, invariant 3).
+        if self.core.load() & CANCELLED != 0 && !self.core.mark(ABORTED) {
+            return false;
+        }
+        self.abort_own();
+        true
+    }
+
+    fn force_end_here(&self) -> bool {
+        if !self.core.mark(ENDED) {
+            return false;
+        }
+        self.begin_close();
+        self.abort_own();
+        true
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Fired for Shared<T, E> {
+    fn watch(&self) -> &TokenWatch {
+        &self.token_watch
+    }
+
+    fn token_fired(&self) {
+        Shared::token_fired(self);
     }
 }

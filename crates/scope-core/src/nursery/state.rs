@@ -42,6 +42,10 @@
 //!    held limit, "no child left") subtracts. `bodies` is raised before the
 //!    live count and lowered after it, so the difference never shows a
 //!    body as a child.
+//! 8. `ABORTED` and `ENDED` mark a nursery that a walk over its tree has
+//!    already aborted after it was cancelled, or force-ended (see
+//!    `tree.rs`): once set they stay set, and a later walk skips the
+//!    nursery and everything below it.
 //!
 //! # Orderings
 //!
@@ -52,8 +56,8 @@
 //! with `Acquire` for the same reason. Counters themselves are `Relaxed`: they
 //! are statistics, published by the `AcqRel` state operations that follow them.
 
+use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
 
 use crate::sync::AtomicU64;
 
@@ -66,10 +70,12 @@ pub(crate) const CLOSING: u64 = 1 << 0;
 pub(crate) const CLOSED: u64 = 1 << 1;
 pub(crate) const CANCELLED: u64 = 1 << 2;
 pub(crate) const WATCH: u64 = 1 << 3;
+pub(crate) const ABORTED: u64 = 1 << 4;
+pub(crate) const ENDED: u64 = 1 << 5;
 /// The cancel reason's code (0 while not cancelled) sits above the flags.
-const REASON_SHIFT: u32 = 4;
+const REASON_SHIFT: u32 = 6;
 const REASON_MASK: u64 = ((1 << CancelReason::BITS) - 1) << REASON_SHIFT;
-/// Flags and reason; the live count takes the remaining 57 bits.
+/// Flags and reason; the live count takes the remaining 55 bits.
 const FLAG_BITS: u32 = REASON_SHIFT + CancelReason::BITS;
 const LIVE_ONE: u64 = 1 << FLAG_BITS;
 
@@ -99,9 +105,6 @@ pub(crate) struct Core {
     /// The shutdown watchers' side (started blocking children, `progress`),
     /// made on first use: most nurseries never need it.
     watch: OnceLock<Box<Watch>>,
-    /// The parent nursery, for "is the caller a descendant?" (see `context`)
-    /// and for counting blocking children up the tree.
-    pub(crate) parent: Option<Arc<dyn HasCore>>,
     /// Running bodies, also counted live (invariant 7).
     bodies: std::sync::atomic::AtomicU64,
 }
@@ -109,8 +112,6 @@ pub(crate) struct Core {
 /// Event counters. Each is only ever incremented.
 #[derive(Debug)]
 pub(crate) struct Counters {
-    /// Ids for listed (named or tracked) children.
-    pub(crate) next_id: AtomicU64,
     pub(crate) completed: AtomicU64,
     pub(crate) failed: AtomicU64,
     pub(crate) failed_after_cancel: AtomicU64,
@@ -123,7 +124,6 @@ impl Default for Counters {
     fn default() -> Self {
         let zero = || AtomicU64::new(0);
         Counters {
-            next_id: zero(),
             completed: zero(),
             failed: zero(),
             failed_after_cancel: zero(),
@@ -153,28 +153,13 @@ pub(crate) struct Watch {
     watchers: parking_lot::Mutex<usize>,
 }
 
-/// Anything that owns a [`Core`]: lets a nested nursery reach its parent's
-/// core without knowing the parent's output type.
-pub(crate) trait HasCore: Send + Sync {
-    fn core(&self) -> &Core;
-}
-
-impl std::fmt::Debug for dyn HasCore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Parent")
-            .field("state", &self.core().load())
-            .finish_non_exhaustive()
-    }
-}
-
 impl Core {
-    pub(crate) fn new(parent: Option<Arc<dyn HasCore>>) -> Self {
+    pub(crate) fn new() -> Self {
         Core {
             state: AtomicU64::new(0),
             counters: Counters::default(),
             drained: Notify::new(),
             watch: OnceLock::new(),
-            parent,
             bodies: std::sync::atomic::AtomicU64::new(0),
         }
     }
@@ -183,23 +168,23 @@ impl Core {
         self.watch.get_or_init(Box::default)
     }
 
-    /// This core and its ancestors, nearest first.
-    pub(crate) fn lineage(&self) -> impl Iterator<Item = &Core> {
-        std::iter::successors(Some(self), |c| c.parent.as_deref().map(HasCore::core))
+    /// A blocking child of this nursery or of a descendant started (`+1`) or
+    /// ended (`-1`): a shutdown here cannot abort it either. (The nursery
+    /// calls this for itself and each ancestor.)
+    pub(crate) fn blocking_moved(&self, started: bool) {
+        let w = self.watch_state();
+        if started {
+            w.blocking.fetch_add(1, Ordering::AcqRel);
+        } else {
+            w.blocking.fetch_sub(1, Ordering::AcqRel);
+        }
+        w.progress.notify_waiters();
     }
 
-    /// A blocking child started (`+1`) or ended (`-1`): counted here and in
-    /// every ancestor, whose shutdowns cannot abort it either.
-    pub(crate) fn blocking_moved(&self, started: bool) {
-        for core in self.lineage() {
-            let w = core.watch_state();
-            if started {
-                w.blocking.fetch_add(1, Ordering::AcqRel);
-            } else {
-                w.blocking.fetch_sub(1, Ordering::AcqRel);
-            }
-            w.progress.notify_waiters();
-        }
+    /// Sets `flag` (`ABORTED` or `ENDED`, which are only ever set); `true`
+    /// if this call set it. `AcqRel` as every update of the word.
+    pub(crate) fn mark(&self, flag: u64) -> bool {
+        self.state.fetch_or(flag, Ordering::AcqRel) & flag == 0
     }
 
     fn notify_progress(&self) {

@@ -16,7 +16,7 @@ use super::{CANCELLED, CLOSED, Core, Refusal, live};
 use crate::cancel_reason::CancelReason;
 
 fn core() -> Arc<Core> {
-    Arc::new(Core::new(None))
+    Arc::new(Core::new())
 }
 
 /// Counts how many callers report having finished the close.
