@@ -1,6 +1,7 @@
 //! [`Nursery`]: the owner of a set of tasks.
 
 pub(crate) mod child;
+pub(crate) mod limit;
 pub(crate) mod registry;
 pub(crate) mod shared;
 pub(crate) mod state;
@@ -14,6 +15,7 @@ use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use self::shared::Shared;
@@ -177,7 +179,7 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// # }
     /// ```
     #[track_caller]
-    pub fn spawn<F>(&self, fut: F) -> Result<(), SpawnError<F>>
+    pub fn spawn<F>(&self, fut: F) -> Result<AbortHandle, SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: ChildOutput<T, E>,
@@ -204,7 +206,11 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// # }
     /// ```
     #[track_caller]
-    pub fn spawn_named<F>(&self, name: impl Into<Arc<str>>, fut: F) -> Result<(), SpawnError<F>>
+    pub fn spawn_named<F>(
+        &self,
+        name: impl Into<Arc<str>>,
+        fut: F,
+    ) -> Result<AbortHandle, SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: ChildOutput<T, E>,
@@ -231,7 +237,7 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// # }
     /// ```
     #[track_caller]
-    pub fn try_spawn<F>(&self, fut: F) -> Result<(), SpawnError<F>>
+    pub fn try_spawn<F>(&self, fut: F) -> Result<AbortHandle, SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: ChildOutput<T, E>,
@@ -258,7 +264,7 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// # }
     /// ```
     #[track_caller]
-    pub fn spawn_blocking<Fn, O>(&self, f: Fn) -> Result<(), SpawnError<Fn>>
+    pub fn spawn_blocking<Fn, O>(&self, f: Fn) -> Result<AbortHandle, SpawnError<Fn>>
     where
         Fn: FnOnce() -> O + Send + 'static,
         O: ChildOutput<T, E>,

@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::Builder;
@@ -70,7 +71,7 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     /// # }
     /// ```
     #[track_caller]
-    pub fn spawn<F>(&self, fut: F) -> Result<(), SpawnError<F>>
+    pub fn spawn<F>(&self, fut: F) -> Result<AbortHandle, SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: ChildOutput<T, E>,
@@ -96,7 +97,11 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     /// # }
     /// ```
     #[track_caller]
-    pub fn spawn_named<F>(&self, name: impl Into<Arc<str>>, fut: F) -> Result<(), SpawnError<F>>
+    pub fn spawn_named<F>(
+        &self,
+        name: impl Into<Arc<str>>,
+        fut: F,
+    ) -> Result<AbortHandle, SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: ChildOutput<T, E>,
@@ -123,7 +128,7 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     /// # }
     /// ```
     #[track_caller]
-    pub fn try_spawn<F>(&self, fut: F) -> Result<(), SpawnError<F>>
+    pub fn try_spawn<F>(&self, fut: F) -> Result<AbortHandle, SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: ChildOutput<T, E>,
@@ -148,7 +153,7 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     /// # }
     /// ```
     #[track_caller]
-    pub fn spawn_blocking<Fn, O>(&self, f: Fn) -> Result<(), SpawnError<Fn>>
+    pub fn spawn_blocking<Fn, O>(&self, f: Fn) -> Result<AbortHandle, SpawnError<Fn>>
     where
         Fn: FnOnce() -> O + Send + 'static,
         O: ChildOutput<T, E>,

@@ -22,14 +22,13 @@ fn chain(release: Option<oneshot::Receiver<()>>) -> Vec<Nursery> {
         levels.push(next);
     }
     let innermost = levels.last().unwrap();
-    match release {
-        Some(rx) => innermost
-            .spawn(async move {
-                let _ = rx.await;
-            })
-            .unwrap(),
-        None => innermost.spawn(std::future::pending::<()>()).unwrap(),
-    }
+    let child = async move {
+        match release {
+            Some(rx) => drop(rx.await),
+            None => std::future::pending().await,
+        }
+    };
+    innermost.spawn(child).unwrap();
     levels
 }
 

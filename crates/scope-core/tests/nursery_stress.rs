@@ -65,7 +65,7 @@ fn spawn_some(spawner: &Spawner, tally: &Arc<Tally>, n: u32) -> (u64, u64) {
     let (mut ok, mut refused) = (0, 0);
     for i in 0..n {
         match spawner.spawn(child(tally, i % 3)) {
-            Ok(()) => ok += 1,
+            Ok(_) => ok += 1,
             Err(e) => {
                 assert!(e.is_closed() || e.is_cancelled(), "{e}");
                 drop(e.into_inner());

@@ -1,46 +1,55 @@
-//! The wrapper every child runs in: it records how the child ended, exactly
-//! once, whether the child returns, fails, panics, is aborted or is dropped
-//! unstarted.
+//! The wrappers children run in: each records how its child ended, exactly
+//! once, whether the child returns, fails, panics, is aborted, is dropped
+//! while waiting for a running slot, or is refused by the runtime.
+//!
+//! - [`Child`]: an async child, the future plus one pointer.
+//! - [`BlockingChild`]: a closure for tokio's blocking pool.
+//! - [`Gated`]: a child that waits behind the running limit (see `limit.rs`)
+//!   inside its own task before the child inside it first runs; a blocking
+//!   child waits in a [`LaunchBlocking`] task that hands it to the blocking
+//!   pool once it has a slot.
 //!
 //! # Invariants
 //!
-//! 1. A child in the `JoinSet` ends exactly once: by `child_ended` when its
-//!    work returns or panics (the work is dropped first, so `fut`/`f` is
-//!    `None` afterwards), or by its `Drop` when the work is still there
-//!    (abort, runtime shutdown). A child *rescued* while the spawn that made
-//!    it is still on the stack (the runtime refused the task) ends nothing:
-//!    the spawner undoes the admission instead.
-//! 2. A queued child (waiting for a running slot) lives in a [`Queued`] box
-//!    and never reaches the wrapper's `Drop` with its work: it either starts
-//!    (and is then a child in the set) or is discarded, which ends it as
-//!    cancelled or aborted.
-//! 3. With a running limit, every child in the set holds a slot, so the
-//!    wrapper needs no flag for it: its end hands the slot on.
-//! 4. The wrapped future is never moved after its first poll: it is only
+//! 1. A child ends exactly once: by `Shared::child_ended` when its work
+//!    returns or panics (the work is dropped first), by its wrapper's `Drop`
+//!    when the work is still there (abort, runtime shutdown), or, while it
+//!    waits for a slot, by whoever decides its [`Slot`](super::limit::Slot)
+//!    (a cancel or abort sweeping the queue, or the `Gated` wrapper's own
+//!    `Drop`). A child *rescued* while the spawn that made it is still on the
+//!    stack (the runtime refused the task) ends nothing: the spawner undoes
+//!    the admission instead.
+//! 2. With a running limit, a child that runs holds a slot (it took one at
+//!    spawn or was granted one), so its end hands the slot on; a child that
+//!    ends while waiting holds none.
+//! 3. The wrapped future is never moved after its first poll: it is only
 //!    taken out while the spawn that armed the rescue slot is on this
 //!    thread's stack (tokio does not poll a task inside `spawn`), or while
-//!    queued (never handed to tokio), and only dropped in place otherwise.
-//!
-//! 5. In [`Child`], `shared.is_some()` iff `fut` holds a live future: the
+//!    its `Gated` wrapper still waits (the child inside was never polled),
+//!    and only dropped in place otherwise.
+//! 4. In [`Child`], `shared.is_some()` iff `fut` holds a live future: the
 //!    future is dropped (or moved out) exactly once, right before `shared` is
 //!    taken.
 //!
-//! The wrapper is the future plus one pointer: in tokio's 128-byte-granular
-//! task cells every byte here can cost a whole step.
+//! The async wrapper is the future plus one pointer: in tokio's
+//! 128-byte-granular task cells every byte here can cost a whole step.
+//! Children that wait for a slot pay for the gate; the others do not.
 
 #![allow(unsafe_code)]
 
+use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomPinned;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use tokio::runtime::Handle;
-use tokio::task::{Id, JoinSet};
+use tokio::task::{AbortHandle, Id, JoinHandle, JoinSet};
 
+use super::limit::{GONE, GRANTED, Slot, WAITING};
 use super::shared::Shared;
 use crate::ChildOutput;
 use crate::context;
@@ -48,15 +57,15 @@ use crate::context;
 /// How a child ended.
 pub(crate) enum Ended<T, E> {
     Returned(Result<T, E>),
-    Panicked(Box<dyn std::any::Any + Send>),
+    Panicked(Box<dyn Any + Send>),
     /// Dropped after (or instead of) running, by abort or shutdown.
     Aborted,
-    /// Dropped unstarted from the queue by a cancellation.
+    /// Dropped while waiting for a slot, by a cancellation.
     Cancelled,
 }
 
 /// An async child: the future and one pointer. `shared` is `Some` exactly
-/// while `fut` holds a live future (invariant 5), which spares an `Option`
+/// while `fut` holds a live future (invariant 4), which spares an `Option`
 /// around the future (no niche there: it would cost 8 bytes per task).
 pub(crate) struct Child<F: Send + 'static, T: Send + 'static, E: Send + 'static> {
     fut: ManuallyDrop<F>,
@@ -102,13 +111,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         // SAFETY: we never move out of `*this` after a poll: `fut` is only
-        // moved by `take_unstarted`, before any poll (invariant 4).
+        // moved by `take_unstarted`, before any poll (invariant 3).
         let this = unsafe { self.get_unchecked_mut() };
         if this.shared.is_none() {
             // Tokio never polls a completed future; be harmless if it did.
             return Poll::Ready(None);
         }
-        // SAFETY: `fut` is live (invariant 5), lives inside `*this`, which is
+        // SAFETY: `fut` is live (invariant 4), lives inside `*this`, which is
         // pinned, and is never moved again: it is only dropped in place.
         let fut = unsafe { Pin::new_unchecked(&mut *this.fut) };
         let polled = {
@@ -128,7 +137,7 @@ where
         // ended, so `close` returning means its captures and resources are
         // gone. A destructor that panics turns the end into a panic.
         // SAFETY: `shared` was just taken, so this is the one drop of the
-        // live future (invariant 5), in place.
+        // live future (invariant 4), in place.
         let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
             ManuallyDrop::drop(&mut this.fut)
         }));
@@ -136,17 +145,19 @@ where
             Ok(()) => ended,
             Err(payload) => Ended::Panicked(payload),
         };
-        Poll::Ready(shared.child_ended(ended, true))
+        Poll::Ready(shared.child_ended(ended, true, None))
     }
 }
 
-impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Child<F, T, E> {
-    /// Moves the future out of a child that was never polled (invariant 4).
+impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Unstarted for Child<F, T, E> {
+    type Raw = F;
+
     fn take_unstarted(&mut self) -> Option<F> {
         self.shared.take()?;
-        // SAFETY: `shared` was `Some`, so `fut` is live (invariant 5); taking
+        // SAFETY: `shared` was `Some`, so `fut` is live (invariant 4); taking
         // `shared` marks it gone, so it is neither read nor dropped again.
-        // It was never polled, hence never pinned, so it may move.
+        // It was never polled (invariant 3), hence never pinned, so it may
+        // move.
         Some(unsafe { ManuallyDrop::take(&mut self.fut) })
     }
 }
@@ -157,7 +168,7 @@ impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for Child<F, 
             return; // ended already, or taken back unstarted
         }
         if context::rescue_armed() {
-            // Invariant 4: the spawn is still on this thread's stack, so the
+            // Invariant 3: the spawn is still on this thread's stack, so the
             // future was never polled and may move.
             if let Some(fut) = self.take_unstarted() {
                 if let Err(fut) = context::try_rescue(fut) {
@@ -170,40 +181,22 @@ impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for Child<F, 
         // has no destructor of ours still running, then count it. A
         // panicking destructor must not skip the count.
         let shared = self.shared.take().expect("checked above");
-        // SAFETY: `shared` was `Some`, so `fut` is live (invariant 5); this is
+        // SAFETY: `shared` was `Some`, so `fut` is live (invariant 4); this is
         // its one drop, in place.
         let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
             ManuallyDrop::drop(&mut self.fut)
         }));
-        shared.child_ended(Ended::Aborted, true);
+        shared.child_ended(Ended::Aborted, true, None);
     }
-}
-
-/// The `Drop` of a blocking child: rescue, or count an abort and let the
-/// closure drop with the wrapper.
-fn end_dropped<W: Send + 'static, T: Send + 'static, E: Send + 'static>(
-    work: &mut Option<W>,
-    shared: &Shared<T, E>,
-) {
-    if work.is_none() {
-        return; // ended already, or taken back unstarted
-    }
-    if context::rescue_armed() {
-        // Invariant 4: the spawn is still on this thread's stack, so the work
-        // was never polled and may move.
-        let w = work.take().expect("checked above");
-        if let Err(w) = context::try_rescue(w) {
-            drop(w);
-        }
-        return;
-    }
-    shared.child_ended(Ended::Aborted, true);
 }
 
 /// A blocking child: a closure run on tokio's blocking pool.
 pub(crate) struct BlockingChild<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> {
     f: Option<Fn>,
     shared: Arc<Shared<T, E>>,
+    /// The task it is known by, when that is not the blocking task it runs
+    /// in (a child that waited for a slot in a [`LaunchBlocking`] task).
+    id: Option<Id>,
 }
 
 impl<Fn, O, T, E> BlockingChild<Fn, T, E>
@@ -214,7 +207,11 @@ where
     E: Send + 'static,
 {
     pub(crate) fn new(f: Fn, shared: Arc<Shared<T, E>>) -> Self {
-        BlockingChild { f: Some(f), shared }
+        BlockingChild {
+            f: Some(f),
+            shared,
+            id: None,
+        }
     }
 
     pub(crate) fn run(mut self) -> Option<T> {
@@ -230,29 +227,206 @@ where
             Ok(out) => Ended::Returned(out.into_result()),
             Err(payload) => Ended::Panicked(payload),
         };
-        self.shared.child_ended(ended, true)
+        self.shared.child_ended(ended, true, self.id)
+    }
+}
+
+impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Unstarted
+    for BlockingChild<Fn, T, E>
+{
+    type Raw = Fn;
+
+    fn take_unstarted(&mut self) -> Option<Fn> {
+        self.f.take()
     }
 }
 
 impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for BlockingChild<Fn, T, E> {
     fn drop(&mut self) {
-        end_dropped(&mut self.f, &self.shared);
+        let Some(f) = self.f.take() else {
+            return; // ran, or taken back unstarted
+        };
+        if context::rescue_armed() {
+            // The spawn is still on this thread's stack: hand the closure
+            // back.
+            if let Err(f) = context::try_rescue(f) {
+                drop(f);
+            }
+            return;
+        }
+        // Dropped unstarted (abort, runtime shutdown): the closure first,
+        // then the count.
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(f)));
+        self.shared.child_ended(Ended::Aborted, true, self.id);
     }
 }
 
-/// One kind of child (async or blocking): how it is handed to tokio, and
-/// how its work is taken back while it has never run. The spawn path and the
-/// queue both start children through this, so there is one way to do each.
-pub(crate) trait Work<T>: Send + Sized + 'static {
+/// A blocking child waiting for a running slot in an async task: once the
+/// slot is granted, it hands the child to the blocking pool and waits for it.
+/// An abort after that cannot stop the closure, which still counts its own
+/// end (and hands its slot on).
+pub(crate) struct LaunchBlocking<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> {
+    child: Option<BlockingChild<Fn, T, E>>,
+    running: Option<JoinHandle<Option<T>>>,
+}
+
+// Nothing in it is ever pinned: the closure is moved to the blocking pool, and
+// the join handle is `Unpin`.
+impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Unpin for LaunchBlocking<Fn, T, E> {}
+
+impl<Fn, O, T, E> Future for LaunchBlocking<Fn, T, E>
+where
+    Fn: FnOnce() -> O + Send + 'static,
+    O: ChildOutput<T, E>,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = self.get_mut();
+        if let Some(mut child) = this.child.take() {
+            // Known by this task's id: its handle and listing name this task.
+            child.id = tokio::task::try_id();
+            let handle = child.shared.handle.clone();
+            this.running = Some(handle.spawn_blocking(move || child.run()));
+        }
+        let running = this.running.as_mut().expect("launched above");
+        // A blocking task is never cancelled; a runtime shutting down drops
+        // the closure, which counts itself as aborted.
+        Poll::Ready(ready!(Pin::new(running).poll(cx)).ok().flatten())
+    }
+}
+
+impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Unstarted
+    for LaunchBlocking<Fn, T, E>
+{
+    type Raw = Fn;
+
+    fn take_unstarted(&mut self) -> Option<Fn> {
+        self.child.as_mut()?.take_unstarted()
+    }
+}
+
+/// A child behind the running limit: its task waits for its slot before the
+/// child inside first runs.
+pub(crate) struct Gated<G: Unstarted, T: Send + 'static, E: Send + 'static> {
+    inner: G,
+    slot: Arc<Slot>,
+    shared: Arc<Shared<T, E>>,
+    /// Listed (if named or tracked) when it starts, not while it waits.
+    name: Option<Arc<str>>,
+    /// The slot was granted and the child inside may run.
+    started: bool,
+}
+
+impl<G: Unstarted, T: Send + 'static, E: Send + 'static> Gated<G, T, E> {
+    fn new(inner: G, slot: Arc<Slot>, shared: Arc<Shared<T, E>>, name: Option<Arc<str>>) -> Self {
+        Gated {
+            inner,
+            slot,
+            shared,
+            name,
+            started: false,
+        }
+    }
+}
+
+impl<G, T, E> Future for Gated<G, T, E>
+where
+    G: Future<Output = Option<T>> + Unstarted,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    type Output = Option<T>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        // SAFETY: `inner` is pinned with `*this` and never moved after its
+        // first poll: it is only moved out (by `take_unstarted`) before it
+        // ever started (invariant 3).
+        let this = unsafe { self.get_unchecked_mut() };
+        if !this.started {
+            match this.slot.poll(cx.waker()) {
+                GRANTED => {
+                    this.started = true;
+                    this.shared.started(this.name.take());
+                }
+                GONE => unreachable!("only this wrapper's drop gives the slot up"),
+                WAITING => return Poll::Pending,
+                // Cancelled or aborted while waiting: whoever decided it
+                // counted it. Drop the work here, on its own task.
+                _ => {
+                    drop(this.inner.take_unstarted());
+                    return Poll::Ready(None);
+                }
+            }
+        }
+        // SAFETY: see above; `inner` stays where it is from now on.
+        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+    }
+}
+
+impl<G: Unstarted, T: Send + 'static, E: Send + 'static> Drop for Gated<G, T, E> {
+    fn drop(&mut self) {
+        if self.started || context::rescue_armed() {
+            // Started: the child inside holds its slot and counts its own
+            // end. Refused by the runtime inside the spawn: the child inside
+            // hands its work back.
+            return;
+        }
+        if self.slot.decide(GONE) {
+            // Aborted while waiting (invariant 1): the work first, then the
+            // count; it holds no slot.
+            let work = self.inner.take_unstarted();
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(work)));
+            self.shared.child_ended(Ended::Aborted, false, None);
+        } else if self.slot.state() != GRANTED {
+            // Cancelled or aborted by a sweep, which counted it.
+            drop(self.inner.take_unstarted());
+        }
+        // Granted but never polled: the child inside holds the slot; its own
+        // drop counts it as aborted and hands the slot on.
+    }
+}
+
+/// Takes the work back out of a child that never ran (invariant 3).
+pub(crate) trait Unstarted {
     /// The caller's future or closure, as handed back.
-    type Raw: std::any::Any + Send;
+    type Raw: Any + Send;
+
+    fn take_unstarted(&mut self) -> Option<Self::Raw>;
+}
+
+/// One kind of child (async or blocking): how it is handed to tokio, at once
+/// or behind a slot. The spawn path starts every kind through this.
+pub(crate) trait Work<T: Send + 'static, E: Send + 'static>:
+    Unstarted + Send + Sized + 'static
+{
+    /// What waits for a slot in a task of its own.
+    type Gate: Future<Output = Option<T>> + Unstarted<Raw = Self::Raw> + Send + 'static;
 
     /// Hands the child to the `JoinSet` with the rescue slot armed; returns
-    /// its task id, or the work when the runtime refused the task.
-    fn launch(self, set: &mut JoinSet<Option<T>>, handle: &Handle) -> Result<Id, Self::Raw>;
+    /// its abort handle, or the work when the runtime refused the task.
+    fn launch(
+        self,
+        set: &mut JoinSet<Option<T>>,
+        handle: &Handle,
+    ) -> Result<AbortHandle, Self::Raw>;
 
-    /// Takes the work out of a child that never ran (invariant 4).
-    fn take_unstarted(&mut self) -> Option<Self::Raw>;
+    fn gate(self) -> Self::Gate;
+
+    /// Hands the child to the `JoinSet` to wait behind `slot`.
+    fn launch_gated(
+        self,
+        slot: Arc<Slot>,
+        shared: Arc<Shared<T, E>>,
+        name: Option<Arc<str>>,
+        set: &mut JoinSet<Option<T>>,
+        handle: &Handle,
+    ) -> Result<AbortHandle, Self::Raw> {
+        let gated = Gated::new(self.gate(), slot, shared, name);
+        spawn_armed(|| set.spawn_on(gated, handle))
+    }
 
     fn into_unstarted(mut self) -> Self::Raw {
         self.take_unstarted()
@@ -260,115 +434,48 @@ pub(crate) trait Work<T>: Send + Sized + 'static {
     }
 }
 
-impl<F, T, E> Work<T> for Child<F, T, E>
+impl<F, T, E> Work<T, E> for Child<F, T, E>
 where
     F: Future + Send + 'static,
     F::Output: ChildOutput<T, E>,
     T: Send + 'static,
     E: Send + 'static,
 {
-    type Raw = F;
+    type Gate = Self;
 
-    fn launch(self, set: &mut JoinSet<Option<T>>, handle: &Handle) -> Result<Id, F> {
-        spawn_armed(|| set.spawn_on(self, handle).id())
+    fn launch(self, set: &mut JoinSet<Option<T>>, handle: &Handle) -> Result<AbortHandle, F> {
+        spawn_armed(|| set.spawn_on(self, handle))
     }
 
-    fn take_unstarted(&mut self) -> Option<F> {
-        Child::take_unstarted(self)
+    fn gate(self) -> Self {
+        self
     }
 }
 
-impl<Fn, O, T, E> Work<T> for BlockingChild<Fn, T, E>
+impl<Fn, O, T, E> Work<T, E> for BlockingChild<Fn, T, E>
 where
     Fn: FnOnce() -> O + Send + 'static,
     O: ChildOutput<T, E>,
     T: Send + 'static,
     E: Send + 'static,
 {
-    type Raw = Fn;
+    type Gate = LaunchBlocking<Fn, T, E>;
 
-    fn launch(self, set: &mut JoinSet<Option<T>>, handle: &Handle) -> Result<Id, Fn> {
-        spawn_armed(|| set.spawn_blocking_on(move || self.run(), handle).id())
+    fn launch(self, set: &mut JoinSet<Option<T>>, handle: &Handle) -> Result<AbortHandle, Fn> {
+        spawn_armed(|| set.spawn_blocking_on(move || self.run(), handle))
     }
 
-    fn take_unstarted(&mut self) -> Option<Fn> {
-        self.f.take()
-    }
-}
-
-/// A child waiting for a running slot, type-erased for the queue.
-pub(crate) trait Pending<T>: Send {
-    /// [`Work::launch`]; the refused work comes back boxed, to be dropped
-    /// outside the lock and counted as aborted.
-    fn start(self: Box<Self>, set: &mut JoinSet<Option<T>>, handle: &Handle)
-    -> Result<Id, Rescued>;
-
-    /// Takes the work out of a child that will never start.
-    fn take_work(&mut self) -> Box<dyn std::any::Any + Send>;
-}
-
-/// Work the runtime refused, to be dropped outside the nursery's lock.
-pub(crate) struct Rescued(#[allow(dead_code)] pub(crate) Box<dyn std::any::Any + Send>);
-
-impl<T, C: Work<T>> Pending<T> for C {
-    fn start(
-        self: Box<Self>,
-        set: &mut JoinSet<Option<T>>,
-        handle: &Handle,
-    ) -> Result<Id, Rescued> {
-        (*self)
-            .launch(set, handle)
-            .map_err(|w| Rescued(Box::new(w)))
-    }
-
-    fn take_work(&mut self) -> Box<dyn std::any::Any + Send> {
-        Box::new(self.take_unstarted().expect("a queued child has its work"))
-    }
-}
-
-/// A queued child with its name. Dropping it unstarted (the queue swept by
-/// an abort, or anything else) ends it as aborted; [`Queued::discard`] picks
-/// the outcome.
-pub(crate) struct Queued<T: Send + 'static, E: Send + 'static> {
-    pub(crate) child: Option<Box<dyn Pending<T>>>,
-    pub(crate) name: Option<Arc<str>>,
-    pub(crate) shared: Arc<Shared<T, E>>,
-}
-
-impl<T: Send + 'static, E: Send + 'static> Queued<T, E> {
-    /// Ends the queued child unstarted; its work is dropped after the count
-    /// (the caller holds no lock).
-    pub(crate) fn discard(mut self, cancelled: bool) {
-        if let Some(mut child) = self.child.take() {
-            let work = child.take_work();
-            let ended = if cancelled {
-                Ended::Cancelled
-            } else {
-                Ended::Aborted
-            };
-            self.shared.child_ended(ended, false);
-            // A destructor panicking here must not unwind into the canceller.
-            let _ = catch_unwind(AssertUnwindSafe(move || drop((work, child))));
-        }
-    }
-}
-
-impl<T: Send + 'static, E: Send + 'static> Drop for Queued<T, E> {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            let me = Queued {
-                child: self.child.take(),
-                name: self.name.take(),
-                shared: Arc::clone(&self.shared),
-            };
-            me.discard(false);
+    fn gate(self) -> LaunchBlocking<Fn, T, E> {
+        LaunchBlocking {
+            child: Some(self),
+            running: None,
         }
     }
 }
 
 /// Runs one `spawn_on` with the rescue slot armed; `Err` carries the work if
 /// the runtime refused the task and the child parked it (runtime shut down).
-pub(crate) fn spawn_armed<W: std::any::Any + Send, R>(spawn: impl FnOnce() -> R) -> Result<R, W> {
+pub(crate) fn spawn_armed<W: Any + Send, R>(spawn: impl FnOnce() -> R) -> Result<R, W> {
     let armed = context::arm();
     let r = spawn();
     if armed.disarm() {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
+use tokio::task::AbortHandle;
 use tokio::time::Instant;
 
 use crate::snapshot::ChildInfo;
@@ -33,6 +34,16 @@ struct Listed {
     seq: u64,
     name: Option<Arc<str>>,
     since: Instant,
+}
+
+impl Listed {
+    fn new(seq: u64, name: Option<Arc<str>>) -> Self {
+        Listed {
+            seq,
+            name,
+            since: Instant::now(),
+        }
+    }
 }
 
 pub(crate) struct Registry {
@@ -66,28 +77,22 @@ impl Registry {
         self.seq.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Runs `start` (which hands a task to tokio and returns its id) with the
-    /// map locked, and lists the task under `name` if it started.
+    /// Runs `start` (which hands a task to tokio) with the map locked, and
+    /// lists the task under `name` if it started.
     pub(crate) fn list_task<R>(
         &self,
         name: Option<Arc<str>>,
-        start: impl FnOnce() -> Result<tokio::task::Id, R>,
-    ) -> Result<(), R> {
+        start: impl FnOnce() -> Result<AbortHandle, R>,
+    ) -> Result<AbortHandle, R> {
         let mut map = self.map.lock();
         // Counted before the spawn: a child that ends at once must look.
         self.listed.fetch_add(1, Ordering::AcqRel);
         match start() {
-            Ok(id) => {
+            Ok(handle) => {
                 let seq = self.next_seq();
-                map.get_or_insert_default().insert(
-                    Key::Task(id),
-                    Listed {
-                        seq,
-                        name,
-                        since: Instant::now(),
-                    },
-                );
-                Ok(())
+                map.get_or_insert_default()
+                    .insert(Key::Task(handle.id()), Listed::new(seq, name));
+                Ok(handle)
             }
             Err(r) => {
                 self.listed.fetch_sub(1, Ordering::AcqRel);
@@ -96,18 +101,26 @@ impl Registry {
         }
     }
 
+    /// Lists `key` under `name`, from the task it names (so that task cannot
+    /// end before it is listed); returns its number.
+    pub(crate) fn list(&self, key: Key, name: Option<Arc<str>>) -> u64 {
+        let seq = self.next_seq();
+        self.listed.fetch_add(1, Ordering::AcqRel);
+        self.map
+            .lock()
+            .get_or_insert_default()
+            .insert(key, Listed::new(seq, name));
+        seq
+    }
+
     /// Lists a nested nursery; returns its number.
     pub(crate) fn list_nested(&self, name: Option<&Arc<str>>) -> u64 {
         let seq = self.next_seq();
         self.listed.fetch_add(1, Ordering::AcqRel);
-        self.map.lock().get_or_insert_default().insert(
-            Key::Nested(seq),
-            Listed {
-                seq,
-                name: name.cloned(),
-                since: Instant::now(),
-            },
-        );
+        self.map
+            .lock()
+            .get_or_insert_default()
+            .insert(Key::Nested(seq), Listed::new(seq, name.cloned()));
         seq
     }
 

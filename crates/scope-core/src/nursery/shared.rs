@@ -2,19 +2,18 @@
 //!
 //! # Invariants
 //!
-//! 1. Every admitted child is, until it ends, either in `inner.queue`
-//!    (waiting for a running slot) or a task in `inner.set`, or (briefly)
-//!    between admission and the hand-off under `inner`'s lock. A nested
-//!    nursery is admitted like a child and ends when it drains.
-//! 2. With a running limit, `inner.running` counts the children holding a
-//!    slot; it only changes under `inner`'s lock, and a slot is handed from an
-//!    ending child straight to the next queued one, so the number of running
-//!    children never exceeds the limit and the queue is served in FIFO order.
-//! 3. No user code runs while `inner` is locked: queued futures and rescued
-//!    work are moved out and dropped after the guard, reaped outputs are only
-//!    moved. (The one exception is a runtime that is already shut down, where
-//!    tokio may drop an aborted task inline; the child's accounting then only
-//!    `try_lock`s.)
+//! 1. Every admitted child is, until it ends, a task in `inner.set` (a child
+//!    waiting for a running slot too: it waits in its own task, see
+//!    `limit.rs`), or (briefly) between admission and the hand-off under
+//!    `inner`'s lock. A nested nursery is admitted like a child and ends when
+//!    it drains.
+//! 2. With a running limit, the limit counts the children holding a slot and
+//!    queues the others in spawn order (see `limit.rs`).
+//! 3. No user code runs while `inner` or the limit is locked: rescued work
+//!    is moved out and dropped after the guard, reaped outputs are only
+//!    moved, swept children are counted and woken after the lock. (The one
+//!    exception is a runtime that is already shut down, where tokio may drop
+//!    an aborted task inline; the child's accounting then only `try_lock`s.)
 //! 4. The first failure is stored once, in `failure`, and every report clones
 //!    the same [`Failure`].
 //! 5. The nursery's `CANCELLED` state follows its token, whoever fires it. The
@@ -32,16 +31,16 @@
 //!
 //! # Lock order
 //!
-//! `inner` → the registry's map; `failure` and the tree's nested list are
-//! leaves; the token watch is held only while polling it, which takes
-//! tokio-util's and tokio's locks and none of ours. A child's end takes
-//! `inner` only with `try_lock` (to reap) unless it holds a running slot, and
-//! then never while its own thread holds `inner` (see 3). The watcher runs
-//! inside someone else's `cancel()`, so it too only `try_lock`s `inner` (the
-//! next slot release sweeps the queue when it cannot).
+//! `inner` → the limit's queue → the registry's map; `failure` and the
+//! tree's nested list are leaves; the token watch is held only while polling
+//! it, which takes tokio-util's and tokio's locks and none of ours. A child's
+//! end takes `inner` only with `try_lock` (to reap), and the limit's queue
+//! (to hand its slot on) never while its own thread holds it (see 3). The
+//! watcher runs inside someone else's `cancel()`, so it only `try_lock`s the
+//! queue (the next slot release sweeps it when it cannot).
 
 use std::collections::VecDeque;
-use std::mem;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -50,11 +49,12 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use tokio::runtime::Handle;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::child::{BlockingChild, Child, Ended, Queued, Rescued, Work};
+use super::child::{BlockingChild, Child, Ended, Work};
+use super::limit::{self, Admit, Limit, Release, Slot};
 use super::registry::{Key, Registry};
 use super::state::{ABORTED, CANCELLED, Core, Counters, ENDED, Refusal};
 use super::token::{Fired, TokenWatch};
@@ -92,15 +92,12 @@ pub(crate) struct Config<E> {
     pub(crate) token_parent: Option<CancellationToken>,
 }
 
-pub(crate) struct Inner<T: Send + 'static, E: Send + 'static> {
+pub(crate) struct Inner<T: Send + 'static> {
     set: JoinSet<Option<T>>,
     outputs: VecDeque<T>,
-    queue: VecDeque<Queued<T, E>>,
-    running: usize,
-    _e: std::marker::PhantomData<fn() -> E>,
 }
 
-impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
+impl<T: Send + 'static> Inner<T> {
     /// Removes finished tasks, keeping their outputs.
     fn reap(&mut self) {
         while let Some(res) = self.set.try_join_next() {
@@ -118,7 +115,9 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     token_watch: TokenWatch,
     pub(crate) handle: Handle,
     pub(crate) config: Config<E>,
-    inner: Mutex<Inner<T, E>>,
+    inner: Mutex<Inner<T>>,
+    /// The running limit, if there is one.
+    limit: Option<Limit>,
     failure: Mutex<Option<Failure<E>>>,
     registry: Registry,
     /// The parent, stored once, and the nested nurseries.
@@ -142,13 +141,11 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             token,
             token_watch: TokenWatch::new(),
             handle,
+            limit: (config.max_running != 0).then(|| Limit::new(config.max_running)),
             config,
             inner: Mutex::new(Inner {
                 set: JoinSet::new(),
                 outputs: VecDeque::new(),
-                queue: VecDeque::new(),
-                running: 0,
-                _e: std::marker::PhantomData,
             }),
             failure: Mutex::new(None),
             registry: Registry::new(),
@@ -173,8 +170,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     /// The token fired, through this nursery or not: make the state follow.
     /// Runs inside the `cancel()` that fired it (or when the nursery is built),
-    /// so it never waits for `inner`: a holder may be this very thread (see
-    /// invariant 3), and the next slot release sweeps what is left queued.
+    /// so it never waits for the limit's queue: a holder may be this very
+    /// thread (see invariant 3), and the next slot release sweeps what waits.
     fn token_fired(&self) {
         // Mostly the nursery fired its own token and the flag is set: skip
         // asking the parent token (a lock) for a reason that would lose.
@@ -182,12 +179,28 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             return;
         }
         if self.core.set_cancelled(self.token_reason()) {
-            let queued = self
-                .inner
-                .try_lock()
-                .map(|mut inner| mem::take(&mut inner.queue));
-            for child in queued.into_iter().flatten() {
-                child.discard(true);
+            if let Some(waiting) = self.limit.as_ref().and_then(Limit::try_take_waiting) {
+                self.sweep(waiting, limit::CANCELLED);
+            }
+        }
+    }
+
+    /// Ends children taken out of the queue, unstarted: as cancelled or as
+    /// aborted (`to`). Each is counted by whoever decides its slot, then its
+    /// task is woken to drop its work (see `child.rs`, invariant 1).
+    fn sweep(&self, waiting: VecDeque<Arc<Slot>>, to: u8) {
+        for slot in waiting {
+            if slot.decide(to) {
+                self.child_ended(
+                    if to == limit::CANCELLED {
+                        Ended::Cancelled
+                    } else {
+                        Ended::Aborted
+                    },
+                    false,
+                    None,
+                );
+                slot.wake();
             }
         }
     }
@@ -223,18 +236,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     fn launch<R>(
         &self,
         name: Option<Arc<str>>,
-        start: impl FnOnce() -> Result<tokio::task::Id, R>,
-    ) -> Result<(), R> {
+        start: impl FnOnce() -> Result<AbortHandle, R>,
+    ) -> Result<AbortHandle, R> {
         if !self.lists(name.as_ref()) {
-            return start().map(drop);
+            return start();
         }
         self.registry.list_task(name, start)
-    }
-
-    /// Undoes an admission whose work goes back to the caller.
-    fn undo_admission(&self) {
-        Counters::bump(&self.core.counters.refused);
-        self.release();
     }
 
     fn release(&self) {
@@ -249,7 +256,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         fut: F,
         name: Option<Arc<str>>,
         try_only: bool,
-    ) -> Result<(), SpawnError<F>>
+    ) -> Result<AbortHandle, SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: ChildOutput<T, E>,
@@ -265,7 +272,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         self: &Arc<Self>,
         f: Fn,
         name: Option<Arc<str>>,
-    ) -> Result<(), SpawnError<Fn>>
+    ) -> Result<AbortHandle, SpawnError<Fn>>
     where
         Fn: FnOnce() -> O + Send + 'static,
         O: ChildOutput<T, E>,
@@ -277,56 +284,62 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         self.hand_off(child, name, false)
     }
 
-    /// Starts an admitted child, or queues it behind the running limit.
-    fn hand_off<C: Work<T>>(
+    /// Hands an admitted child to tokio: to run at once, or to wait for a
+    /// running slot in its own task.
+    fn hand_off<C: Work<T, E>>(
         self: &Arc<Self>,
         child: C,
         name: Option<Arc<str>>,
         try_only: bool,
-    ) -> Result<(), SpawnError<C::Raw>> {
+    ) -> Result<AbortHandle, SpawnError<C::Raw>> {
         let mut inner = self.inner.lock();
         // A cancel (and the abort a drop or shutdown does after it) may have
         // run between the admission and this lock; it has already swept the
         // set and the queue, so this child must not slip in behind it. The
         // flag is set before `cancel` takes this lock, so holding the lock
-        // means we see it. (A watcher that could not take the lock leaves the
-        // queue to the next slot release, which sees the flag too.)
-        let refusal = if self.core.is_cancelled() {
-            Some(Kind::Cancelled)
-        } else if self.config.max_running != 0 && inner.running >= self.config.max_running {
-            if !try_only {
-                let shared = Arc::clone(self);
-                inner.queue.push_back(Queued {
-                    child: Some(Box::new(child)),
-                    name,
-                    shared,
-                });
-                return Ok(());
-            }
-            Some(Kind::Full)
-        } else {
-            None
-        };
-        if let Some(kind) = refusal {
+        // means we see it.
+        if self.core.is_cancelled() {
             drop(inner);
-            let work = child.into_unstarted();
-            self.undo_admission();
-            return Err(SpawnError::new(kind, work));
-        }
-        let limited = self.config.max_running != 0;
-        if limited {
-            inner.running += 1;
+            return Err(self.refuse(Kind::Cancelled, child.into_unstarted()));
         }
         let set = &mut inner.set;
-        match self.launch(name, || child.launch(set, &self.handle)) {
-            Ok(()) => Ok(()),
-            Err(work) => {
-                if limited {
-                    inner.running -= 1;
+        let handle = &self.handle;
+        let started = match &self.limit {
+            None => self
+                .launch(name, || child.launch(set, handle))
+                .map_err(|work| (Kind::RuntimeShutdown, work)),
+            // `Ok` keeps the slot (or the place in the queue) taken; `Err`
+            // gives it back.
+            Some(limit) => limit.admit(try_only, |admit| match admit {
+                Admit::Run => match self.launch(name, || child.launch(set, handle)) {
+                    Ok(h) => Ok(Ok(h)),
+                    Err(work) => Err(Err((Kind::RuntimeShutdown, work))),
+                },
+                Admit::Wait(slot) => {
+                    match child.launch_gated(slot, Arc::clone(self), name, set, handle) {
+                        Ok(h) => Ok(Ok(h)),
+                        Err(work) => Err(Err((Kind::RuntimeShutdown, work))),
+                    }
                 }
-                drop(inner);
-                self.undo_admission();
-                Err(SpawnError::new(Kind::RuntimeShutdown, work))
+                Admit::Full => Err(Err((Kind::Full, child.into_unstarted()))),
+            }),
+        };
+        drop(inner);
+        started.map_err(|(kind, work)| self.refuse(kind, work))
+    }
+
+    /// Undoes an admission whose work goes back to the caller.
+    fn refuse<W>(&self, kind: Kind, work: W) -> SpawnError<W> {
+        Counters::bump(&self.core.counters.refused);
+        self.release();
+        SpawnError::new(kind, work)
+    }
+
+    /// A child that waited for its slot starts: list it now, under its task.
+    pub(crate) fn started(&self, name: Option<Arc<str>>) {
+        if self.lists(name.as_ref()) {
+            if let Some(id) = tokio::task::try_id() {
+                self.registry.list(Key::Task(id), name);
             }
         }
     }
@@ -334,11 +347,14 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     // ----- ending ----------------------------------------------------------
 
     /// Records how a child ended; the last step is the live-count decrement.
-    /// `in_set`: the child was a task (listed under its id, holding a running
-    /// slot when there is a limit), not a queued child discarded unstarted.
-    pub(crate) fn child_ended(&self, ended: Ended<T, E>, in_set: bool) -> Option<T> {
-        let name = if in_set && !self.registry.is_empty() {
-            tokio::task::try_id().and_then(|id| self.registry.unlist(Key::Task(id)))
+    /// `ran`: the child ran (or could have: it held a running slot when there
+    /// is a limit, and may be listed under its task), as opposed to one that
+    /// ended while it waited for a slot. `task`: the task it is known by, when
+    /// that is not the one running this call.
+    pub(crate) fn child_ended(&self, ended: Ended<T, E>, ran: bool, task: Option<Id>) -> Option<T> {
+        let name = if ran && !self.registry.is_empty() {
+            task.or_else(tokio::task::try_id)
+                .and_then(|id| self.registry.unlist(Key::Task(id)))
         } else {
             None
         };
@@ -366,7 +382,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             Ended::Aborted => Counters::bump(&c.aborted),
             Ended::Cancelled => Counters::bump(&c.cancelled),
         };
-        if in_set && self.config.max_running != 0 {
+        if ran {
             self.release_slot();
         }
         // Amortised reaping: every `REAP_EVERY`th ending child removes the
@@ -462,47 +478,18 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
     }
 
+    /// Hands the slot of a child that ran on, if there is a limit.
     fn release_slot(&self) {
-        let mut lost: Vec<Rescued> = Vec::new();
-        let mut swept = VecDeque::new();
-        {
-            let mut guard = self.inner.lock();
-            let inner = &mut *guard;
-            if self.core.is_cancelled() {
-                // No queued child starts after a cancel. The cancel sweeps the
-                // queue itself unless it was a watcher that could not take
-                // the lock; then the sweep is this one's.
-                swept = mem::take(&mut inner.queue);
-            }
-            loop {
-                match inner.queue.pop_front() {
-                    None => {
-                        inner.running -= 1;
-                        break;
-                    }
-                    Some(mut next) => {
-                        let child = next
-                            .child
-                            .take()
-                            .expect("a queued child is there until started");
-                        let name = next.name.take();
-                        let set = &mut inner.set;
-                        match self.launch(name, || child.start(set, &self.handle)) {
-                            Ok(()) => break,
-                            Err(rescued) => lost.push(rescued),
-                        }
-                    }
-                }
-            }
-        }
-        for child in swept {
-            child.discard(true);
-        }
-        // The runtime is gone: the queued work can never run.
-        for work in lost {
-            drop(work);
-            Counters::bump(&self.core.counters.aborted);
-            self.release();
+        let Some(limit) = &self.limit else {
+            return;
+        };
+        match limit.release(|| self.core.is_cancelled()) {
+            Release::Freed => {}
+            Release::Granted(slot) => slot.wake(),
+            // No waiting child starts after a cancel. The cancel sweeps the
+            // queue itself unless it was a watcher that could not take the
+            // lock; then the sweep is this one's.
+            Release::Sweep(waiting) => self.sweep(waiting, limit::CANCELLED),
         }
     }
 
@@ -514,9 +501,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             // watchers have all run when this returns (invariant 5). Ours finds
             // the flag set and does nothing.
             self.token.cancel();
-            let queued = mem::take(&mut self.inner.lock().queue);
-            for child in queued {
-                child.discard(true);
+            if let Some(limit) = &self.limit {
+                self.sweep(limit.take_waiting(), limit::CANCELLED);
             }
         }
     }
@@ -557,14 +543,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         tree::walk_down(self, |node| node.force_end_here());
     }
 
-    /// Aborts this nursery's own tasks and drops its queued children.
+    /// Aborts this nursery's own tasks; the children waiting for a slot end
+    /// as aborted at once.
     fn abort_own(&self) {
-        let queued = {
-            let mut inner = self.inner.lock();
-            inner.set.abort_all();
-            mem::take(&mut inner.queue)
-        };
-        drop(queued);
+        self.inner.lock().set.abort_all();
+        if let Some(limit) = &self.limit {
+            self.sweep(limit.take_waiting(), limit::ABORTED);
+        }
     }
 
     // ----- closing ---------------------------------------------------------
@@ -800,15 +785,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 Poll::Ready(Some(Ok(Some(out)))) => return Poll::Ready(Some(out)),
                 // Failed, cancelled or aborted: nothing to hand out.
                 Poll::Ready(Some(_)) => continue,
-                Poll::Ready(None) => {
-                    if inner.queue.is_empty() {
-                        return Poll::Ready(None);
-                    }
-                    // Unreachable by invariant 2 (a queue implies a running
-                    // child), but never report "empty" with work queued.
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
+                Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Pending => return Poll::Pending,
             }
         }
