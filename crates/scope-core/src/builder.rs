@@ -47,6 +47,7 @@ pub struct Builder<T = (), E = crate::BoxError> {
     max_running: Option<usize>,
     max_held: Option<usize>,
     track_all: bool,
+    keep_outcomes: Option<bool>,
     warn_after: Option<Duration>,
     handle: Option<Handle>,
     token_parent: Option<CancellationToken>,
@@ -67,6 +68,7 @@ where
             max_running: None,
             max_held: None,
             track_all: false,
+            keep_outcomes: None,
             warn_after: None,
             handle: None,
             token_parent: None,
@@ -211,6 +213,39 @@ where
         self
     }
 
+    /// Keeps each child's end (its output, failure, cancellation or abort,
+    /// with its task id) until the owner joins it with
+    /// [`Nursery::join_next_with_id`], [`Nursery::join_next`] or the
+    /// nursery's `Stream`; a finished child then costs its end, never its
+    /// task. On by default when the output type `T` carries data (is not
+    /// zero-sized); off for children that return `()`, whose nursery keeps
+    /// nothing per finished child and whose joins return `None` at once
+    /// (wait with [`idle`](Nursery::idle) or [`close`](Nursery::close)
+    /// instead). Ends arriving after the owner is dropped or detached are
+    /// not kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use scope_core::{ChildEnd, Nursery, Policy};
+    ///
+    /// let mut nursery: Nursery = Nursery::builder()
+    ///     .policy(Policy::Supervise)
+    ///     .keep_outcomes(true)
+    ///     .build()
+    ///     .unwrap();
+    /// nursery.spawn(async { if true { panic!("lost") } }).unwrap();
+    /// let (_, end) = nursery.join_next_with_id().await.unwrap();
+    /// assert!(matches!(end, ChildEnd::Failed(f) if f.is_panic()));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn keep_outcomes(mut self, keep: bool) -> Self {
+        self.keep_outcomes = Some(keep);
+        self
+    }
+
     /// A `close` (or `closed`) still waiting after `after` logs a warning
     /// (with the `tracing` feature) naming the listed children it waits for
     /// and counting the others, and again every `after`. It only logs: the
@@ -343,6 +378,9 @@ where
             max_running: self.max_running.unwrap_or(0),
             max_held: self.max_held.map_or(0, |n| n as u64),
             track_all: self.track_all,
+            // Outputs are what the owner asked for by choosing `T`; a
+            // zero-sized one carries nothing worth keeping per child.
+            keep_outcomes: self.keep_outcomes.unwrap_or(std::mem::size_of::<T>() != 0),
             warn_after: self.warn_after,
             token_parent: self.token_parent,
         };

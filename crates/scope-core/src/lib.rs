@@ -78,6 +78,7 @@
 
 mod builder;
 mod cancel_reason;
+mod child_end;
 mod child_error;
 mod child_output;
 mod context;
@@ -92,6 +93,7 @@ mod sync;
 
 pub use builder::{BuildError, Builder};
 pub use cancel_reason::CancelReason;
+pub use child_end::ChildEnd;
 pub use child_error::ChildError;
 pub use child_output::ChildOutput;
 pub use nursery::Nursery;

@@ -2,6 +2,7 @@
 
 pub(crate) mod child;
 pub(crate) mod limit;
+pub(crate) mod outcomes;
 pub(crate) mod registry;
 pub(crate) mod shared;
 pub(crate) mod state;
@@ -10,12 +11,14 @@ pub(crate) mod tree;
 
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio::task::AbortHandle;
+use futures_util::Stream;
+use tokio::task::{AbortHandle, Id};
 use tokio_util::sync::CancellationToken;
 
 use self::shared::Shared;
@@ -26,7 +29,7 @@ use crate::snapshot::Snapshot;
 use crate::spawn_error::SpawnError;
 use crate::spawner::Spawner;
 use crate::stats::Stats;
-use crate::{BoxError, ChildOutput, context};
+use crate::{BoxError, ChildEnd, ChildOutput, context};
 
 /// The owner of a set of tasks: every task it accepts is held (through a
 /// tokio [`JoinSet`](tokio::task::JoinSet)) until it has finished and been
@@ -612,6 +615,7 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// ```
     pub fn detach(self) {
         self.shared.detached.store(true, Ordering::Relaxed);
+        self.shared.close_joins();
         self.shared.begin_close();
         // `Drop` sees `detached` and leaves the children alone.
     }
@@ -637,9 +641,16 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
         Builder::new(Some(Arc::clone(&self.shared) as _))
     }
 
-    /// Waits for the next child output, in completion order. `None` when no
-    /// child task is held (failed, cancelled and aborted children have no
-    /// output; nested nurseries are not joined here).
+    /// Waits for the next child output, in completion order: the next
+    /// [`join_next_with_id`](Self::join_next_with_id) whose child returned,
+    /// skipping the ends that have no output (failures, cancellations,
+    /// aborts; each stays counted, and the report keeps the first failure).
+    /// `None` once no child is live and nothing waits to be joined, and at
+    /// once in a nursery that keeps no outcomes (see
+    /// [`Builder::keep_outcomes`]). The nursery is also a [`Stream`] of the
+    /// same outputs.
+    ///
+    /// [`Stream`]: futures_util::Stream
     ///
     /// # Cancel safety
     ///
@@ -661,26 +672,49 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// # }
     /// ```
     pub async fn join_next(&mut self) -> Option<T> {
-        std::future::poll_fn(|cx| self.poll_join_next(cx)).await
+        std::future::poll_fn(|cx| self.shared.poll_output(cx)).await
     }
 
-    /// Polls for the next child output; see [`join_next`](Self::join_next).
+    /// Waits for the next child to end, in completion order, and returns its
+    /// task id (the one its [`AbortHandle`] has) with how it ended, failures
+    /// included, as `JoinSet::join_next_with_id` does. Every task child is
+    /// joined exactly once (nested nurseries are not joined). `None` once no
+    /// child is live and nothing waits, and at once in a nursery that keeps
+    /// no outcomes.
+    ///
+    /// The policy still decides what a failure does, and the report still
+    /// carries the first failure: the [`Failure`](crate::Failure) joined here
+    /// for that child is the report's, shared, and its payload goes to
+    /// whoever [takes](crate::Failure::take) it first.
+    ///
+    /// Each end handed out spends a unit of tokio's cooperative budget, so a
+    /// loop joining many finished children still lets other tasks run.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: an end is only removed when it is returned.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let mut nursery: scope_core::Nursery<u8, std::io::Error> = scope_core::Nursery::new();
-    /// nursery.spawn(async { Ok(1) }).unwrap();
-    /// let one = std::future::poll_fn(|cx| nursery.poll_join_next(cx)).await;
-    /// assert_eq!(one, Some(1));
+    /// use scope_core::{ChildEnd, Nursery};
+    ///
+    /// let mut nursery: Nursery = Nursery::builder().keep_outcomes(true).build().unwrap();
+    /// let stuck = nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// stuck.abort();
+    /// let (id, end) = nursery.join_next_with_id().await.unwrap();
+    /// assert_eq!(id, stuck.id());
+    /// assert!(matches!(end, ChildEnd::Aborted));
+    /// assert!(nursery.join_next_with_id().await.is_none());
     /// # }
     /// ```
-    pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.shared.poll_join_next(cx)
+    pub async fn join_next_with_id(&mut self) -> Option<(Id, ChildEnd<T, E>)> {
+        std::future::poll_fn(|cx| self.shared.poll_join(cx)).await
     }
 
-    /// Takes an output that is ready now, if any, without waiting.
+    /// Takes an output that is ready now, if any, without waiting (skipping
+    /// ends without one, as [`join_next`](Self::join_next) does).
     ///
     /// # Examples
     ///
@@ -696,6 +730,28 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// ```
     pub fn try_join_next(&mut self) -> Option<T> {
         self.shared.try_join_next()
+    }
+
+    /// How many ended children wait to be joined now (by
+    /// [`join_next_with_id`](Self::join_next_with_id); those without an
+    /// output included). Always 0 in a nursery that keeps no outcomes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut nursery: scope_core::Nursery<u8, std::io::Error> = scope_core::Nursery::new();
+    /// nursery.spawn(async { Ok(1) }).unwrap();
+    /// nursery.spawn(async { Ok(2) }).unwrap();
+    /// nursery.idle().await;
+    /// assert_eq!(nursery.ready_count(), 2);
+    /// nursery.join_next().await;
+    /// assert_eq!(nursery.ready_count(), 1);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn ready_count(&self) -> usize {
+        self.shared.ready_count()
     }
 
     /// The counters, each read with one relaxed load.
@@ -843,7 +899,11 @@ pub(crate) async fn close<T: Send + 'static, E: Send + 'static>(
 impl<T: Send + 'static, E: Send + 'static> Drop for Nursery<T, E> {
     fn drop(&mut self) {
         let shared = &self.shared;
-        if shared.detached.load(Ordering::Relaxed) || shared.core.is_closed() {
+        if shared.detached.load(Ordering::Relaxed) {
+            return;
+        }
+        shared.close_joins();
+        if shared.core.is_closed() {
             return;
         }
         let live = shared.core.children(shared.core.live());
@@ -858,6 +918,33 @@ impl<T: Send + 'static, E: Send + 'static> Drop for Nursery<T, E> {
         shared.cancel(CancelReason::Dropped);
         shared.begin_close();
         shared.abort_all();
+    }
+}
+
+/// The outputs of the children, in completion order: the stream form of
+/// [`join_next`](Nursery::join_next), which ends once no child is live and
+/// every output was taken. Each output spends a unit of tokio's cooperative
+/// budget.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use futures_util::StreamExt;
+///
+/// let mut nursery: scope_core::Nursery<u64, std::io::Error> = scope_core::Nursery::new();
+/// for i in 1..=4 {
+///     nursery.spawn(async move { Ok(i * i) }).unwrap();
+/// }
+/// let total: u64 = (&mut nursery).collect::<Vec<_>>().await.into_iter().sum();
+/// assert_eq!(total, 30);
+/// # }
+/// ```
+impl<T: Send + 'static, E: Send + 'static> Stream for Nursery<T, E> {
+    type Item = T;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.shared.poll_output(cx)
     }
 }
 

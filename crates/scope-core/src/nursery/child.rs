@@ -107,15 +107,15 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    type Output = Option<T>;
+    type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // SAFETY: we never move out of `*this` after a poll: `fut` is only
         // moved by `take_unstarted`, before any poll (invariant 3).
         let this = unsafe { self.get_unchecked_mut() };
         if this.shared.is_none() {
             // Tokio never polls a completed future; be harmless if it did.
-            return Poll::Ready(None);
+            return Poll::Ready(());
         }
         // SAFETY: `fut` is live (invariant 4), lives inside `*this`, which is
         // pinned, and is never moved again: it is only dropped in place.
@@ -145,7 +145,8 @@ where
             Ok(()) => ended,
             Err(payload) => Ended::Panicked(payload),
         };
-        Poll::Ready(shared.child_ended(ended, true, None))
+        shared.child_ended(ended, true, None);
+        Poll::Ready(())
     }
 }
 
@@ -214,7 +215,7 @@ where
         }
     }
 
-    pub(crate) fn run(mut self) -> Option<T> {
+    pub(crate) fn run(mut self) {
         let f = self.f.take().expect("blocking child runs once");
         let shared = &*self.shared;
         shared.blocking_moved(true);
@@ -227,7 +228,7 @@ where
             Ok(out) => Ended::Returned(out.into_result()),
             Err(payload) => Ended::Panicked(payload),
         };
-        self.shared.child_ended(ended, true, self.id)
+        self.shared.child_ended(ended, true, self.id);
     }
 }
 
@@ -267,7 +268,7 @@ impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for Blocking
 /// end (and hands its slot on).
 pub(crate) struct LaunchBlocking<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> {
     child: Option<BlockingChild<Fn, T, E>>,
-    running: Option<JoinHandle<Option<T>>>,
+    running: Option<JoinHandle<()>>,
 }
 
 // Nothing in it is ever pinned: the closure is moved to the blocking pool, and
@@ -281,9 +282,9 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    type Output = Option<T>;
+    type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = self.get_mut();
         if let Some(mut child) = this.child.take() {
             // Known by this task's id: its handle and listing name this task.
@@ -294,7 +295,8 @@ where
         let running = this.running.as_mut().expect("launched above");
         // A blocking task is never cancelled; a runtime shutting down drops
         // the closure, which counts itself as aborted.
-        Poll::Ready(ready!(Pin::new(running).poll(cx)).ok().flatten())
+        let _ = ready!(Pin::new(running).poll(cx));
+        Poll::Ready(())
     }
 }
 
@@ -334,13 +336,13 @@ impl<G: Unstarted, T: Send + 'static, E: Send + 'static> Gated<G, T, E> {
 
 impl<G, T, E> Future for Gated<G, T, E>
 where
-    G: Future<Output = Option<T>> + Unstarted,
+    G: Future<Output = ()> + Unstarted,
     T: Send + 'static,
     E: Send + 'static,
 {
-    type Output = Option<T>;
+    type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // SAFETY: `inner` is pinned with `*this` and never moved after its
         // first poll: it is only moved out (by `take_unstarted`) before it
         // ever started (invariant 3).
@@ -357,7 +359,7 @@ where
                 // counted it. Drop the work here, on its own task.
                 _ => {
                     drop(this.inner.take_unstarted());
-                    return Poll::Ready(None);
+                    return Poll::Ready(());
                 }
             }
         }
@@ -379,7 +381,8 @@ impl<G: Unstarted, T: Send + 'static, E: Send + 'static> Drop for Gated<G, T, E>
             // count; it holds no slot.
             let work = self.inner.take_unstarted();
             let _ = catch_unwind(AssertUnwindSafe(move || drop(work)));
-            self.shared.child_ended(Ended::Aborted, false, None);
+            self.shared
+                .child_ended(Ended::Aborted, false, self.slot.id());
         } else if self.slot.state() != GRANTED {
             // Cancelled or aborted by a sweep, which counted it.
             drop(self.inner.take_unstarted());
@@ -403,15 +406,11 @@ pub(crate) trait Work<T: Send + 'static, E: Send + 'static>:
     Unstarted + Send + Sized + 'static
 {
     /// What waits for a slot in a task of its own.
-    type Gate: Future<Output = Option<T>> + Unstarted<Raw = Self::Raw> + Send + 'static;
+    type Gate: Future<Output = ()> + Unstarted<Raw = Self::Raw> + Send + 'static;
 
     /// Hands the child to the `JoinSet` with the rescue slot armed; returns
     /// its abort handle, or the work when the runtime refused the task.
-    fn launch(
-        self,
-        set: &mut JoinSet<Option<T>>,
-        handle: &Handle,
-    ) -> Result<AbortHandle, Self::Raw>;
+    fn launch(self, set: &mut JoinSet<()>, handle: &Handle) -> Result<AbortHandle, Self::Raw>;
 
     fn gate(self) -> Self::Gate;
 
@@ -421,7 +420,7 @@ pub(crate) trait Work<T: Send + 'static, E: Send + 'static>:
         slot: Arc<Slot>,
         shared: Arc<Shared<T, E>>,
         name: Option<Arc<str>>,
-        set: &mut JoinSet<Option<T>>,
+        set: &mut JoinSet<()>,
         handle: &Handle,
     ) -> Result<AbortHandle, Self::Raw> {
         let gated = Gated::new(self.gate(), slot, shared, name);
@@ -443,7 +442,7 @@ where
 {
     type Gate = Self;
 
-    fn launch(self, set: &mut JoinSet<Option<T>>, handle: &Handle) -> Result<AbortHandle, F> {
+    fn launch(self, set: &mut JoinSet<()>, handle: &Handle) -> Result<AbortHandle, F> {
         spawn_armed(|| set.spawn_on(self, handle))
     }
 
@@ -461,7 +460,7 @@ where
 {
     type Gate = LaunchBlocking<Fn, T, E>;
 
-    fn launch(self, set: &mut JoinSet<Option<T>>, handle: &Handle) -> Result<AbortHandle, Fn> {
+    fn launch(self, set: &mut JoinSet<()>, handle: &Handle) -> Result<AbortHandle, Fn> {
         spawn_armed(|| set.spawn_blocking_on(move || self.run(), handle))
     }
 

@@ -20,12 +20,13 @@
 //!    the swap, outside the lock.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::Waker;
 
 use futures_util::task::AtomicWaker;
 use parking_lot::Mutex;
+use tokio::task::Id;
 
 pub(crate) struct Limit {
     max: usize,
@@ -142,6 +143,8 @@ pub(crate) const GONE: u8 = 4;
 pub(crate) struct Slot {
     state: AtomicU8,
     waker: AtomicWaker,
+    /// The waiting child's task, set before the slot is queued.
+    id: OnceLock<Id>,
 }
 
 impl Slot {
@@ -149,7 +152,17 @@ impl Slot {
         Slot {
             state: AtomicU8::new(WAITING),
             waker: AtomicWaker::new(),
+            id: OnceLock::new(),
         }
+    }
+
+    pub(crate) fn set_id(&self, id: Id) {
+        let _ = self.id.set(id);
+    }
+
+    /// The waiting child's task.
+    pub(crate) fn id(&self) -> Option<Id> {
+        self.id.get().copied()
     }
 
     /// Moves the slot out of `WAITING` to `to`; `true` if this call did it

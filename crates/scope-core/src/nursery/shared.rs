@@ -44,7 +44,7 @@ use std::collections::VecDeque;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -55,11 +55,13 @@ use tokio_util::sync::CancellationToken;
 
 use super::child::{BlockingChild, Child, Ended, Work};
 use super::limit::{self, Admit, Limit, Release, Slot};
+use super::outcomes::Outcomes;
 use super::registry::{Key, Registry};
 use super::state::{ABORTED, CANCELLED, Core, Counters, ENDED, Refusal};
 use super::token::{Fired, TokenWatch};
 use super::tree::{self, Lineage, NestedEnd, Node, Tree};
 use crate::cancel_reason::CancelReason;
+use crate::child_end::ChildEnd;
 use crate::child_error::ChildError;
 use crate::policy::Policy;
 use crate::report::{Failure, Report};
@@ -87,24 +89,21 @@ pub(crate) struct Config<E> {
     /// 0 = unbounded.
     pub(crate) max_held: u64,
     pub(crate) track_all: bool,
+    pub(crate) keep_outcomes: bool,
     pub(crate) warn_after: Option<Duration>,
     /// The application token a root nursery's token was made a child of.
     pub(crate) token_parent: Option<CancellationToken>,
 }
 
-pub(crate) struct Inner<T: Send + 'static> {
-    set: JoinSet<Option<T>>,
-    outputs: VecDeque<T>,
+pub(crate) struct Inner {
+    set: JoinSet<()>,
 }
 
-impl<T: Send + 'static> Inner<T> {
-    /// Removes finished tasks, keeping their outputs.
+impl Inner {
+    /// Removes finished tasks. (What a child leaves for its owner, it pushed
+    /// itself; see `outcomes.rs`.)
     fn reap(&mut self) {
-        while let Some(res) = self.set.try_join_next() {
-            if let Ok(Some(out)) = res {
-                self.outputs.push_back(out);
-            }
-        }
+        while self.set.try_join_next().is_some() {}
     }
 }
 
@@ -115,9 +114,11 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     token_watch: TokenWatch,
     pub(crate) handle: Handle,
     pub(crate) config: Config<E>,
-    inner: Mutex<Inner<T>>,
+    inner: Mutex<Inner>,
     /// The running limit, if there is one.
     limit: Option<Limit>,
+    /// The children's ends kept for the owner, if it keeps them.
+    outcomes: Option<Box<Outcomes<T, E>>>,
     failure: Mutex<Option<Failure<E>>>,
     registry: Registry,
     /// The parent, stored once, and the nested nurseries.
@@ -142,10 +143,10 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             token_watch: TokenWatch::new(),
             handle,
             limit: (config.max_running != 0).then(|| Limit::new(config.max_running)),
+            outcomes: config.keep_outcomes.then(|| Box::new(Outcomes::new())),
             config,
             inner: Mutex::new(Inner {
                 set: JoinSet::new(),
-                outputs: VecDeque::new(),
             }),
             failure: Mutex::new(None),
             registry: Registry::new(),
@@ -198,7 +199,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                         Ended::Aborted
                     },
                     false,
-                    None,
+                    slot.id(),
                 );
                 slot.wake();
             }
@@ -218,6 +219,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 if finished {
                     tree::closed(self);
                 }
+                // The refused admission counted in for a moment.
+                self.wake_joiner_if_childless();
                 Err(match why {
                     Refusal::Closed => Kind::Closed,
                     Refusal::Cancelled => Kind::Cancelled,
@@ -247,6 +250,19 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     fn release(&self) {
         if self.core.release() {
             tree::closed(self);
+        }
+        self.wake_joiner_if_childless();
+    }
+
+    /// A joiner waiting while no end is kept returns once no child is left;
+    /// every decrement that may bring the count there wakes it.
+    fn wake_joiner_if_childless(&self) {
+        if let Some(outcomes) = &self.outcomes {
+            if self.core.children(self.core.live()) == 0 {
+                if let Some(joiner) = outcomes.take_waker() {
+                    joiner.wake();
+                }
+            }
         }
     }
 
@@ -316,8 +332,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                     Err(work) => Err(Err((Kind::RuntimeShutdown, work))),
                 },
                 Admit::Wait(slot) => {
-                    match child.launch_gated(slot, Arc::clone(self), name, set, handle) {
-                        Ok(h) => Ok(Ok(h)),
+                    let gated = Arc::clone(&slot);
+                    match child.launch_gated(gated, Arc::clone(self), name, set, handle) {
+                        Ok(h) => {
+                            // Before the slot is queued, where a sweep finds it.
+                            slot.set_id(h.id());
+                            Ok(Ok(h))
+                        }
                         Err(work) => Err(Err((Kind::RuntimeShutdown, work))),
                     }
                 }
@@ -351,36 +372,40 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// is a limit, and may be listed under its task), as opposed to one that
     /// ended while it waited for a slot. `task`: the task it is known by, when
     /// that is not the one running this call.
-    pub(crate) fn child_ended(&self, ended: Ended<T, E>, ran: bool, task: Option<Id>) -> Option<T> {
-        let name = if ran && !self.registry.is_empty() {
+    pub(crate) fn child_ended(&self, ended: Ended<T, E>, ran: bool, task: Option<Id>) {
+        let listed = ran && !self.registry.is_empty();
+        let id = if listed || self.outcomes.is_some() {
             task.or_else(tokio::task::try_id)
-                .and_then(|id| self.registry.unlist(Key::Task(id)))
+        } else {
+            None
+        };
+        let name = if listed {
+            id.and_then(|id| self.registry.unlist(Key::Task(id)))
         } else {
             None
         };
         let c = &self.core.counters;
         // One rule: a child that returns (or fails) after the token fired,
-        // whoever fired it, ended after the cancel. Ends by abort or from the
-        // queue need no answer.
+        // whoever fired it, ended after the cancel. Ends by abort or while
+        // waiting for a slot need no answer.
         let after_cancel = match ended {
             Ended::Returned(_) | Ended::Panicked(_) => self.ended_after_cancel(),
             Ended::Aborted | Ended::Cancelled => false,
         };
-        let mut out = None;
         // `seq` numbers the ends of this kind; it paces the reaping below.
-        let seq = match ended {
+        let (seq, end) = match ended {
             Ended::Returned(Ok(v)) => {
-                out = Some(v);
-                Counters::bump(if after_cancel {
+                let seq = Counters::bump(if after_cancel {
                     &c.cancelled
                 } else {
                     &c.completed
-                })
+                });
+                (seq, Some(ChildEnd::Returned(v)))
             }
             Ended::Returned(Err(e)) => self.failed(ChildError::error(e, name), after_cancel),
             Ended::Panicked(p) => self.failed(ChildError::panic(p, name), after_cancel),
-            Ended::Aborted => Counters::bump(&c.aborted),
-            Ended::Cancelled => Counters::bump(&c.cancelled),
+            Ended::Aborted => (Counters::bump(&c.aborted), Some(ChildEnd::Aborted)),
+            Ended::Cancelled => (Counters::bump(&c.cancelled), Some(ChildEnd::Cancelled)),
         };
         if ran {
             self.release_slot();
@@ -395,8 +420,19 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 inner.reap();
             }
         }
+        // Kept before the count falls (outcomes.rs, invariant 1); the end is
+        // dropped here, outside every lock, when nobody keeps it.
+        let joiner = match (&self.outcomes, id, end) {
+            (Some(outcomes), Some(id), Some(end)) => outcomes.push(id, end),
+            (_, _, end) => {
+                drop(end);
+                None
+            }
+        };
         self.release();
-        out
+        if let Some(joiner) = joiner {
+            joiner.wake();
+        }
     }
 
     /// Has the token fired? For a child's end, so the flag answers first.
@@ -422,7 +458,11 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     /// Returns the failure count before this one.
-    fn failed(&self, err: ChildError<E>, after_cancel: bool) -> u64 {
+    /// Counts a failure, hands it to the handler and records it if it is the
+    /// first; returns the failure count before it, and the end to keep (a
+    /// nursery that keeps outcomes shares a failure between the joiner and
+    /// the report).
+    fn failed(&self, err: ChildError<E>, after_cancel: bool) -> (u64, Option<ChildEnd<T, E>>) {
         let c = &self.core.counters;
         let seq = Counters::bump(&c.failed);
         if after_cancel {
@@ -430,8 +470,14 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
         self.call_handler(&err);
         self.warn_if_unowned(&err);
-        self.record_failure(|| Failure::new(err));
-        seq
+        if self.outcomes.is_some() {
+            let failure = Failure::new(err);
+            self.record_failure(|| failure.clone());
+            (seq, Some(ChildEnd::Failed(failure)))
+        } else {
+            self.record_failure(|| Failure::new(err));
+            (seq, None)
+        }
     }
 
     fn call_handler(&self, err: &ChildError<E>) {
@@ -769,25 +815,45 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     // ----- outputs and observation -----------------------------------------
 
-    pub(crate) fn try_join_next(&self) -> Option<T> {
-        let mut inner = self.inner.lock();
-        inner.reap();
-        inner.outputs.pop_front()
+    /// The next end kept for the owner, or a wait for one; see
+    /// `Outcomes::poll_next`. `None` at once when nothing is kept.
+    pub(crate) fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Option<(Id, ChildEnd<T, E>)>> {
+        match &self.outcomes {
+            None => Poll::Ready(None),
+            Some(outcomes) => outcomes.poll_next(cx, || self.core.children(self.core.live()) == 0),
+        }
     }
 
-    pub(crate) fn poll_join_next(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let mut inner = self.inner.lock();
-        if let Some(out) = inner.outputs.pop_front() {
-            return Poll::Ready(Some(out));
-        }
+    /// The next output, skipping the ends that have none.
+    pub(crate) fn poll_output(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         loop {
-            match inner.set.poll_join_next(cx) {
-                Poll::Ready(Some(Ok(Some(out)))) => return Poll::Ready(Some(out)),
-                // Failed, cancelled or aborted: nothing to hand out.
-                Poll::Ready(Some(_)) => continue,
-                Poll::Ready(None) => return Poll::Ready(None),
-                Poll::Pending => return Poll::Pending,
+            match ready!(self.poll_join(cx)) {
+                Some((_, ChildEnd::Returned(out))) => return Poll::Ready(Some(out)),
+                Some(_) => continue,
+                None => return Poll::Ready(None),
             }
+        }
+    }
+
+    /// The next output kept now, if any, skipping the ends that have none.
+    pub(crate) fn try_join_next(&self) -> Option<T> {
+        let outcomes = self.outcomes.as_ref()?;
+        loop {
+            if let (_, ChildEnd::Returned(out)) = outcomes.try_next()? {
+                return Some(out);
+            }
+        }
+    }
+
+    /// Ends kept and not yet joined.
+    pub(crate) fn ready_count(&self) -> usize {
+        self.outcomes.as_ref().map_or(0, |o| o.len())
+    }
+
+    /// The owner is gone: keep nothing more for it.
+    pub(crate) fn close_joins(&self) {
+        if let Some(outcomes) = &self.outcomes {
+            outcomes.close_joins();
         }
     }
 
@@ -885,7 +951,9 @@ impl<T: Send + 'static, E: Send + 'static> Node<E> for Shared<T, E> {
             self.registry.unlist(Key::Nested(end.listed));
         }
         // The caller goes on up the tree when this finished the close.
-        self.core.release()
+        let finished = self.core.release();
+        self.wake_joiner_if_childless();
+        finished
     }
 
     fn end(&self, listed: u64) -> NestedEnd<E> {
