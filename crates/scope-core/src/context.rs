@@ -25,7 +25,7 @@ use crate::nursery::tree::{Lineage, ancestry};
 thread_local! {
     static CURRENT: Cell<Option<NonNull<dyn Lineage>>> = const { Cell::new(None) };
     static ARMED: Cell<bool> = const { Cell::new(false) };
-    static RESCUED: RefCell<Option<Box<dyn Any + Send>>> = const { RefCell::new(None) };
+    static RESCUED: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
 /// Marks this thread as running a child of `nursery` until dropped. Borrows
@@ -97,7 +97,7 @@ pub(crate) fn rescue_armed() -> bool {
 /// Called by a child wrapper dropped before its first poll. Takes the value if
 /// a spawn on this thread is armed (and disarms it, which tells the spawner to
 /// look); otherwise hands it back to be dropped.
-pub(crate) fn try_rescue<V: Any + Send>(value: V) -> Result<(), V> {
+pub(crate) fn try_rescue<V: Any>(value: V) -> Result<(), V> {
     if ARMED.with(|a| a.replace(false)) {
         RESCUED.with(|r| *r.borrow_mut() = Some(Box::new(value)));
         Ok(())
@@ -107,7 +107,7 @@ pub(crate) fn try_rescue<V: Any + Send>(value: V) -> Result<(), V> {
 }
 
 /// Takes what the armed spawn's child parked, if anything.
-pub(crate) fn take_rescued<V: Any + Send>() -> Option<V> {
+pub(crate) fn take_rescued<V: Any>() -> Option<V> {
     RESCUED.with(|r| r.borrow_mut().take()).map(|b| {
         *b.downcast::<V>()
             .expect("rescue slot holds the spawned type")

@@ -248,6 +248,43 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
         self.shared.spawn(fut, None, true)
     }
 
+    /// Spawns a child that is not `Send` on the current `LocalSet`; see
+    /// [`Spawner::spawn_local`].
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn).
+    ///
+    /// # Panics
+    ///
+    /// Outside a `LocalSet` or `LocalRuntime`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// let local = tokio::task::LocalSet::new();
+    /// local
+    ///     .run_until(async {
+    ///         let counter = std::rc::Rc::new(std::cell::Cell::new(0));
+    ///         let c = counter.clone();
+    ///         nursery.spawn_local(async move { c.set(c.get() + 1) }).unwrap();
+    ///         nursery.close().await;
+    ///         assert_eq!(counter.get(), 1);
+    ///     })
+    ///     .await;
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_local<F>(&self, fut: F) -> Result<AbortHandle, SpawnError<F>>
+    where
+        F: Future + 'static,
+        F::Output: ChildOutput<T, E>,
+    {
+        self.shared.spawn_local(fut)
+    }
+
     /// Runs a blocking closure on tokio's blocking pool as a child. It cannot
     /// be aborted once started: a `shutdown` reports it as still running.
     ///

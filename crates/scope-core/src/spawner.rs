@@ -136,6 +136,49 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         self.shared.spawn(fut, None, true)
     }
 
+    /// Spawns a child that is not `Send` on the current `LocalSet` (or
+    /// `LocalRuntime`), as `JoinSet::spawn_local` does, under every rule of
+    /// the nursery: accounted for, reaped, limited, cancelled, aborted and
+    /// drained like any child. It runs only while its `LocalSet` is driven:
+    /// a `close` waits for it there.
+    ///
+    /// # Errors
+    ///
+    /// As [`Nursery::spawn`](crate::Nursery::spawn).
+    ///
+    /// # Panics
+    ///
+    /// Outside a `LocalSet` or `LocalRuntime`, as `JoinSet::spawn_local`
+    /// does (the nursery counts the attempt as refused).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use std::rc::Rc;
+    ///
+    /// let nursery: scope_core::Nursery<usize, std::io::Error> = scope_core::Nursery::new();
+    /// let spawner = nursery.spawner();
+    /// let local = tokio::task::LocalSet::new();
+    /// let report = local
+    ///     .run_until(async move {
+    ///         let shared = Rc::new(vec![1, 2, 3]); // not `Send`
+    ///         spawner.spawn_local(async move { Ok(shared.len()) }).unwrap();
+    ///         nursery.close().await
+    ///     })
+    ///     .await;
+    /// assert_eq!(report.stats().completed, 1);
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_local<F>(&self, fut: F) -> Result<AbortHandle, SpawnError<F>>
+    where
+        F: Future + 'static,
+        F::Output: ChildOutput<T, E>,
+    {
+        self.shared.spawn_local(fut)
+    }
+
     /// As [`Nursery::spawn_blocking`](crate::Nursery::spawn_blocking).
     ///
     /// # Errors

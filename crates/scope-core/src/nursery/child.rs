@@ -2,7 +2,8 @@
 //! once, whether the child returns, fails, panics, is aborted, is dropped
 //! while waiting for a running slot, or is refused by the runtime.
 //!
-//! - [`Child`]: an async child, the future plus one pointer.
+//! - [`Child`]: an async child, the future plus one pointer; [`Local`]
+//!   marks one that is not `Send`, for the current `LocalSet`.
 //! - [`BlockingChild`]: a closure for tokio's blocking pool.
 //! - [`Gated`]: a child that waits behind the running limit (see `limit.rs`)
 //!   inside its own task before the child inside it first runs; a blocking
@@ -53,6 +54,7 @@ use super::limit::{GONE, GRANTED, Slot, WAITING};
 use super::shared::Shared;
 use crate::ChildOutput;
 use crate::context;
+use crate::spawn_error::Kind;
 
 /// How a child ended.
 pub(crate) enum Ended<T, E> {
@@ -67,7 +69,7 @@ pub(crate) enum Ended<T, E> {
 /// An async child: the future and one pointer. `shared` is `Some` exactly
 /// while `fut` holds a live future (invariant 4), which spares an `Option`
 /// around the future (no niche there: it would cost 8 bytes per task).
-pub(crate) struct Child<F: Send + 'static, T: Send + 'static, E: Send + 'static> {
+pub(crate) struct Child<F: 'static, T: Send + 'static, E: Send + 'static> {
     fut: ManuallyDrop<F>,
     shared: Option<Arc<Shared<T, E>>>,
     #[cfg(feature = "tracing")]
@@ -77,7 +79,7 @@ pub(crate) struct Child<F: Send + 'static, T: Send + 'static, E: Send + 'static>
 
 impl<F, T, E> Child<F, T, E>
 where
-    F: Future + Send + 'static,
+    F: Future + 'static,
     F::Output: ChildOutput<T, E>,
     T: Send + 'static,
     E: Send + 'static,
@@ -102,7 +104,7 @@ where
 
 impl<F, T, E> Future for Child<F, T, E>
 where
-    F: Future + Send + 'static,
+    F: Future + 'static,
     F::Output: ChildOutput<T, E>,
     T: Send + 'static,
     E: Send + 'static,
@@ -150,7 +152,7 @@ where
     }
 }
 
-impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Unstarted for Child<F, T, E> {
+impl<F: 'static, T: Send + 'static, E: Send + 'static> Unstarted for Child<F, T, E> {
     type Raw = F;
 
     fn take_unstarted(&mut self) -> Option<F> {
@@ -163,7 +165,7 @@ impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Unstarted for Chil
     }
 }
 
-impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for Child<F, T, E> {
+impl<F: 'static, T: Send + 'static, E: Send + 'static> Drop for Child<F, T, E> {
     fn drop(&mut self) {
         if self.shared.is_none() {
             return; // ended already, or taken back unstarted
@@ -395,24 +397,20 @@ impl<G: Unstarted, T: Send + 'static, E: Send + 'static> Drop for Gated<G, T, E>
 /// Takes the work back out of a child that never ran (invariant 3).
 pub(crate) trait Unstarted {
     /// The caller's future or closure, as handed back.
-    type Raw: Any + Send;
+    type Raw: Any;
 
     fn take_unstarted(&mut self) -> Option<Self::Raw>;
 }
 
-/// One kind of child (async or blocking): how it is handed to tokio, at once
-/// or behind a slot. The spawn path starts every kind through this.
+/// One kind of child (async, local or blocking): how it is handed to tokio,
+/// at once or behind a slot. The spawn path starts every kind through this.
+/// Both ways return the child's abort handle, or, when tokio refused the
+/// task, why and the work.
 pub(crate) trait Work<T: Send + 'static, E: Send + 'static>:
-    Unstarted + Send + Sized + 'static
+    Unstarted + Sized + 'static
 {
-    /// What waits for a slot in a task of its own.
-    type Gate: Future<Output = ()> + Unstarted<Raw = Self::Raw> + Send + 'static;
-
-    /// Hands the child to the `JoinSet` with the rescue slot armed; returns
-    /// its abort handle, or the work when the runtime refused the task.
-    fn launch(self, set: &mut JoinSet<()>, handle: &Handle) -> Result<AbortHandle, Self::Raw>;
-
-    fn gate(self) -> Self::Gate;
+    /// Hands the child to the `JoinSet` to run now.
+    fn launch(self, set: &mut JoinSet<()>, handle: &Handle) -> Launched<Self::Raw>;
 
     /// Hands the child to the `JoinSet` to wait behind `slot`.
     fn launch_gated(
@@ -422,16 +420,16 @@ pub(crate) trait Work<T: Send + 'static, E: Send + 'static>:
         name: Option<Arc<str>>,
         set: &mut JoinSet<()>,
         handle: &Handle,
-    ) -> Result<AbortHandle, Self::Raw> {
-        let gated = Gated::new(self.gate(), slot, shared, name);
-        spawn_armed(|| set.spawn_on(gated, handle))
-    }
+    ) -> Launched<Self::Raw>;
 
     fn into_unstarted(mut self) -> Self::Raw {
         self.take_unstarted()
             .expect("an unstarted child has its work")
     }
 }
+
+/// A child handed to tokio, or why not and its work.
+pub(crate) type Launched<W> = Result<AbortHandle, (Kind, W)>;
 
 impl<F, T, E> Work<T, E> for Child<F, T, E>
 where
@@ -440,14 +438,20 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    type Gate = Self;
-
-    fn launch(self, set: &mut JoinSet<()>, handle: &Handle) -> Result<AbortHandle, F> {
-        spawn_armed(|| set.spawn_on(self, handle))
+    fn launch(self, set: &mut JoinSet<()>, handle: &Handle) -> Launched<F> {
+        refused(spawn_armed(|| set.spawn_on(self, handle)))
     }
 
-    fn gate(self) -> Self {
-        self
+    fn launch_gated(
+        self,
+        slot: Arc<Slot>,
+        shared: Arc<Shared<T, E>>,
+        name: Option<Arc<str>>,
+        set: &mut JoinSet<()>,
+        handle: &Handle,
+    ) -> Launched<F> {
+        let gated = Gated::new(self, slot, shared, name);
+        refused(spawn_armed(|| set.spawn_on(gated, handle)))
     }
 }
 
@@ -458,23 +462,95 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    type Gate = LaunchBlocking<Fn, T, E>;
-
-    fn launch(self, set: &mut JoinSet<()>, handle: &Handle) -> Result<AbortHandle, Fn> {
-        spawn_armed(|| set.spawn_blocking_on(move || self.run(), handle))
+    fn launch(self, set: &mut JoinSet<()>, handle: &Handle) -> Launched<Fn> {
+        refused(spawn_armed(|| {
+            set.spawn_blocking_on(move || self.run(), handle)
+        }))
     }
 
-    fn gate(self) -> LaunchBlocking<Fn, T, E> {
-        LaunchBlocking {
+    fn launch_gated(
+        self,
+        slot: Arc<Slot>,
+        shared: Arc<Shared<T, E>>,
+        name: Option<Arc<str>>,
+        set: &mut JoinSet<()>,
+        handle: &Handle,
+    ) -> Launched<Fn> {
+        let launcher = LaunchBlocking {
             child: Some(self),
             running: None,
-        }
+        };
+        let gated = Gated::new(launcher, slot, shared, name);
+        refused(spawn_armed(|| set.spawn_on(gated, handle)))
+    }
+}
+
+/// An async child that is not `Send`: it runs on the current `LocalSet`
+/// (or `LocalRuntime`), like `JoinSet::spawn_local`.
+pub(crate) struct Local<F: 'static, T: Send + 'static, E: Send + 'static>(
+    pub(crate) Child<F, T, E>,
+);
+
+impl<F: 'static, T: Send + 'static, E: Send + 'static> Unstarted for Local<F, T, E> {
+    type Raw = F;
+
+    fn take_unstarted(&mut self) -> Option<F> {
+        self.0.take_unstarted()
+    }
+}
+
+impl<F, T, E> Work<T, E> for Local<F, T, E>
+where
+    F: Future + 'static,
+    F::Output: ChildOutput<T, E>,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn launch(self, set: &mut JoinSet<()>, _: &Handle) -> Launched<F> {
+        spawn_local_armed(|| set.spawn_local(self.0))
+    }
+
+    fn launch_gated(
+        self,
+        slot: Arc<Slot>,
+        shared: Arc<Shared<T, E>>,
+        name: Option<Arc<str>>,
+        set: &mut JoinSet<()>,
+        _: &Handle,
+    ) -> Launched<F> {
+        let gated = Gated::new(self.0, slot, shared, name);
+        spawn_local_armed(|| set.spawn_local(gated))
+    }
+}
+
+/// A refused spawn: the runtime has shut down.
+fn refused<W>(spawned: Result<AbortHandle, W>) -> Launched<W> {
+    spawned.map_err(|work| (Kind::RuntimeShutdown, work))
+}
+
+/// `spawn_armed` for `JoinSet::spawn_local`, which panics outside a
+/// `LocalSet`: the panic is caught here, under the nursery's locks, and
+/// reported as `Kind::NotLocal` with the work (which the child's drop
+/// rescued while the panic unwound through tokio), so the spawn can undo its
+/// admission after the locks before it panics in turn.
+fn spawn_local_armed<W: Any>(spawn: impl FnOnce() -> AbortHandle) -> Launched<W> {
+    let mut panicked = false;
+    let spawned = spawn_armed(|| {
+        catch_unwind(AssertUnwindSafe(spawn))
+            .map_err(|_| panicked = true)
+            .ok()
+    });
+    match spawned {
+        Ok(Some(handle)) => Ok(handle),
+        Err(work) if panicked => Err((Kind::NotLocal, work)),
+        Err(work) => Err((Kind::RuntimeShutdown, work)),
+        Ok(None) => unreachable!("a spawn that panicked dropped its future, which parked its work"),
     }
 }
 
 /// Runs one `spawn_on` with the rescue slot armed; `Err` carries the work if
 /// the runtime refused the task and the child parked it (runtime shut down).
-pub(crate) fn spawn_armed<W: Any + Send, R>(spawn: impl FnOnce() -> R) -> Result<R, W> {
+pub(crate) fn spawn_armed<W: Any, R>(spawn: impl FnOnce() -> R) -> Result<R, W> {
     let armed = context::arm();
     let r = spawn();
     if armed.disarm() {

@@ -53,7 +53,7 @@ use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::child::{BlockingChild, Child, Ended, Work};
+use super::child::{BlockingChild, Child, Ended, Local, Work};
 use super::limit::{self, Admit, Limit, Release, Slot};
 use super::outcomes::Outcomes;
 use super::registry::{Key, Registry};
@@ -284,6 +284,29 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         self.hand_off(child, name, try_only)
     }
 
+    #[track_caller]
+    pub(crate) fn spawn_local<F>(self: &Arc<Self>, fut: F) -> Result<AbortHandle, SpawnError<F>>
+    where
+        F: Future + 'static,
+        F::Output: ChildOutput<T, E>,
+    {
+        if let Err(kind) = self.admit() {
+            return Err(SpawnError::new(kind, fut));
+        }
+        let child = Local(Child::new(fut, Arc::clone(self), None));
+        match self.hand_off(child, None, false) {
+            Err(refused) if refused.kind() == Kind::NotLocal => {
+                // Admission undone; now the panic tokio raised, as
+                // `JoinSet::spawn_local` would (tokio printed its message).
+                drop(refused);
+                std::panic::resume_unwind(Box::new(
+                    "`spawn_local` called from outside of a `task::LocalSet` or `runtime::LocalRuntime`",
+                ))
+            }
+            spawned => spawned,
+        }
+    }
+
     pub(crate) fn spawn_blocking<Fn, O>(
         self: &Arc<Self>,
         f: Fn,
@@ -321,16 +344,14 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         let set = &mut inner.set;
         let handle = &self.handle;
         let started = match &self.limit {
-            None => self
-                .launch(name, || child.launch(set, handle))
-                .map_err(|work| (Kind::RuntimeShutdown, work)),
+            None => self.launch(name, || child.launch(set, handle)),
             // `Ok` keeps the slot (or the place in the queue) taken; `Err`
             // gives it back.
             Some(limit) => limit.admit(try_only, |admit| match admit {
-                Admit::Run => match self.launch(name, || child.launch(set, handle)) {
-                    Ok(h) => Ok(Ok(h)),
-                    Err(work) => Err(Err((Kind::RuntimeShutdown, work))),
-                },
+                Admit::Run => self
+                    .launch(name, || child.launch(set, handle))
+                    .map(Ok)
+                    .map_err(Err),
                 Admit::Wait(slot) => {
                     let gated = Arc::clone(&slot);
                     match child.launch_gated(gated, Arc::clone(self), name, set, handle) {
@@ -339,7 +360,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                             slot.set_id(h.id());
                             Ok(Ok(h))
                         }
-                        Err(work) => Err(Err((Kind::RuntimeShutdown, work))),
+                        Err(refused) => Err(Err(refused)),
                     }
                 }
                 Admit::Full => Err(Err((Kind::Full, child.into_unstarted()))),
