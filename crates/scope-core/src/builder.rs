@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::child_error::ChildError;
 use crate::nursery::Nursery;
 use crate::nursery::shared::{Config, Handler, Shared};
+use crate::nursery::state::EXPOSED;
 use crate::nursery::tree::{self, Node};
 use crate::policy::Policy;
 use crate::spawn_error::Kind;
@@ -385,17 +386,22 @@ where
             token_parent: self.token_parent,
         };
         let parent = self.parent;
+        let parented = config.token_parent.is_some();
         let shared = Arc::new(Shared::new(config, handle, token, parent.clone()));
-        // Watching before it is counted in: a parent's cancel from now on
-        // reaches it through the token alone, and one that came earlier left
-        // its token fired, which the first poll sees.
-        shared.watch_token();
+        if parented {
+            // An application's token may be cancelled by anyone: follow it.
+            shared.exposed_at_build();
+        }
         if let Some(parent) = parent {
-            // Registered before it is counted in, so a parent's abort or
-            // shutdown that runs from here on reaches it.
+            // Registered before it is counted in, so a parent's cancel, abort
+            // or shutdown that runs from here on reaches it, and before it
+            // looks at the parent's flags (`token.rs`, invariant 2).
             parent
                 .tree()
                 .register(Arc::downgrade(&shared) as std::sync::Weak<dyn Node<E>>);
+            if parent.core().has(EXPOSED) {
+                shared.exposed_at_build();
+            }
             let name = shared.config.name.clone();
             let listed = parent.admit_nested(name.as_ref()).map_err(|kind| {
                 BuildError(if kind == Kind::Cancelled {
@@ -405,6 +411,9 @@ where
                 })
             })?;
             tree::admitted(&*shared, listed);
+            // A cancel that came before the registration left the parent's
+            // flag set, which refused the admission above; one after it
+            // walked here.
         }
         Ok(Nursery::from_shared(shared))
     }

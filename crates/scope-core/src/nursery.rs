@@ -351,7 +351,7 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// ```
     #[must_use]
     pub fn token(&self) -> &CancellationToken {
-        &self.shared.token
+        self.shared.token()
     }
 
     /// Fires the token and refuses new spawns. Queued children are dropped

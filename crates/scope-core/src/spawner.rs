@@ -217,7 +217,7 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     /// ```
     #[must_use]
     pub fn token(&self) -> &CancellationToken {
-        &self.shared.token
+        self.shared.token()
     }
 
     /// As [`Nursery::cancel`](crate::Nursery::cancel).

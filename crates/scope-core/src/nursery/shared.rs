@@ -16,18 +16,10 @@
 //!    an aborted task inline; the child's accounting then only `try_lock`s.)
 //! 4. The first failure is stored once, in `failure`, and every report clones
 //!    the same [`Failure`].
-//! 5. The nursery's `CANCELLED` state follows its token, whoever fires it. The
-//!    nursery's own cancels set the flag before firing the token. A token
-//!    fired from elsewhere (its `cancel()` called directly, or a token above
-//!    it) wakes the watcher registered in `token_watch` when the nursery was
-//!    built, which sets the flag inside that `cancel()` call: before it
-//!    returns, and before any task waiting on this token is woken (tokio's
-//!    `Notify` wakes in registration order, and the watcher registered
-//!    first). Cancelling a nursery therefore cancels every nested one (their
-//!    tokens descend from its token) before the cancel returns, with no walk
-//!    over the tree. Tasks woken through tokens below this one can run
-//!    before the watcher, so a child's end asks the token when the flag is
-//!    not set yet (`ended_after_cancel`).
+//! 5. The nursery's `CANCELLED` state follows its token, whoever fires it:
+//!    the nursery's own cancels set the flag here and in every nested
+//!    nursery before firing the token, and a token someone else may cancel
+//!    is watched (see `token.rs`).
 //!
 //! # Lock order
 //!
@@ -42,8 +34,8 @@
 use std::collections::VecDeque;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -57,8 +49,8 @@ use super::child::{BlockingChild, Child, Ended, Local, Work};
 use super::limit::{self, Admit, Limit, Release, Slot};
 use super::outcomes::Outcomes;
 use super::registry::{Key, Registry};
-use super::state::{ABORTED, CANCELLED, Core, Counters, ENDED, Refusal};
-use super::token::{Fired, TokenWatch};
+use super::state::{ABORTED, CANCELLED, Core, Counters, ENDED, EXPOSED, Refusal, WATCHED};
+use super::token::{self as token_follow, Fired, Watch};
 use super::tree::{self, Lineage, NestedEnd, Node, Tree};
 use crate::cancel_reason::CancelReason;
 use crate::child_end::ChildEnd;
@@ -110,8 +102,8 @@ impl Inner {
 pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     pub(crate) core: Core,
     pub(crate) token: CancellationToken,
-    /// Follows the token (invariant 5).
-    token_watch: TokenWatch,
+    /// Follows the token when someone else may cancel it (invariant 5).
+    token_watch: OnceLock<Arc<Watch<Self>>>,
     pub(crate) handle: Handle,
     pub(crate) config: Config<E>,
     inner: Mutex<Inner>,
@@ -140,7 +132,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         Shared {
             core: Core::new(),
             token,
-            token_watch: TokenWatch::new(),
+            token_watch: OnceLock::new(),
             handle,
             limit: (config.max_running != 0).then(|| Limit::new(config.max_running)),
             outcomes: config.keep_outcomes.then(|| Box::new(Outcomes::new())),
@@ -162,11 +154,29 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     // ----- following the token (invariant 5) -------------------------------
 
-    /// Registers the watcher on the token; called once, by the builder, right
-    /// after the nursery is made. A token that has already fired (a parent's,
-    /// cancelled meanwhile) cancels the nursery at once.
-    pub(crate) fn watch_token(self: &Arc<Self>) {
-        TokenWatch::start(self, &self.token);
+    /// The token, for a holder outside the nursery: from now on someone else
+    /// may cancel it, so the nursery and everything below it follow it (see
+    /// `token.rs`).
+    pub(crate) fn token(self: &Arc<Self>) -> &CancellationToken {
+        if !self.core.has(WATCHED) {
+            token_follow::expose(&(Arc::clone(self) as Arc<dyn Node<E>>));
+        }
+        &self.token
+    }
+
+    /// A nursery being built under an exposed parent (or an application's
+    /// token) is exposed from the start (`token.rs`, invariant 1).
+    pub(crate) fn exposed_at_build(self: &Arc<Self>) {
+        self.core.mark(EXPOSED);
+        Arc::clone(self).start_watch();
+        self.core.mark(WATCHED);
+    }
+
+    /// The token has fired (the flag says so, or, for an exposed nursery, the
+    /// token does: see `ended_after_cancel`).
+    fn was_cancelled(&self) -> bool {
+        let state = self.core.load();
+        state & CANCELLED != 0 || (state & EXPOSED != 0 && self.token.is_cancelled())
     }
 
     /// The token fired, through this nursery or not: make the state follow.
@@ -458,20 +468,22 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     /// Has the token fired? For a child's end, so the flag answers first.
     ///
-    /// The flag alone is not enough: tokio-util marks a token and every token
-    /// below it cancelled before it wakes anyone, so a child woken through a
-    /// child token of ours (or one that polls `is_cancelled`) can return
-    /// before the watcher has set the flag (invariant 5). Then only the token
-    /// knows, and asking it costs a lock: in tokio-util 0.7.20
-    /// `is_cancelled` locks the token's mutex (tokio-rs/tokio#7775), about
-    /// 20-50 ns uncontended, paid by every end until the token fires and by
-    /// none after. Finding it fired here also makes the state follow at once
-    /// instead of when the watcher gets there.
+    /// For an exposed nursery the flag alone is not enough: tokio-util marks
+    /// a token and every token below it cancelled before it wakes anyone, so
+    /// a child woken through a child token of ours (or one that polls
+    /// `is_cancelled`) can return before the watch has set the flag. Then
+    /// only the token knows, and asking it costs a lock (in tokio-util 0.7.20
+    /// `is_cancelled` locks the token's mutex, tokio-rs/tokio#7775), paid by
+    /// every end until the token fires. A nursery whose token nobody else
+    /// holds needs no such check: its flag is set before its token fires.
+    /// Finding it fired here also makes the state follow at once instead of
+    /// when the watch gets there.
     fn ended_after_cancel(&self) -> bool {
-        if self.core.is_cancelled() {
+        let state = self.core.load();
+        if state & CANCELLED != 0 {
             return true;
         }
-        if self.token.is_cancelled() {
+        if state & EXPOSED != 0 && self.token.is_cancelled() {
             self.token_fired();
             return true;
         }
@@ -562,15 +574,22 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     // ----- control ---------------------------------------------------------
 
+    /// Cancels: the flag here and in every nursery below (reason `Parent`),
+    /// then the token, which reaches every token below; then the children
+    /// waiting for a slot here end as cancelled (below, each nursery's walk
+    /// step swept its own).
     pub(crate) fn cancel(&self, reason: CancelReason) {
         if self.core.set_cancelled(reason) {
-            // Reaches every nested nursery through the token tree: their
-            // watchers have all run when this returns (invariant 5). Ours finds
-            // the flag set and does nothing.
+            tree::walk_below(self, |node| node.cancel_here());
             self.token.cancel();
-            if let Some(limit) = &self.limit {
-                self.sweep(limit.take_waiting(), limit::CANCELLED);
-            }
+            self.sweep_waiting(limit::CANCELLED);
+        }
+    }
+
+    /// Ends the children waiting for a slot, unstarted, as `to`.
+    fn sweep_waiting(&self, to: u8) {
+        if let Some(limit) = &self.limit {
+            self.sweep(limit.take_waiting(), to);
         }
     }
 
@@ -581,7 +600,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         // token: it takes a lock.)
         self.core
             .cancel_reason()
-            .or_else(|| self.token.is_cancelled().then(|| self.token_reason()))
+            .or_else(|| self.was_cancelled().then(|| self.token_reason()))
     }
 
     /// Why the token fired when the nursery did not fire it.
@@ -614,9 +633,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// as aborted at once.
     fn abort_own(&self) {
         self.inner.lock().set.abort_all();
-        if let Some(limit) = &self.limit {
-            self.sweep(limit.take_waiting(), limit::ABORTED);
-        }
+        self.sweep_waiting(limit::ABORTED);
     }
 
     // ----- closing ---------------------------------------------------------
@@ -981,8 +998,24 @@ impl<T: Send + 'static, E: Send + 'static> Node<E> for Shared<T, E> {
         NestedEnd {
             listed,
             failure: self.failure.lock().clone(),
-            cancelled: self.token.is_cancelled(),
+            cancelled: self.was_cancelled(),
         }
+    }
+
+    fn cancel_here(&self) -> bool {
+        if !self.core.set_cancelled(CancelReason::Parent) {
+            // Cancelled already, and so is everything below it: its own
+            // cancel walked there, or (exposed) its token fired, whose
+            // watches below ran before its own.
+            return false;
+        }
+        self.sweep_waiting(limit::CANCELLED);
+        true
+    }
+
+    fn start_watch(self: Arc<Self>) {
+        self.token_watch
+            .get_or_init(|| Watch::start(&self, &self.token));
     }
 
     fn abort_here(&self) -> bool {
@@ -1006,11 +1039,17 @@ impl<T: Send + 'static, E: Send + 'static> Node<E> for Shared<T, E> {
 }
 
 impl<T: Send + 'static, E: Send + 'static> Fired for Shared<T, E> {
-    fn watch(&self) -> &TokenWatch {
-        &self.token_watch
-    }
-
     fn token_fired(&self) {
         Shared::token_fired(self);
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Drop for Shared<T, E> {
+    fn drop(&mut self) {
+        // Breaks the watch's cycle through its own waker (token.rs,
+        // invariant 4).
+        if let Some(watch) = self.token_watch.get() {
+            watch.stop();
+        }
     }
 }

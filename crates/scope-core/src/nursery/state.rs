@@ -44,8 +44,8 @@
 //!    body as a child.
 //! 8. `ABORTED` and `ENDED` mark a nursery that a walk over its tree has
 //!    already aborted after it was cancelled, or force-ended (see
-//!    `tree.rs`): once set they stay set, and a later walk skips the
-//!    nursery and everything below it.
+//!    `tree.rs`); `EXPOSED` and `WATCHED` say how the nursery follows its
+//!    token (see `token.rs`). Once set they stay set.
 //!
 //! # Orderings
 //!
@@ -72,10 +72,14 @@ pub(crate) const CANCELLED: u64 = 1 << 2;
 pub(crate) const WATCH: u64 = 1 << 3;
 pub(crate) const ABORTED: u64 = 1 << 4;
 pub(crate) const ENDED: u64 = 1 << 5;
+/// Someone other than the nursery may cancel its token (see `token.rs`).
+pub(crate) const EXPOSED: u64 = 1 << 6;
+/// The token's watch is registered here and in every nursery below.
+pub(crate) const WATCHED: u64 = 1 << 7;
 /// The cancel reason's code (0 while not cancelled) sits above the flags.
-const REASON_SHIFT: u32 = 6;
+const REASON_SHIFT: u32 = 8;
 const REASON_MASK: u64 = ((1 << CancelReason::BITS) - 1) << REASON_SHIFT;
-/// Flags and reason; the live count takes the remaining 55 bits.
+/// Flags and reason; the live count takes the remaining 53 bits.
 const FLAG_BITS: u32 = REASON_SHIFT + CancelReason::BITS;
 const LIVE_ONE: u64 = 1 << FLAG_BITS;
 
@@ -181,10 +185,16 @@ impl Core {
         w.progress.notify_waiters();
     }
 
-    /// Sets `flag` (`ABORTED` or `ENDED`, which are only ever set); `true`
-    /// if this call set it. `AcqRel` as every update of the word.
+    /// Sets `flag` (one of the flags that are only ever set: `ABORTED`,
+    /// `ENDED`, `EXPOSED`, `WATCHED`); `true` if this call set it. `AcqRel`
+    /// as every update of the word.
     pub(crate) fn mark(&self, flag: u64) -> bool {
         self.state.fetch_or(flag, Ordering::AcqRel) & flag == 0
+    }
+
+    /// Is `flag` set?
+    pub(crate) fn has(&self, flag: u64) -> bool {
+        self.load() & flag != 0
     }
 
     fn notify_progress(&self) {

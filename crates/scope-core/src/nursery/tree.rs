@@ -79,8 +79,14 @@ pub(crate) trait Node<E>: Lineage {
     /// This nursery's close finished: what its parent is told.
     fn end(&self, listed: u64) -> NestedEnd<E>;
 
+    /// One step of a walk cancelling what is below a nursery that cancels:
+    /// sets the flag (reason `Parent`) before the token fires; `false` to
+    /// skip what is below (already cancelled).
+    fn cancel_here(&self) -> bool;
     /// One step of an abort walk; `false` to skip what is below.
     fn abort_here(&self) -> bool;
+    /// Registers the token's watch (see `token.rs`), once.
+    fn start_watch(self: Arc<Self>);
     /// One step of a forced end (close and abort); `false` to skip what is
     /// below.
     fn force_end_here(&self) -> bool;
@@ -123,6 +129,8 @@ impl<E: 'static> Tree<E> {
         self.parent.as_ref()
     }
 
+    // Read only by the `tracing` warning for failures nobody else sees.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn has_parent(&self) -> bool {
         self.parent.is_some()
     }
@@ -137,7 +145,7 @@ impl<E: 'static> Tree<E> {
         nested.push(child);
     }
 
-    fn live_nested(&self) -> Vec<Arc<dyn Node<E>>> {
+    pub(crate) fn live_nested(&self) -> Vec<Arc<dyn Node<E>>> {
         self.nested
             .lock()
             .iter()
@@ -208,9 +216,13 @@ fn tell<E: 'static>(node: &dyn Node<E>, listed: u64) -> Option<Arc<dyn Node<E>>>
 /// Visits `top` and, where `visit` returns `true`, the nurseries below it,
 /// with a work list (invariant 3).
 pub(crate) fn walk_down<E: 'static>(top: &dyn Node<E>, visit: fn(&dyn Node<E>) -> bool) {
-    if !visit(top) {
-        return;
+    if visit(top) {
+        walk_below(top, visit);
     }
+}
+
+/// As [`walk_down`], without visiting `top`.
+pub(crate) fn walk_below<E: 'static>(top: &dyn Node<E>, visit: fn(&dyn Node<E>) -> bool) {
     let mut work = top.tree().live_nested();
     while let Some(node) = work.pop() {
         if visit(&*node) {
