@@ -10,7 +10,7 @@
 //! | [`cancel`] | 100k parked children ended by a token, and by abort | `TaskTracker` + bare `CancellationToken`; `JoinSet::shutdown` |
 //! | [`memory`] | exact heap bytes per live child, and per finished child nobody joined | `JoinSet` |
 //! | [`fixed_cost`] | an empty owner created and closed: ns and bytes | `JoinSet` + child `CancellationToken` |
-//! | [`connections`] | 10k loopback connections, each a one-line exchange whose handler spawns 2 tasks, then close; until the server's graceful end | a server on bare, detached `tokio::spawn` |
+//! | `connections` (feature `conn`) | 10k loopback connections, each a one-line exchange whose handler spawns 2 tasks, then close; until the server's graceful end | a server on bare, detached `tokio::spawn` |
 
 use std::future::Future;
 use std::rc::Rc;
@@ -21,6 +21,7 @@ use tokio::runtime::Runtime;
 use crate::{Case, drive};
 
 pub mod cancel;
+#[cfg(feature = "conn")]
 pub mod connections;
 pub mod contention;
 pub mod drain;
