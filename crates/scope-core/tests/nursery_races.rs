@@ -173,7 +173,7 @@ async fn a_zero_grace_shutdown_is_always_final_without_blocking_children() {
         }
         let report = nursery.shutdown(Duration::ZERO).await;
         assert!(report.is_final(), "{report:?}");
-        assert_eq!(report.aborted(), 4);
+        assert_eq!(report.stats().aborted, 4);
     }
 }
 
