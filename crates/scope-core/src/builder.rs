@@ -403,7 +403,7 @@ where
             if parent.core().has(EXPOSED) {
                 shared.exposed_at_build();
             }
-            let name = shared.config.name.clone();
+            let name = shared.name_arc();
             let listed = parent.admit_nested(name.as_ref()).map_err(|kind| {
                 BuildError(if kind == Kind::Cancelled {
                     BuildErrorKind::ParentCancelled

@@ -1,6 +1,7 @@
 //! [`Nursery`]: the owner of a set of tasks.
 
 pub(crate) mod child;
+pub(crate) mod lazy;
 pub(crate) mod limit;
 pub(crate) mod outcomes;
 pub(crate) mod registry;
@@ -13,7 +14,6 @@ use std::fmt;
 use std::future::Future;
 use std::ops::Deref;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -380,11 +380,8 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// # }
     /// ```
     pub fn detach(self) {
-        let shared = self.shared();
-        shared.detached.store(true, Ordering::Relaxed);
-        shared.close_joins();
-        shared.begin_close();
-        // `Drop` sees `detached` and leaves the children alone.
+        self.shared().detach();
+        // `Drop` sees the nursery detached and leaves the children alone.
     }
 
     /// Waits for the next child output, in completion order: the next
@@ -534,7 +531,7 @@ impl<T: Send + 'static, E: Send + 'static> Deref for Nursery<T, E> {
 impl<T: Send + 'static, E: Send + 'static> Drop for Nursery<T, E> {
     fn drop(&mut self) {
         let shared = self.shared();
-        if shared.detached.load(Ordering::Relaxed) {
+        if shared.is_detached() {
             return;
         }
         shared.close_joins();

@@ -369,13 +369,21 @@ pub struct Failure<E> {
     inner: Arc<FailureInner<E>>,
 }
 
-struct FailureInner<E> {
+pub(crate) struct FailureInner<E> {
     is_panic: bool,
     name: Option<Arc<str>>,
     value: Mutex<Option<ChildError<E>>>,
 }
 
 impl<E> Failure<E> {
+    pub(crate) fn from_arc(inner: Arc<FailureInner<E>>) -> Self {
+        Failure { inner }
+    }
+
+    pub(crate) fn into_arc(self) -> Arc<FailureInner<E>> {
+        self.inner
+    }
+
     pub(crate) fn new(err: ChildError<E>) -> Self {
         Failure {
             inner: Arc::new(FailureInner {

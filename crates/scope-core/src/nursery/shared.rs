@@ -34,8 +34,8 @@
 use std::collections::VecDeque;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -46,17 +46,18 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::child::{BlockingChild, Child, Ended, Local, Work};
+use super::lazy::{OnceArc, OnceBox};
 use super::limit::{self, Admit, Limit, Release, Slot};
 use super::outcomes::Outcomes;
 use super::registry::{Key, Registry};
-use super::state::{ABORTED, CANCELLED, Core, Counters, ENDED, EXPOSED, Refusal, WATCHED};
+use super::state::{ABORTED, CANCELLED, Core, Count, DETACHED, ENDED, EXPOSED, Refusal, WATCHED};
 use super::token::{self as token_follow, Fired, Watch};
 use super::tree::{self, Lineage, NestedEnd, Node, Tree};
 use crate::cancel_reason::CancelReason;
 use crate::child_end::ChildEnd;
 use crate::child_error::ChildError;
 use crate::policy::Policy;
-use crate::report::{Failure, Report};
+use crate::report::{Failure, FailureInner, Report};
 use crate::snapshot::Snapshot;
 use crate::spawn_error::{Kind, SpawnError};
 use crate::{ChildOutput, context};
@@ -87,15 +88,30 @@ pub(crate) struct Config<E> {
     pub(crate) token_parent: Option<CancellationToken>,
 }
 
-pub(crate) struct Inner {
-    set: JoinSet<()>,
+/// What a nursery keeps of its configuration: the settings every spawn or
+/// end reads inline, the rest in one box made only when one is set.
+struct Settings<E> {
+    /// 0 = unbounded.
+    max_held: u64,
+    policy: Policy,
+    track_all: bool,
+    extra: Option<Box<Extra<E>>>,
 }
 
-impl Inner {
-    /// Removes finished tasks. (What a child leaves for its owner, it pushed
-    /// itself; see `outcomes.rs`.)
-    fn reap(&mut self) {
-        while self.set.try_join_next().is_some() {}
+struct Extra<E> {
+    name: Option<Arc<str>>,
+    handler: Option<Handler<E>>,
+    warn_after: Option<Duration>,
+    /// The application token a root nursery's token was made a child of.
+    token_parent: Option<CancellationToken>,
+}
+
+/// The `JoinSet`, made with the first child: an empty nursery has none.
+/// Removes finished tasks. (What a child leaves for its owner, it pushed
+/// itself; see `outcomes.rs`.)
+fn reap(set: &mut Option<JoinSet<()>>) {
+    if let Some(set) = set {
+        while set.try_join_next().is_some() {}
     }
 }
 
@@ -103,23 +119,25 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     pub(crate) core: Core,
     pub(crate) token: CancellationToken,
     /// Follows the token when someone else may cancel it (invariant 5).
-    token_watch: OnceLock<Arc<Watch<Self>>>,
+    token_watch: OnceArc<Watch<Self>>,
     pub(crate) handle: Handle,
-    pub(crate) config: Config<E>,
-    inner: Mutex<Inner>,
+    settings: Settings<E>,
+    /// The tasks, made with the first child (invariant 1).
+    inner: Mutex<Option<JoinSet<()>>>,
     /// The running limit, if there is one.
-    limit: Option<Limit>,
+    limit: Option<Box<Limit>>,
     /// The children's ends kept for the owner, if it keeps them.
     outcomes: Option<Box<Outcomes<T, E>>>,
-    failure: Mutex<Option<Failure<E>>>,
-    registry: Registry,
+    /// The first failure, set once (invariant 4).
+    failure: OnceArc<FailureInner<E>>,
+    /// Made when a child is first listed.
+    registry: OnceBox<Registry>,
     /// The parent, stored once, and the nested nurseries.
     tree: Tree<E>,
-    pub(crate) detached: AtomicBool,
     /// What may still move after the drain, frozen when it completes, so
     /// every later report is the same: `NOT_FINAL`, or the refused count with
     /// the cancel reason's code (0: the token never fired) above it.
-    final_mark: std::sync::atomic::AtomicU64,
+    final_mark: AtomicU64,
 }
 
 impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
@@ -129,27 +147,69 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         token: CancellationToken,
         parent: Option<Arc<dyn Node<E>>>,
     ) -> Self {
+        let Config {
+            name,
+            policy,
+            handler,
+            max_running,
+            max_held,
+            track_all,
+            keep_outcomes,
+            warn_after,
+            token_parent,
+        } = config;
+        let rare =
+            name.is_some() || handler.is_some() || warn_after.is_some() || token_parent.is_some();
         Shared {
             core: Core::new(),
             token,
-            token_watch: OnceLock::new(),
+            token_watch: OnceArc::new(),
             handle,
-            limit: (config.max_running != 0).then(|| Limit::new(config.max_running)),
-            outcomes: config.keep_outcomes.then(|| Box::new(Outcomes::new())),
-            config,
-            inner: Mutex::new(Inner {
-                set: JoinSet::new(),
-            }),
-            failure: Mutex::new(None),
-            registry: Registry::new(),
+            settings: Settings {
+                max_held,
+                policy,
+                track_all,
+                extra: rare.then(|| {
+                    Box::new(Extra {
+                        name,
+                        handler,
+                        warn_after,
+                        token_parent,
+                    })
+                }),
+            },
+            inner: Mutex::new(None),
+            limit: (max_running != 0).then(|| Box::new(Limit::new(max_running))),
+            outcomes: keep_outcomes.then(|| Box::new(Outcomes::new())),
+            failure: OnceArc::new(),
+            registry: OnceBox::new(),
             tree: Tree::new(parent),
-            detached: AtomicBool::new(false),
-            final_mark: std::sync::atomic::AtomicU64::new(NOT_FINAL),
+            final_mark: AtomicU64::new(NOT_FINAL),
         }
     }
 
+    fn extra(&self) -> Option<&Extra<E>> {
+        self.settings.extra.as_deref()
+    }
+
+    /// The nursery's name, for a nested nursery's listing in its parent.
+    pub(crate) fn name_arc(&self) -> Option<Arc<str>> {
+        self.extra().and_then(|x| x.name.clone())
+    }
+
+    /// The owner detached the nursery.
+    pub(crate) fn detach(&self) {
+        self.core.mark(DETACHED);
+        self.close_joins();
+        self.begin_close();
+    }
+
+    pub(crate) fn is_detached(&self) -> bool {
+        self.core.has(DETACHED)
+    }
+
     pub(crate) fn name(&self) -> Option<&str> {
-        self.config.name.as_deref()
+        self.extra().and_then(|x| x.name.as_deref())
     }
 
     // ----- following the token (invariant 5) -------------------------------
@@ -190,7 +250,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             return;
         }
         if self.core.set_cancelled(self.token_reason()) {
-            if let Some(waiting) = self.limit.as_ref().and_then(Limit::try_take_waiting) {
+            if let Some(waiting) = self.limit.as_ref().and_then(|l| l.try_take_waiting()) {
                 self.sweep(waiting, limit::CANCELLED);
             }
         }
@@ -222,7 +282,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     pub(crate) fn admit(&self) -> Result<(), Kind> {
         match self
             .core
-            .admit(self.config.max_held, || context::is_inside(&self.core))
+            .admit(self.settings.max_held, || context::is_inside(&self.core))
         {
             Ok(()) => Ok(()),
             Err((why, finished)) => {
@@ -241,7 +301,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     fn lists(&self, name: Option<&Arc<str>>) -> bool {
-        name.is_some() || self.config.track_all
+        name.is_some() || self.settings.track_all
     }
 
     /// Hands a child to tokio with `start`, listing it under its task id when
@@ -254,7 +314,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if !self.lists(name.as_ref()) {
             return start();
         }
-        self.registry.list_task(name, start)
+        self.registry
+            .get_or_init(Registry::new)
+            .list_task(name, start)
     }
 
     fn release(&self) {
@@ -351,7 +413,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             drop(inner);
             return Err(self.refuse(Kind::Cancelled, child.into_unstarted()));
         }
-        let set = &mut inner.set;
+        let set = inner.get_or_insert_with(JoinSet::new);
         let handle = &self.handle;
         let started = match &self.limit {
             None => self.launch(name, || child.launch(set, handle)),
@@ -382,7 +444,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     /// Undoes an admission whose work goes back to the caller.
     fn refuse<W>(&self, kind: Kind, work: W) -> SpawnError<W> {
-        Counters::bump(&self.core.counters.refused);
+        self.core.bump(Count::Refused);
         self.release();
         SpawnError::new(kind, work)
     }
@@ -391,7 +453,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     pub(crate) fn started(&self, name: Option<Arc<str>>) {
         if self.lists(name.as_ref()) {
             if let Some(id) = tokio::task::try_id() {
-                self.registry.list(Key::Task(id), name);
+                self.registry
+                    .get_or_init(Registry::new)
+                    .list(Key::Task(id), name);
             }
         }
     }
@@ -404,18 +468,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// ended while it waited for a slot. `task`: the task it is known by, when
     /// that is not the one running this call.
     pub(crate) fn child_ended(&self, ended: Ended<T, E>, ran: bool, task: Option<Id>) {
-        let listed = ran && !self.registry.is_empty();
-        let id = if listed || self.outcomes.is_some() {
+        let registry = self.registry.get().filter(|r| ran && !r.is_empty());
+        let id = if registry.is_some() || self.outcomes.is_some() {
             task.or_else(tokio::task::try_id)
         } else {
             None
         };
-        let name = if listed {
-            id.and_then(|id| self.registry.unlist(Key::Task(id)))
-        } else {
-            None
-        };
-        let c = &self.core.counters;
+        let name = registry.and_then(|r| r.unlist(Key::Task(id?)));
         // One rule: a child that returns (or fails) after the token fired,
         // whoever fired it, ended after the cancel. Ends by abort or while
         // waiting for a slot need no answer.
@@ -426,17 +485,17 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         // `seq` numbers the ends of this kind; it paces the reaping below.
         let (seq, end) = match ended {
             Ended::Returned(Ok(v)) => {
-                let seq = Counters::bump(if after_cancel {
-                    &c.cancelled
+                let seq = self.core.bump(if after_cancel {
+                    Count::Cancelled
                 } else {
-                    &c.completed
+                    Count::Completed
                 });
                 (seq, Some(ChildEnd::Returned(v)))
             }
             Ended::Returned(Err(e)) => self.failed(ChildError::error(e, name), after_cancel),
             Ended::Panicked(p) => self.failed(ChildError::panic(p, name), after_cancel),
-            Ended::Aborted => (Counters::bump(&c.aborted), Some(ChildEnd::Aborted)),
-            Ended::Cancelled => (Counters::bump(&c.cancelled), Some(ChildEnd::Cancelled)),
+            Ended::Aborted => (self.core.bump(Count::Aborted), Some(ChildEnd::Aborted)),
+            Ended::Cancelled => (self.core.bump(Count::Cancelled), Some(ChildEnd::Cancelled)),
         };
         if ran {
             self.release_slot();
@@ -448,7 +507,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         // means someone else is in the set and the next pass will reap.
         if seq % REAP_EVERY == REAP_EVERY - 1 {
             if let Some(mut inner) = self.inner.try_lock() {
-                inner.reap();
+                reap(&mut inner);
             }
         }
         // Kept before the count falls (outcomes.rs, invariant 1); the end is
@@ -496,10 +555,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// nursery that keeps outcomes shares a failure between the joiner and
     /// the report).
     fn failed(&self, err: ChildError<E>, after_cancel: bool) -> (u64, Option<ChildEnd<T, E>>) {
-        let c = &self.core.counters;
-        let seq = Counters::bump(&c.failed);
+        let seq = self.core.bump(Count::Failed);
         if after_cancel {
-            Counters::bump(&c.failed_after_cancel);
+            self.core.bump(Count::FailedAfterCancel);
         }
         self.call_handler(&err);
         self.warn_if_unowned(&err);
@@ -514,7 +572,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     fn call_handler(&self, err: &ChildError<E>) {
-        if let Some(handler) = &self.config.handler {
+        if let Some(handler) = self.extra().and_then(|x| x.handler.as_ref()) {
             // A panicking handler must not take the child's accounting with it.
             if catch_unwind(AssertUnwindSafe(|| handler(err))).is_err() {
                 #[cfg(feature = "tracing")]
@@ -529,9 +587,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     #[allow(unused_variables)]
     fn warn_if_unowned(&self, err: &ChildError<E>) {
         #[cfg(feature = "tracing")]
-        if self.detached.load(Ordering::Relaxed)
+        if self.is_detached()
             && !self.tree.has_parent()
-            && self.config.handler.is_none()
+            && self.extra().is_none_or(|x| x.handler.is_none())
         {
             tracing::warn!(
                 nursery = self.name().unwrap_or(""),
@@ -543,16 +601,10 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     fn record_failure(&self, make: impl FnOnce() -> Failure<E>) {
-        let first = {
-            let mut slot = self.failure.lock();
-            if slot.is_none() {
-                *slot = Some(make());
-                true
-            } else {
-                false
-            }
-        };
-        if first && self.config.policy == Policy::FailFast {
+        // A later failure loses to the first; two racing to be first both
+        // make theirs, and the loser's is dropped by `set`.
+        let first = self.failure.get().is_none() && self.failure.set(make().into_arc());
+        if first && self.settings.policy == Policy::FailFast {
             self.cancel(CancelReason::Failure);
         }
     }
@@ -593,6 +645,10 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
     }
 
+    fn first_failure(&self) -> Option<Failure<E>> {
+        self.failure.cloned().map(Failure::from_arc)
+    }
+
     /// Why the token was cancelled; `None` while it has not fired.
     pub(crate) fn cancel_reason(&self) -> Option<CancelReason> {
         // A token that fired without the nursery recording why was cancelled
@@ -607,7 +663,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     fn token_reason(&self) -> CancelReason {
         let above = match self.tree.parent() {
             Some(parent) => Some(parent.token()),
-            None => self.config.token_parent.as_ref(),
+            None => self.extra().and_then(|x| x.token_parent.as_ref()),
         };
         if above.is_some_and(CancellationToken::is_cancelled) {
             CancelReason::Parent
@@ -632,7 +688,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// Aborts this nursery's own tasks; the children waiting for a slot end
     /// as aborted at once.
     fn abort_own(&self) {
-        self.inner.lock().set.abort_all();
+        if let Some(set) = self.inner.lock().as_mut() {
+            set.abort_all();
+        }
         self.sweep_waiting(limit::ABORTED);
     }
 
@@ -647,14 +705,10 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     pub(crate) fn report(&self, is_final: bool, still_running: u64) -> Report<E> {
         Report {
             stats: self.core.stats(),
-            failed_after_cancel: self
-                .core
-                .counters
-                .failed_after_cancel
-                .load(Ordering::Relaxed),
+            failed_after_cancel: self.core.count(Count::FailedAfterCancel),
             still_running,
             cancel_reason: self.cancel_reason(),
-            failure: self.failure.lock().clone(),
+            failure: self.first_failure(),
             is_final,
         }
     }
@@ -692,15 +746,15 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         loop {
             let empty = {
                 let mut inner = self.inner.lock();
-                inner.reap();
-                inner.set.is_empty()
+                reap(&mut inner);
+                inner.as_ref().is_none_or(JoinSet::is_empty)
             };
             if empty {
                 break;
             }
             tokio::task::yield_now().await;
         }
-        let refused = self.core.counters.refused.load(Ordering::Relaxed);
+        let refused = self.core.count(Count::Refused);
         let reason = self.cancel_reason().map_or(0, CancelReason::code);
         let mark = refused.min(FINAL_REFUSED) | reason << FINAL_REASON_SHIFT;
         // First closer through freezes the mark; later ones read it.
@@ -723,7 +777,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     async fn wait_closed_logging(&self) {
-        match self.config.warn_after {
+        match self.extra().and_then(|x| x.warn_after) {
             None => self.core.wait_closed().await,
             Some(after) => {
                 while tokio::time::timeout(after, self.core.wait_closed())
@@ -898,7 +952,10 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     pub(crate) fn snapshot(&self) -> Snapshot {
         Snapshot {
             live: self.core.children(self.core.live()),
-            children: self.registry.children(Instant::now()),
+            children: self
+                .registry
+                .get()
+                .map_or_else(Vec::new, |r| r.children(Instant::now())),
         }
     }
 
@@ -959,34 +1016,35 @@ impl<T: Send + 'static, E: Send + 'static> Node<E> for Shared<T, E> {
     fn admit_nested(&self, name: Option<&Arc<str>>) -> Result<u64, Kind> {
         self.admit()?;
         Ok(if self.lists(name) {
-            self.registry.list_nested(name)
+            self.registry.get_or_init(Registry::new).list_nested(name)
         } else {
             0
         })
     }
 
     fn nested_ended(&self, end: NestedEnd<E>) -> bool {
-        let c = &self.core.counters;
         let after_cancel = self.ended_after_cancel();
         match end.failure {
             Some(f) => {
-                Counters::bump(&c.failed);
+                self.core.bump(Count::Failed);
                 if after_cancel {
-                    Counters::bump(&c.failed_after_cancel);
+                    self.core.bump(Count::FailedAfterCancel);
                 }
                 f.inspect(|e| self.call_handler(e));
                 self.record_failure(|| f);
             }
             None => {
-                Counters::bump(if end.cancelled || after_cancel {
-                    &c.cancelled
+                self.core.bump(if end.cancelled || after_cancel {
+                    Count::Cancelled
                 } else {
-                    &c.completed
+                    Count::Completed
                 });
             }
         }
         if end.listed != 0 {
-            self.registry.unlist(Key::Nested(end.listed));
+            if let Some(registry) = self.registry.get() {
+                registry.unlist(Key::Nested(end.listed));
+            }
         }
         // The caller goes on up the tree when this finished the close.
         let finished = self.core.release();
@@ -997,7 +1055,7 @@ impl<T: Send + 'static, E: Send + 'static> Node<E> for Shared<T, E> {
     fn end(&self, listed: u64) -> NestedEnd<E> {
         NestedEnd {
             listed,
-            failure: self.failure.lock().clone(),
+            failure: self.first_failure(),
             cancelled: self.was_cancelled(),
         }
     }

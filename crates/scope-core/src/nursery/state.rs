@@ -45,7 +45,8 @@
 //! 8. `ABORTED` and `ENDED` mark a nursery that a walk over its tree has
 //!    already aborted after it was cancelled, or force-ended (see
 //!    `tree.rs`); `EXPOSED` and `WATCHED` say how the nursery follows its
-//!    token (see `token.rs`). Once set they stay set.
+//!    token (see `token.rs`); `DETACHED` that the owner let go of it. Once
+//!    set they stay set.
 //!
 //! # Orderings
 //!
@@ -56,13 +57,13 @@
 //! with `Acquire` for the same reason. Counters themselves are `Relaxed`: they
 //! are statistics, published by the `AcqRel` state operations that follow them.
 
-use std::sync::OnceLock;
 use std::sync::atomic::Ordering;
 
 use crate::sync::AtomicU64;
 
 use tokio::sync::Notify;
 
+use super::lazy::OnceBox;
 use crate::cancel_reason::CancelReason;
 use crate::stats::Stats;
 
@@ -76,10 +77,12 @@ pub(crate) const ENDED: u64 = 1 << 5;
 pub(crate) const EXPOSED: u64 = 1 << 6;
 /// The token's watch is registered here and in every nursery below.
 pub(crate) const WATCHED: u64 = 1 << 7;
+/// The owner detached the nursery.
+pub(crate) const DETACHED: u64 = 1 << 8;
 /// The cancel reason's code (0 while not cancelled) sits above the flags.
-const REASON_SHIFT: u32 = 8;
+const REASON_SHIFT: u32 = 9;
 const REASON_MASK: u64 = ((1 << CancelReason::BITS) - 1) << REASON_SHIFT;
-/// Flags and reason; the live count takes the remaining 53 bits.
+/// Flags and reason; the live count takes the remaining 52 bits.
 const FLAG_BITS: u32 = REASON_SHIFT + CancelReason::BITS;
 const LIVE_ONE: u64 = 1 << FLAG_BITS;
 
@@ -100,52 +103,42 @@ pub(crate) fn live(state: u64) -> u64 {
 #[derive(Debug)]
 pub(crate) struct Core {
     state: AtomicU64,
-    pub(crate) counters: Counters,
+    /// The one counter every ordinary end bumps; the others are made on
+    /// first use.
+    completed: AtomicU64,
+    rare: OnceBox<Rare>,
     /// Woken when the close begins (by whoever sets `CLOSING` first) and when
     /// it finishes (by the winner of the `CLOSED` swap). One `Notify` serves
     /// both waits: each waiter loops until its own condition holds, and a
     /// nursery is woken through it at most twice.
     drained: Notify,
-    /// The shutdown watchers' side (started blocking children, `progress`),
-    /// made on first use: most nurseries never need it.
-    watch: OnceLock<Box<Watch>>,
-    /// Running bodies, also counted live (invariant 7).
-    bodies: std::sync::atomic::AtomicU64,
+    /// Bodies, and the shutdown watchers' side (started blocking children,
+    /// `progress`), made on first use: most nurseries never need it.
+    watch: OnceBox<Watch>,
 }
 
-/// Event counters. Each is only ever incremented.
+/// The counters most nurseries never move. Each is only ever incremented.
 #[derive(Debug)]
-pub(crate) struct Counters {
-    pub(crate) completed: AtomicU64,
-    pub(crate) failed: AtomicU64,
-    pub(crate) failed_after_cancel: AtomicU64,
-    pub(crate) cancelled: AtomicU64,
-    pub(crate) aborted: AtomicU64,
-    pub(crate) refused: AtomicU64,
+struct Rare {
+    failed: AtomicU64,
+    failed_after_cancel: AtomicU64,
+    cancelled: AtomicU64,
+    aborted: AtomicU64,
+    refused: AtomicU64,
 }
 
-impl Default for Counters {
-    fn default() -> Self {
-        let zero = || AtomicU64::new(0);
-        Counters {
-            completed: zero(),
-            failed: zero(),
-            failed_after_cancel: zero(),
-            cancelled: zero(),
-            aborted: zero(),
-            refused: zero(),
-        }
-    }
+/// One of the event counters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Count {
+    Completed,
+    Failed,
+    FailedAfterCancel,
+    Cancelled,
+    Aborted,
+    Refused,
 }
 
-impl Counters {
-    /// Adds one; returns the count before.
-    pub(crate) fn bump(counter: &AtomicU64) -> u64 {
-        counter.fetch_add(1, Ordering::Relaxed)
-    }
-}
-
-/// What a shutdown waiting past its abort needs to see.
+/// What a shutdown waiting past its abort needs to see, and the bodies.
 #[derive(Debug, Default)]
 pub(crate) struct Watch {
     /// Started, unfinished blocking children here and in every descendant.
@@ -155,21 +148,63 @@ pub(crate) struct Watch {
     progress: Notify,
     /// Shutdowns currently watching; `WATCH` is set iff this is non-zero.
     watchers: parking_lot::Mutex<usize>,
+    /// Running bodies, also counted live (invariant 7).
+    bodies: std::sync::atomic::AtomicU64,
 }
 
 impl Core {
     pub(crate) fn new() -> Self {
         Core {
             state: AtomicU64::new(0),
-            counters: Counters::default(),
+            completed: AtomicU64::new(0),
+            rare: OnceBox::new(),
             drained: Notify::new(),
-            watch: OnceLock::new(),
-            bodies: std::sync::atomic::AtomicU64::new(0),
+            watch: OnceBox::new(),
         }
     }
 
     fn watch_state(&self) -> &Watch {
-        self.watch.get_or_init(Box::default)
+        self.watch.get_or_init(Watch::default)
+    }
+
+    fn counter(&self, which: Count) -> &AtomicU64 {
+        if let Count::Completed = which {
+            return &self.completed;
+        }
+        let rare = self.rare.get_or_init(|| {
+            let zero = || AtomicU64::new(0);
+            Rare {
+                failed: zero(),
+                failed_after_cancel: zero(),
+                cancelled: zero(),
+                aborted: zero(),
+                refused: zero(),
+            }
+        });
+        match which {
+            Count::Completed => unreachable!("inline above"),
+            Count::Failed => &rare.failed,
+            Count::FailedAfterCancel => &rare.failed_after_cancel,
+            Count::Cancelled => &rare.cancelled,
+            Count::Aborted => &rare.aborted,
+            Count::Refused => &rare.refused,
+        }
+    }
+
+    /// Adds one to a counter; returns the count before. `Relaxed`: counters
+    /// are statistics, published by the `AcqRel` update of the word that
+    /// follows them (see the module docs).
+    pub(crate) fn bump(&self, which: Count) -> u64 {
+        self.counter(which).fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A counter's value now (zero for a rare one never moved).
+    pub(crate) fn count(&self, which: Count) -> u64 {
+        match (which, self.rare.get()) {
+            (Count::Completed, _) => self.completed.load(Ordering::Relaxed),
+            (_, None) => 0,
+            (_, Some(_)) => self.counter(which).load(Ordering::Relaxed),
+        }
     }
 
     /// A blocking child of this nursery or of a descendant started (`+1`) or
@@ -186,7 +221,8 @@ impl Core {
     }
 
     /// Sets `flag` (one of the flags that are only ever set: `ABORTED`,
-    /// `ENDED`, `EXPOSED`, `WATCHED`); `true` if this call set it. `AcqRel`
+    /// `ENDED`, `EXPOSED`, `WATCHED`, `DETACHED`); `true` if this call set
+    /// it. `AcqRel`
     /// as every update of the word.
     pub(crate) fn mark(&self, flag: u64) -> bool {
         self.state.fetch_or(flag, Ordering::AcqRel) & flag == 0
@@ -213,7 +249,9 @@ impl Core {
 
     /// Running bodies (invariant 7).
     pub(crate) fn bodies(&self) -> u64 {
-        self.bodies.load(Ordering::Acquire)
+        self.watch
+            .get()
+            .map_or(0, |w| w.bodies.load(Ordering::Acquire))
     }
 
     /// Live children, bodies left out.
@@ -224,13 +262,14 @@ impl Core {
     /// Counts a body in (invariant 7), unless the nursery has closed.
     /// `Acquire`/`Release` on `bodies` pair with the loads that subtract it.
     pub(crate) fn hold(&self) -> bool {
-        self.bodies.fetch_add(1, Ordering::AcqRel);
+        let bodies = &self.watch_state().bodies;
+        bodies.fetch_add(1, Ordering::AcqRel);
         let prev = self.state.fetch_add(LIVE_ONE, Ordering::AcqRel);
         if prev & CLOSED != 0 {
             // Closed: it cannot be held open again. (Undoing the increment
             // cannot finish a close that already finished.)
             self.state.fetch_sub(LIVE_ONE, Ordering::AcqRel);
-            self.bodies.fetch_sub(1, Ordering::AcqRel);
+            bodies.fetch_sub(1, Ordering::AcqRel);
             return false;
         }
         true
@@ -239,7 +278,7 @@ impl Core {
     /// Counts a body out. Returns `true` if this finished the close.
     pub(crate) fn unhold(&self) -> bool {
         let finished = self.release();
-        self.bodies.fetch_sub(1, Ordering::AcqRel);
+        self.watch_state().bodies.fetch_sub(1, Ordering::AcqRel);
         finished
     }
 
@@ -281,7 +320,7 @@ impl Core {
         match refusal {
             None => Ok(()),
             Some(why) => {
-                Counters::bump(&self.counters.refused);
+                self.bump(Count::Refused);
                 // Undoing may be what brings a closing nursery to zero.
                 Err((why, self.release()))
             }
@@ -452,8 +491,6 @@ impl Core {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        let c = &self.counters;
-        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let state = self.load();
         // After `CLOSED` the word only moves by refused admissions undoing
         // themselves; no child is live.
@@ -463,10 +500,10 @@ impl Core {
             self.children(live(state))
         };
         let (completed, failed, cancelled, aborted) = (
-            r(&c.completed),
-            r(&c.failed),
-            r(&c.cancelled),
-            r(&c.aborted),
+            self.count(Count::Completed),
+            self.count(Count::Failed),
+            self.count(Count::Cancelled),
+            self.count(Count::Aborted),
         );
         Stats {
             live,
@@ -477,7 +514,7 @@ impl Core {
             failed,
             cancelled,
             aborted,
-            refused: r(&c.refused),
+            refused: self.count(Count::Refused),
         }
     }
 }

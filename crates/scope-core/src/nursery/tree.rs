@@ -44,6 +44,7 @@ use parking_lot::Mutex;
 use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
+use super::lazy::OnceBox;
 use super::state::Core;
 use crate::report::Failure;
 use crate::spawn_error::Kind;
@@ -111,8 +112,9 @@ pub(crate) struct Tree<E: 'static> {
     /// `NOT_ADMITTED`, `ENDED_EARLY`, or the listed id in the parent (0: not
     /// listed, and what a root holds). See invariant 2.
     place: AtomicU64,
-    /// The nested nurseries, weakly; dead entries are pruned as it grows.
-    nested: Mutex<Vec<Weak<dyn Node<E>>>>,
+    /// The nested nurseries, weakly (made with the first); dead entries are
+    /// pruned as it grows.
+    nested: OnceBox<Mutex<Vec<Weak<dyn Node<E>>>>>,
 }
 
 impl<E: 'static> Tree<E> {
@@ -121,7 +123,7 @@ impl<E: 'static> Tree<E> {
         Tree {
             parent,
             place: AtomicU64::new(place),
-            nested: Mutex::new(Vec::new()),
+            nested: OnceBox::new(),
         }
     }
 
@@ -138,7 +140,7 @@ impl<E: 'static> Tree<E> {
     /// Adds a nested nursery, before its parent counts it in, so that any
     /// walk from then on reaches it.
     pub(crate) fn register(&self, child: Weak<dyn Node<E>>) {
-        let mut nested = self.nested.lock();
+        let mut nested = self.nested.get_or_init(|| Mutex::new(Vec::new())).lock();
         if nested.len() >= 8 && nested.len().is_power_of_two() {
             nested.retain(|w| w.strong_count() > 0);
         }
@@ -146,11 +148,9 @@ impl<E: 'static> Tree<E> {
     }
 
     pub(crate) fn live_nested(&self) -> Vec<Arc<dyn Node<E>>> {
-        self.nested
-            .lock()
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect()
+        self.nested.get().map_or_else(Vec::new, |nested| {
+            nested.lock().iter().filter_map(Weak::upgrade).collect()
+        })
     }
 }
 
