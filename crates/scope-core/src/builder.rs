@@ -362,10 +362,11 @@ where
             return Err(BuildError(BuildErrorKind::TokenParentOnNested));
         }
         let handle = match (self.handle, &self.parent) {
-            (Some(h), _) => h,
-            (None, Some(p)) => p.handle().clone(),
+            (Some(h), _) => Some(h),
+            // On the parent's runtime, reached through the parent.
+            (None, Some(_)) => None,
             (None, None) => {
-                Handle::try_current().map_err(|_| BuildError(BuildErrorKind::NoRuntime))?
+                Some(Handle::try_current().map_err(|_| BuildError(BuildErrorKind::NoRuntime))?)
             }
         };
         let token = match (&self.parent, &self.token_parent) {

@@ -291,7 +291,7 @@ where
         if let Some(mut child) = this.child.take() {
             // Known by this task's id: its handle and listing name this task.
             child.id = tokio::task::try_id();
-            let handle = child.shared.handle.clone();
+            let handle = child.shared.handle().clone();
             this.running = Some(handle.spawn_blocking(move || child.run()));
         }
         let running = this.running.as_mut().expect("launched above");

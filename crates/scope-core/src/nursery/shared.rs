@@ -50,7 +50,9 @@ use super::lazy::{OnceArc, OnceBox};
 use super::limit::{self, Admit, Limit, Release, Slot};
 use super::outcomes::Outcomes;
 use super::registry::{Key, Registry};
-use super::state::{ABORTED, CANCELLED, Core, Count, DETACHED, ENDED, EXPOSED, Refusal, WATCHED};
+use super::state::{
+    ABORTED, CANCELLED, Core, Count, DETACHED, ENDED, EXPOSED, Refusal, TASKS, WATCHED,
+};
 use super::token::{self as token_follow, Fired, Watch};
 use super::tree::{self, Lineage, NestedEnd, Node, Tree};
 use crate::cancel_reason::CancelReason;
@@ -120,7 +122,9 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     pub(crate) token: CancellationToken,
     /// Follows the token when someone else may cancel it (invariant 5).
     token_watch: OnceArc<Watch<Self>>,
-    pub(crate) handle: Handle,
+    /// The runtime to spawn on; `None` for a nested nursery on its parent's
+    /// (it reaches it through its parent instead of holding a clone).
+    own_handle: Option<Handle>,
     settings: Settings<E>,
     /// The tasks, made with the first child (invariant 1).
     inner: Mutex<Option<JoinSet<()>>>,
@@ -143,7 +147,7 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
 impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     pub(crate) fn new(
         config: Config<E>,
-        handle: Handle,
+        handle: Option<Handle>,
         token: CancellationToken,
         parent: Option<Arc<dyn Node<E>>>,
     ) -> Self {
@@ -164,7 +168,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             core: Core::new(),
             token,
             token_watch: OnceArc::new(),
-            handle,
+            own_handle: handle,
             settings: Settings {
                 max_held,
                 policy,
@@ -186,6 +190,22 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             tree: Tree::new(parent),
             final_mark: AtomicU64::new(NOT_FINAL),
         }
+    }
+
+    /// The runtime the nursery spawns on: its own, or its nearest
+    /// ancestor's.
+    pub(crate) fn handle(&self) -> &Handle {
+        if let Some(handle) = &self.own_handle {
+            return handle;
+        }
+        let mut up = self.tree.parent();
+        while let Some(parent) = up {
+            if let Some(handle) = parent.own_handle() {
+                return handle;
+            }
+            up = parent.tree().parent();
+        }
+        unreachable!("a root nursery holds its handle")
     }
 
     fn extra(&self) -> Option<&Extra<E>> {
@@ -413,8 +433,16 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             drop(inner);
             return Err(self.refuse(Kind::Cancelled, child.into_unstarted()));
         }
-        let set = inner.get_or_insert_with(JoinSet::new);
-        let handle = &self.handle;
+        let set = match &mut *inner {
+            Some(set) => set,
+            none => {
+                // Marked before the child can be counted out: a drain that
+                // sees the close finished sees this too.
+                self.core.mark(TASKS);
+                none.insert(JoinSet::new())
+            }
+        };
+        let handle = self.handle();
         let started = match &self.limit {
             None => self.launch(name, || child.launch(set, handle)),
             // `Ok` keeps the slot (or the place in the queue) taken; `Err`
@@ -702,12 +730,26 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
     }
 
+    /// A report of where the nursery stands now (not final).
     pub(crate) fn report(&self, is_final: bool, still_running: u64) -> Report<E> {
+        self.build_report(is_final, still_running, None)
+    }
+
+    /// A report; with a final `mark`, its frozen refusals and reason.
+    fn build_report(&self, is_final: bool, still_running: u64, mark: Option<u64>) -> Report<E> {
+        let mut stats = self.core.stats();
+        let cancel_reason = match mark {
+            Some(mark) => {
+                stats.refused = mark & FINAL_REFUSED;
+                CancelReason::from_code(mark >> FINAL_REASON_SHIFT)
+            }
+            None => self.cancel_reason(),
+        };
         Report {
-            stats: self.core.stats(),
+            stats,
             failed_after_cancel: self.core.count(Count::FailedAfterCancel),
             still_running,
-            cancel_reason: self.cancel_reason(),
+            cancel_reason,
             failure: self.first_failure(),
             is_final,
         }
@@ -740,10 +782,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         // The live count is zero, so every task left in the set has finished
         // its accounting and is returning from its last poll; wait until tokio
         // has completed them, so the runtime holds none of our tasks when
-        // `close` returns. Polling the set would steal `join_next`'s waker, so
-        // this yields instead, for the few instructions those tasks have left.
-        // Concurrent closers may all do this: reaping is idempotent.
-        loop {
+        // `close` returns. Concurrent closers may all wait here, so this
+        // yields (for the few instructions those tasks have left) rather than
+        // register a waker in the set, which holds only one; reaping is
+        // idempotent.
+        // A nursery that never had a child has no set to look at.
+        while self.core.has(TASKS) {
             let empty = {
                 let mut inner = self.inner.lock();
                 reap(&mut inner);
@@ -767,26 +811,24 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// The final report, once the drain has completed.
     fn final_report(&self) -> Option<Report<E>> {
         let mark = self.final_mark.load(Ordering::Acquire);
-        if mark == NOT_FINAL {
-            return None;
-        }
-        let mut report = self.report(true, 0);
-        report.stats.refused = mark & FINAL_REFUSED;
-        report.cancel_reason = CancelReason::from_code(mark >> FINAL_REASON_SHIFT);
-        Some(report)
+        (mark != NOT_FINAL).then(|| self.build_report(true, 0, Some(mark)))
     }
 
     async fn wait_closed_logging(&self) {
         match self.extra().and_then(|x| x.warn_after) {
             None => self.core.wait_closed().await,
-            Some(after) => {
-                while tokio::time::timeout(after, self.core.wait_closed())
-                    .await
-                    .is_err()
-                {
-                    self.warn_waiting();
-                }
-            }
+            // Boxed: the timer makes this future several times the size of
+            // a plain wait, and every `close` future would carry it.
+            Some(after) => Box::pin(self.wait_closed_warning(after)).await,
+        }
+    }
+
+    async fn wait_closed_warning(&self, after: Duration) {
+        while tokio::time::timeout(after, self.core.wait_closed())
+            .await
+            .is_err()
+        {
+            self.warn_waiting();
         }
     }
 
@@ -1009,8 +1051,8 @@ impl<T: Send + 'static, E: Send + 'static> Node<E> for Shared<T, E> {
         &self.token
     }
 
-    fn handle(&self) -> &Handle {
-        &self.handle
+    fn own_handle(&self) -> Option<&Handle> {
+        self.own_handle.as_ref()
     }
 
     fn admit_nested(&self, name: Option<&Arc<str>>) -> Result<u64, Kind> {

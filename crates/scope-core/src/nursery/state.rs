@@ -20,6 +20,12 @@
 //!    wakes the waiters. After `CLOSED` every spawn is refused, so the live
 //!    count stays zero. Whoever sets `CLOSING` first wakes the same waiters
 //!    (`closing()` waits for that); each waiter re-checks its own condition.
+//!    Those wake-ups take the `Notify`'s lock, so they are skipped until
+//!    someone has waited: a waiter sets `WAITERS` in the word before it
+//!    registers and looks, and a waker reads it in the value its own update
+//!    of the word returned. Both are read-modify-writes of the one word, so
+//!    either the waker sees `WAITERS`, or the waiter's look sees the flag the
+//!    waker set.
 //! 4. `CANCELLED` is set when the token fires, whoever fires it (the nursery's
 //!    cancel, fail-fast, shutdown or drop, or the token's `cancel()` called
 //!    directly or from above; see `shared.rs`, invariant 5). It refuses every
@@ -45,8 +51,8 @@
 //! 8. `ABORTED` and `ENDED` mark a nursery that a walk over its tree has
 //!    already aborted after it was cancelled, or force-ended (see
 //!    `tree.rs`); `EXPOSED` and `WATCHED` say how the nursery follows its
-//!    token (see `token.rs`); `DETACHED` that the owner let go of it. Once
-//!    set they stay set.
+//!    token (see `token.rs`); `DETACHED` that the owner let go of it;
+//!    `TASKS` that it made its `JoinSet`. Once set they stay set.
 //!
 //! # Orderings
 //!
@@ -79,10 +85,14 @@ pub(crate) const EXPOSED: u64 = 1 << 6;
 pub(crate) const WATCHED: u64 = 1 << 7;
 /// The owner detached the nursery.
 pub(crate) const DETACHED: u64 = 1 << 8;
+/// Someone has waited on `drained` (invariant 3).
+const WAITERS: u64 = 1 << 9;
+/// The nursery has made its `JoinSet` (with its first child).
+pub(crate) const TASKS: u64 = 1 << 10;
 /// The cancel reason's code (0 while not cancelled) sits above the flags.
-const REASON_SHIFT: u32 = 9;
+const REASON_SHIFT: u32 = 11;
 const REASON_MASK: u64 = ((1 << CancelReason::BITS) - 1) << REASON_SHIFT;
-/// Flags and reason; the live count takes the remaining 52 bits.
+/// Flags and reason; the live count takes the remaining 50 bits.
 const FLAG_BITS: u32 = REASON_SHIFT + CancelReason::BITS;
 const LIVE_ONE: u64 = 1 << FLAG_BITS;
 
@@ -200,10 +210,20 @@ impl Core {
 
     /// A counter's value now (zero for a rare one never moved).
     pub(crate) fn count(&self, which: Count) -> u64 {
-        match (which, self.rare.get()) {
-            (Count::Completed, _) => self.completed.load(Ordering::Relaxed),
-            (_, None) => 0,
-            (_, Some(_)) => self.counter(which).load(Ordering::Relaxed),
+        let Some(rare) = self.rare.get() else {
+            return match which {
+                Count::Completed => self.completed.load(Ordering::Relaxed),
+                _ => 0,
+            };
+        };
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        match which {
+            Count::Completed => r(&self.completed),
+            Count::Failed => r(&rare.failed),
+            Count::FailedAfterCancel => r(&rare.failed_after_cancel),
+            Count::Cancelled => r(&rare.cancelled),
+            Count::Aborted => r(&rare.aborted),
+            Count::Refused => r(&rare.refused),
         }
     }
 
@@ -221,8 +241,8 @@ impl Core {
     }
 
     /// Sets `flag` (one of the flags that are only ever set: `ABORTED`,
-    /// `ENDED`, `EXPOSED`, `WATCHED`, `DETACHED`); `true` if this call set
-    /// it. `AcqRel`
+    /// `ENDED`, `EXPOSED`, `WATCHED`, `DETACHED`, `TASKS`); `true` if this
+    /// call set it. `AcqRel`
     /// as every update of the word.
     pub(crate) fn mark(&self, flag: u64) -> bool {
         self.state.fetch_or(flag, Ordering::AcqRel) & flag == 0
@@ -341,7 +361,7 @@ impl Core {
         if live(prev) == 1 {
             return self.try_finish();
         }
-        if live(prev) - 1 == self.bodies() {
+        if prev & WAITERS != 0 && live(prev) - 1 == self.bodies() {
             // Only bodies are left: wake `wait_idle` (the close itself waits
             // for them to end).
             self.drained.notify_waiters();
@@ -352,7 +372,7 @@ impl Core {
     /// Sets `CLOSING`. Returns `true` if this call finished the close.
     pub(crate) fn begin_close(&self) -> bool {
         let prev = self.state.fetch_or(CLOSING, Ordering::AcqRel);
-        if prev & CLOSING == 0 {
+        if prev & CLOSING == 0 && prev & WAITERS != 0 {
             // The first to begin the close wakes `wait_closing`. The waiters
             // registered before they looked at the word, so the flag set above
             // is either seen by their check or followed by this wake-up.
@@ -414,12 +434,21 @@ impl Core {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    self.drained.notify_waiters();
+                    if cur & WAITERS != 0 {
+                        self.drained.notify_waiters();
+                    }
                     self.notify_progress();
                     return true;
                 }
                 Err(actual) => cur = actual,
             }
+        }
+    }
+
+    /// A waiter on `drained` is about to register (invariant 3).
+    fn note_waiter(&self) {
+        if self.load() & WAITERS == 0 {
+            self.state.fetch_or(WAITERS, Ordering::AcqRel);
         }
     }
 
@@ -437,6 +466,7 @@ impl Core {
     /// set, and both wake `drained`. Cancel safe: nothing changes but the
     /// registration, which the dropped `Notified` undoes.
     async fn wait_state(&self, flag: u64) {
+        self.note_waiter();
         loop {
             let notified = self.drained.notified();
             tokio::pin!(notified);
@@ -457,6 +487,7 @@ impl Core {
     /// finished, or only bodies are left. The last child's release wakes
     /// `drained` in both cases. Cancel safe.
     pub(crate) async fn wait_idle_closing(&self) {
+        self.note_waiter();
         loop {
             let notified = self.drained.notified();
             tokio::pin!(notified);

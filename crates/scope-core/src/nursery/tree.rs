@@ -68,9 +68,10 @@ pub(crate) trait Node<E>: Lineage {
     fn as_lineage(&self) -> &dyn Lineage;
     fn into_lineage(self: Arc<Self>) -> Arc<dyn Lineage>;
 
-    /// What a nested nursery inherits.
+    /// What a nested nursery inherits: the token it descends from, and the
+    /// runtime (held by the nearest ancestor that was given one).
     fn token(&self) -> &CancellationToken;
-    fn handle(&self) -> &Handle;
+    fn own_handle(&self) -> Option<&Handle>;
     /// Counts a nested nursery in, as a spawn; returns its listed id (0 when
     /// it is not listed).
     fn admit_nested(&self, name: Option<&Arc<str>>) -> Result<u64, Kind>;
@@ -239,6 +240,13 @@ pub(crate) fn walk_below<E: 'static>(top: &dyn Node<E>, visit: fn(&dyn Node<E>) 
 /// nurseries, each the last holder of its parent, is thus dropped in a loop
 /// instead of one nested `drop` per level.
 fn drop_deferred(node: Arc<dyn Lineage>) {
+    // Not the last reference: this drop cannot take the parent (and a chain
+    // above it) with it. (A holder dropping its own reference meanwhile can
+    // make ours the last: then one more level is dropped inline, and it
+    // takes this path again.)
+    if Arc::strong_count(&node) > 1 {
+        return drop(node);
+    }
     thread_local! {
         static QUEUE: RefCell<Option<Vec<Arc<dyn Lineage>>>> = const { RefCell::new(None) };
     }
