@@ -538,7 +538,7 @@ impl<T: Send + 'static, E: Send + 'static> Drop for Nursery<T, E> {
         if shared.core.is_closed() {
             return;
         }
-        let live = shared.core.children(shared.core.live());
+        let live = shared.core.children_now().1;
         if live > 0 {
             #[cfg(feature = "tracing")]
             tracing::warn!(

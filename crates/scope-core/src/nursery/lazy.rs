@@ -21,7 +21,9 @@
 use std::fmt;
 use std::ptr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::Ordering;
+
+use crate::sync::AtomicPtr;
 
 /// A `Box<T>` made on first use.
 pub(crate) struct OnceBox<T> {
@@ -29,7 +31,7 @@ pub(crate) struct OnceBox<T> {
 }
 
 impl<T> OnceBox<T> {
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         OnceBox {
             ptr: AtomicPtr::new(ptr::null_mut()),
         }
@@ -67,7 +69,7 @@ impl<T> OnceBox<T> {
 
 impl<T> Drop for OnceBox<T> {
     fn drop(&mut self) {
-        let p = *self.ptr.get_mut();
+        let p = self.ptr.load(Ordering::Acquire);
         if !p.is_null() {
             // SAFETY: `p` owns its value (invariant 1), and nothing else can
             // reach it once `self` is being dropped.
@@ -94,7 +96,7 @@ pub(crate) struct OnceArc<T> {
 }
 
 impl<T> OnceArc<T> {
-    pub(crate) const fn new() -> Self {
+    pub(crate) fn new() -> Self {
         OnceArc {
             ptr: AtomicPtr::new(ptr::null_mut()),
         }
@@ -148,7 +150,7 @@ impl<T> OnceArc<T> {
 
 impl<T> Drop for OnceArc<T> {
     fn drop(&mut self) {
-        let p = *self.ptr.get_mut();
+        let p = self.ptr.load(Ordering::Acquire);
         if !p.is_null() {
             // SAFETY: `p` came from `Arc::into_raw` and carries this holder's
             // count (invariant 1).

@@ -51,7 +51,7 @@ use super::limit::{self, Admit, Limit, Release, Slot};
 use super::outcomes::Outcomes;
 use super::registry::{Key, Registry};
 use super::state::{
-    ABORTED, CANCELLED, Core, Count, DETACHED, ENDED, EXPOSED, Refusal, TASKS, WATCHED,
+    ABORTED, CANCELLED, CLOSED, Core, Count, DETACHED, ENDED, EXPOSED, Refusal, TASKS, WATCHED,
 };
 use super::token::{self as token_follow, Fired, Watch};
 use super::tree::{self, Lineage, NestedEnd, Node, Tree};
@@ -350,7 +350,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// every decrement that may bring the count there wakes it.
     fn wake_joiner_if_childless(&self) {
         if let Some(outcomes) = &self.outcomes {
-            if self.core.children(self.core.live()) == 0 {
+            if self.core.children_now().1 == 0 {
                 if let Some(joiner) = outcomes.take_waker() {
                     joiner.wake();
                 }
@@ -879,9 +879,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 // which wakes this wait too.
                 let _watching = self.core.watch();
                 self.core
-                    .wait_live(|live, core| {
-                        let children = core.children(live);
-                        core.is_closed() || children == 0 || children <= core.blocking()
+                    .wait_live(|core| {
+                        let (state, children) = core.children_now();
+                        state & CLOSED != 0 || children == 0 || children <= core.blocking()
                     })
                     .await;
                 let blocking = self.core.blocking();
@@ -921,7 +921,10 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
         let _watching = self.core.watch();
         self.core
-            .wait_live(|live, core| core.is_closed() || core.children(live) == 0)
+            .wait_live(|core| {
+                let (state, children) = core.children_now();
+                state & CLOSED != 0 || children == 0
+            })
             .await;
     }
 
@@ -954,7 +957,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     pub(crate) fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Option<(Id, ChildEnd<T, E>)>> {
         match &self.outcomes {
             None => Poll::Ready(None),
-            Some(outcomes) => outcomes.poll_next(cx, || self.core.children(self.core.live()) == 0),
+            Some(outcomes) => outcomes.poll_next(cx, || self.core.children_now().1 == 0),
         }
     }
 
@@ -993,7 +996,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     pub(crate) fn snapshot(&self) -> Snapshot {
         Snapshot {
-            live: self.core.children(self.core.live()),
+            live: self.core.children_now().1,
             children: self
                 .registry
                 .get()

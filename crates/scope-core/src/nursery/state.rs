@@ -3,11 +3,11 @@
 //!
 //! # Invariants
 //!
-//! 1. `state` packs the live count, four flags and the cancel reason into one
-//!    `AtomicU64`, so a
-//!    spawn's admission and a close's decision are ordered by the single
-//!    modification order of that word: a spawn either sees `CLOSING` or is
-//!    counted in the live count that `close` waits on. Never both, never neither.
+//! 1. `state` packs the live count, the bodies among it, the flags and the
+//!    cancel reason into one `AtomicU64`, so a spawn's admission and a
+//!    close's decision are ordered by the single modification order of that
+//!    word: a spawn either sees `CLOSING` or is counted in the live count
+//!    that `close` waits on. Never both, never neither.
 //! 2. The live count counts every accepted child that has not yet ended:
 //!    queued (waiting for a running slot), running, and nested nurseries that
 //!    have not drained. It is incremented before a child is handed to the
@@ -44,10 +44,9 @@
 //!    the tree); starting or ending one wakes the watchers.
 //! 7. A running *body* (`Nursery::inside`) holds the nursery open: it is
 //!    counted in the live count, so `CLOSED` waits for it like for a child,
-//!    and in `bodies`, which every child count shown to users (`stats`, the
-//!    held limit, "no child left") subtracts. `bodies` is raised before the
-//!    live count and lowered after it, so the difference never shows a
-//!    body as a child.
+//!    and in the word's body count, which every child count shown to users
+//!    (`stats`, the held limit, "no child left") subtracts. Both move in one
+//!    update of the word, so no reading ever shows a body as a child.
 //! 8. `ABORTED` and `ENDED` mark a nursery that a walk over its tree has
 //!    already aborted after it was cancelled, or force-ended (see
 //!    `tree.rs`); `EXPOSED` and `WATCHED` say how the nursery follows its
@@ -92,9 +91,16 @@ pub(crate) const TASKS: u64 = 1 << 10;
 /// The cancel reason's code (0 while not cancelled) sits above the flags.
 const REASON_SHIFT: u32 = 11;
 const REASON_MASK: u64 = ((1 << CancelReason::BITS) - 1) << REASON_SHIFT;
-/// Flags and reason; the live count takes the remaining 50 bits.
-const FLAG_BITS: u32 = REASON_SHIFT + CancelReason::BITS;
-const LIVE_ONE: u64 = 1 << FLAG_BITS;
+/// Running bodies (invariant 7), above the flags and reason: at most
+/// `BODY_MAX` at once.
+const BODY_SHIFT: u32 = REASON_SHIFT + CancelReason::BITS;
+const BODY_BITS: u32 = 16;
+const BODY_ONE: u64 = 1 << BODY_SHIFT;
+const BODY_MASK: u64 = ((1 << BODY_BITS) - 1) << BODY_SHIFT;
+pub(crate) const BODY_MAX: u64 = (1 << BODY_BITS) - 1;
+/// The live count (children and bodies) takes the remaining 34 bits.
+const LIVE_SHIFT: u32 = BODY_SHIFT + BODY_BITS;
+const LIVE_ONE: u64 = 1 << LIVE_SHIFT;
 
 /// Why an admission was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -104,8 +110,19 @@ pub(crate) enum Refusal {
     Full,
 }
 
+/// Children and bodies counted in `state`.
 pub(crate) fn live(state: u64) -> u64 {
-    state >> FLAG_BITS
+    state >> LIVE_SHIFT
+}
+
+/// Bodies counted in `state`.
+fn bodies(state: u64) -> u64 {
+    (state & BODY_MASK) >> BODY_SHIFT
+}
+
+/// Live children in `state`, bodies left out.
+pub(crate) fn children(state: u64) -> u64 {
+    live(state) - bodies(state)
 }
 
 /// Lifecycle word, counters and wake-ups shared by a nursery's owner,
@@ -148,7 +165,7 @@ pub(crate) enum Count {
     Refused,
 }
 
-/// What a shutdown waiting past its abort needs to see, and the bodies.
+/// What a shutdown waiting past its abort needs to see.
 #[derive(Debug, Default)]
 pub(crate) struct Watch {
     /// Started, unfinished blocking children here and in every descendant.
@@ -158,8 +175,6 @@ pub(crate) struct Watch {
     progress: Notify,
     /// Shutdowns currently watching; `WATCH` is set iff this is non-zero.
     watchers: parking_lot::Mutex<usize>,
-    /// Running bodies, also counted live (invariant 7).
-    bodies: std::sync::atomic::AtomicU64,
 }
 
 impl Core {
@@ -263,43 +278,52 @@ impl Core {
         self.state.load(Ordering::Acquire)
     }
 
-    pub(crate) fn live(&self) -> u64 {
-        live(self.load())
-    }
-
     /// Running bodies (invariant 7).
     pub(crate) fn bodies(&self) -> u64 {
-        self.watch
-            .get()
-            .map_or(0, |w| w.bodies.load(Ordering::Acquire))
+        bodies(self.load())
     }
 
-    /// Live children, bodies left out.
-    pub(crate) fn children(&self, live: u64) -> u64 {
-        live.saturating_sub(self.bodies())
+    /// The word now, and the live children in it.
+    pub(crate) fn children_now(&self) -> (u64, u64) {
+        let state = self.load();
+        (state, children(state))
     }
 
-    /// Counts a body in (invariant 7), unless the nursery has closed.
-    /// `Acquire`/`Release` on `bodies` pair with the loads that subtract it.
+    /// Counts a body in (invariant 7), unless the nursery has closed: a
+    /// compare-and-swap, so a closed nursery is never even briefly held.
+    ///
+    /// # Panics
+    ///
+    /// With `BODY_MAX` bodies already running.
     pub(crate) fn hold(&self) -> bool {
-        let bodies = &self.watch_state().bodies;
-        bodies.fetch_add(1, Ordering::AcqRel);
-        let prev = self.state.fetch_add(LIVE_ONE, Ordering::AcqRel);
-        if prev & CLOSED != 0 {
-            // Closed: it cannot be held open again. (Undoing the increment
-            // cannot finish a close that already finished.)
-            self.state.fetch_sub(LIVE_ONE, Ordering::AcqRel);
-            bodies.fetch_sub(1, Ordering::AcqRel);
-            return false;
+        let mut cur = self.state.load(Ordering::Acquire);
+        loop {
+            if cur & CLOSED != 0 {
+                return false;
+            }
+            assert!(
+                bodies(cur) < BODY_MAX,
+                "more than {BODY_MAX} bodies running at once in one nursery"
+            );
+            // `AcqRel` as every update of the word; a failed swap only
+            // retries, so `Acquire` is enough there.
+            match self.state.compare_exchange(
+                cur,
+                cur + LIVE_ONE + BODY_ONE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => cur = actual,
+            }
         }
-        true
     }
 
     /// Counts a body out. Returns `true` if this finished the close.
     pub(crate) fn unhold(&self) -> bool {
-        let finished = self.release();
-        self.watch_state().bodies.fetch_sub(1, Ordering::AcqRel);
-        finished
+        let prev = self.state.fetch_sub(LIVE_ONE + BODY_ONE, Ordering::AcqRel);
+        debug_assert!(bodies(prev) > 0, "body count underflow");
+        self.released(prev, false)
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -332,7 +356,7 @@ impl Core {
             Some(Refusal::Cancelled)
         } else if prev & CLOSING != 0 && !inside() {
             Some(Refusal::Closed)
-        } else if max_held != 0 && self.children(live(prev)) >= max_held {
+        } else if max_held != 0 && children(prev) >= max_held {
             Some(Refusal::Full)
         } else {
             None
@@ -351,7 +375,13 @@ impl Core {
     /// (the caller must then run the nursery's on-drained work).
     pub(crate) fn release(&self) -> bool {
         let prev = self.state.fetch_sub(LIVE_ONE, Ordering::AcqRel);
-        debug_assert!(live(prev) > 0, "live count underflow");
+        debug_assert!(children(prev) > 0, "live count underflow");
+        self.released(prev, true)
+    }
+
+    /// After a decrement of the live count from `prev` (by a child, or a
+    /// body): wakes who waits for it; `true` if it finished the close.
+    fn released(&self, prev: u64, child: bool) -> bool {
         if prev & WATCH != 0 {
             self.notify_progress();
         }
@@ -361,7 +391,7 @@ impl Core {
         if live(prev) == 1 {
             return self.try_finish();
         }
-        if prev & WAITERS != 0 && live(prev) - 1 == self.bodies() {
+        if child && prev & WAITERS != 0 && children(prev) == 1 {
             // Only bodies are left: wake `wait_idle` (the close itself waits
             // for them to end).
             self.drained.notify_waiters();
@@ -492,22 +522,22 @@ impl Core {
             let notified = self.drained.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let state = self.load();
-            if state & CLOSED != 0 || self.children(live(state)) == 0 {
+            let (state, children) = self.children_now();
+            if state & CLOSED != 0 || children == 0 {
                 return;
             }
             notified.await;
         }
     }
 
-    /// Waits until `cond(live count)` holds; needs a [`Watching`] guard.
-    /// Cancel safe.
-    pub(crate) async fn wait_live(&self, cond: impl Fn(u64, &Core) -> bool) {
+    /// Waits until `cond(core)` holds (asked after each ending child); needs
+    /// a [`Watching`] guard. Cancel safe.
+    pub(crate) async fn wait_live(&self, cond: impl Fn(&Core) -> bool) {
         loop {
             let notified = self.watch_state().progress.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if cond(self.live(), self) {
+            if cond(self) {
                 return;
             }
             notified.await;
@@ -522,14 +552,10 @@ impl Core {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        let state = self.load();
+        let (state, children) = self.children_now();
         // After `CLOSED` the word only moves by refused admissions undoing
         // themselves; no child is live.
-        let live = if state & CLOSED != 0 {
-            0
-        } else {
-            self.children(live(state))
-        };
+        let live = if state & CLOSED != 0 { 0 } else { children };
         let (completed, failed, cancelled, aborted) = (
             self.count(Count::Completed),
             self.count(Count::Failed),

@@ -260,3 +260,46 @@ fn loom_first_cancel_reason_wins_against_another_and_a_spawn() {
         );
     });
 }
+
+#[test]
+fn loom_body_hold_racing_the_last_child_and_the_close() {
+    ::loom::model(|| {
+        let core = core();
+        // The running child whose end races the body and the close.
+        core.admit(0, || false).unwrap();
+        let finishes = Arc::new(Finishes::default());
+        let (c, f) = (core.clone(), finishes.clone());
+        let body = thread::spawn(move || {
+            if c.hold() {
+                // Held: the close cannot finish until the body lets go, and
+                // the body is never shown as a child.
+                assert_eq!(c.load() & CLOSED, 0, "closed under a body");
+                assert!(c.children_now().1 <= 1);
+                f.note(c.unhold());
+                true
+            } else {
+                // Refused only once the close has finished.
+                assert_ne!(c.load() & CLOSED, 0);
+                false
+            }
+        });
+        let (c, f) = (core.clone(), finishes.clone());
+        let child = thread::spawn(move || {
+            // Whenever it looks, a reader never counts the body as a child.
+            assert_eq!(c.children_now().1, 1);
+            f.note(c.release());
+        });
+        finishes.note(core.begin_close());
+        let _held = body.join().unwrap();
+        child.join().unwrap();
+        let s = core.load();
+        assert_ne!(
+            s & CLOSED,
+            0,
+            "the close finishes once the child and the body are gone"
+        );
+        assert_eq!(live(s), 0);
+        assert_eq!(core.bodies(), 0);
+        assert_eq!(finishes.get(), 1, "exactly one caller finishes the close");
+    });
+}
