@@ -389,7 +389,9 @@ where
         };
         let parent = self.parent;
         let parented = config.token_parent.is_some();
-        let shared = Arc::new(Shared::new(config, handle, token, parent.clone()));
+        let shared = Arc::new_cyclic(|this| {
+            Shared::new(this.clone(), config, handle, token, parent.clone())
+        });
         if parented {
             // An application's token may be cancelled by anyone: follow it.
             shared.exposed_at_build();

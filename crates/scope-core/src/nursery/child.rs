@@ -31,6 +31,10 @@
 //! 4. In [`Child`], `shared.is_some()` iff `fut` holds a live future: the
 //!    future is dropped (or moved out) exactly once, right before `shared` is
 //!    taken.
+//! 5. A [`Child`]'s pointer to its nursery holds no reference count: the
+//!    nursery keeps itself alive while the child is counted live
+//!    (`shared.rs`, invariant 6), and the child's end, which counts it out,
+//!    is the last use of the pointer.
 //!
 //! The async wrapper is the future plus one pointer: in tokio's
 //! 128-byte-granular task cells every byte here can cost a whole step.
@@ -44,6 +48,7 @@ use std::marker::PhantomPinned;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
@@ -68,14 +73,24 @@ pub(crate) enum Ended<T, E> {
 
 /// An async child: the future and one pointer. `shared` is `Some` exactly
 /// while `fut` holds a live future (invariant 4), which spares an `Option`
-/// around the future (no niche there: it would cost 8 bytes per task).
+/// around the future (no niche there: it would cost 8 bytes per task). The
+/// pointer holds no count (invariant 5): a spawn and an end each save two
+/// read-modify-writes of a counter every spawning and ending thread shares.
 pub(crate) struct Child<F: 'static, T: Send + 'static, E: Send + 'static> {
     fut: ManuallyDrop<F>,
-    shared: Option<Arc<Shared<T, E>>>,
+    shared: Option<NonNull<Shared<T, E>>>,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
     _pin: PhantomPinned,
 }
+
+// SAFETY: the pointer stands for a shared reference to the nursery, which
+// is `Send` and `Sync`, kept alive by the live count rather than by a count
+// of its own (invariant 5): sending the child sends the future (hence `F:
+// Send`) and that reference. Sharing a `Child` shares nothing but `&F`.
+unsafe impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Send for Child<F, T, E> {}
+// SAFETY: as above.
+unsafe impl<F: Sync + 'static, T: Send + 'static, E: Send + 'static> Sync for Child<F, T, E> {}
 
 impl<F, T, E> Child<F, T, E>
 where
@@ -84,8 +99,9 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
+    /// `shared` must count the child live until its end (invariant 5).
     #[allow(unused_variables)]
-    pub(crate) fn new(fut: F, shared: Arc<Shared<T, E>>, name: Option<&str>) -> Self {
+    pub(crate) fn new(fut: F, shared: &Arc<Shared<T, E>>, name: Option<&str>) -> Self {
         #[cfg(feature = "tracing")]
         let span = tracing::trace_span!(
             "child",
@@ -94,7 +110,7 @@ where
         );
         Child {
             fut: ManuallyDrop::new(fut),
-            shared: Some(shared),
+            shared: NonNull::new(Arc::as_ptr(shared).cast_mut()),
             #[cfg(feature = "tracing")]
             span,
             _pin: PhantomPinned,
@@ -123,7 +139,9 @@ where
         // pinned, and is never moved again: it is only dropped in place.
         let fut = unsafe { Pin::new_unchecked(&mut *this.fut) };
         let polled = {
-            let shared = this.shared.as_deref().expect("checked above");
+            // SAFETY: the child is counted live (it has not ended), so the
+            // nursery is alive (invariant 5).
+            let shared = unsafe { this.shared.expect("checked above").as_ref() };
             let _cx = context::enter(shared);
             #[cfg(feature = "tracing")]
             let _span = this.span.enter();
@@ -135,6 +153,8 @@ where
             Err(payload) => Ended::Panicked(payload),
         };
         let shared = this.shared.take().expect("checked above");
+        // SAFETY: as above; the end below is the pointer's last use.
+        let shared = unsafe { shared.as_ref() };
         // Drop the finished future in place before the child counts as
         // ended, so `close` returning means its captures and resources are
         // gone. A destructor that panics turns the end into a panic.
@@ -147,7 +167,9 @@ where
             Ok(()) => ended,
             Err(payload) => Ended::Panicked(payload),
         };
-        shared.child_ended(ended, true, None);
+        let let_go = shared.child_ended(ended, true, None);
+        // The pointer's last use is over: the nursery may let go of itself.
+        drop(let_go);
         Poll::Ready(())
     }
 }
@@ -184,12 +206,16 @@ impl<F: 'static, T: Send + 'static, E: Send + 'static> Drop for Child<F, T, E> {
         // has no destructor of ours still running, then count it. A
         // panicking destructor must not skip the count.
         let shared = self.shared.take().expect("checked above");
+        // SAFETY: the child is counted live until the end below, the
+        // pointer's last use (invariant 5).
+        let shared = unsafe { shared.as_ref() };
         // SAFETY: `shared` was `Some`, so `fut` is live (invariant 4); this is
         // its one drop, in place.
         let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
             ManuallyDrop::drop(&mut self.fut)
         }));
-        shared.child_ended(Ended::Aborted, true, None);
+        let let_go = shared.child_ended(Ended::Aborted, true, None);
+        drop(let_go); // the pointer's last use is over
     }
 }
 
@@ -230,7 +256,9 @@ where
             Ok(out) => Ended::Returned(out.into_result()),
             Err(payload) => Ended::Panicked(payload),
         };
-        self.shared.child_ended(ended, true, self.id);
+        // Holds its own count of the nursery: the hold given back is not
+        // the last.
+        drop(self.shared.child_ended(ended, true, self.id));
     }
 }
 
@@ -260,7 +288,7 @@ impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for Blocking
         // Dropped unstarted (abort, runtime shutdown): the closure first,
         // then the count.
         let _ = catch_unwind(AssertUnwindSafe(move || drop(f)));
-        self.shared.child_ended(Ended::Aborted, true, self.id);
+        drop(self.shared.child_ended(Ended::Aborted, true, self.id));
     }
 }
 
@@ -383,8 +411,11 @@ impl<G: Unstarted, T: Send + 'static, E: Send + 'static> Drop for Gated<G, T, E>
             // count; it holds no slot.
             let work = self.inner.take_unstarted();
             let _ = catch_unwind(AssertUnwindSafe(move || drop(work)));
-            self.shared
-                .child_ended(Ended::Aborted, false, self.slot.id());
+            // Holds its own count of the nursery: not the last.
+            drop(
+                self.shared
+                    .child_ended(Ended::Aborted, false, self.slot.id()),
+            );
         } else if self.slot.state() != GRANTED {
             // Cancelled or aborted by a sweep, which counted it.
             drop(self.inner.take_unstarted());

@@ -16,6 +16,12 @@
 //!    an aborted task inline; the child's accounting then only `try_lock`s.)
 //! 4. The first failure is stored once, in `failure`, and every report clones
 //!    the same [`Failure`].
+//! 6. While anything is counted live, the nursery holds one strong count of
+//!    itself (taken when the live count leaves zero, given back when it
+//!    returns there, by whoever moved it): a child's wrapper can then point
+//!    to the nursery without a reference count of its own, and a child's
+//!    end, which gives the count back last, touches nothing of the nursery
+//!    after that.
 //! 5. The nursery's `CANCELLED` state follows its token, whoever fires it:
 //!    the nursery's own cancels set the flag here and in every nested
 //!    nursery before firing the token, and a token someone else may cancel
@@ -34,8 +40,8 @@
 use std::collections::VecDeque;
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -52,6 +58,7 @@ use super::outcomes::Outcomes;
 use super::registry::{Key, Registry};
 use super::state::{
     ABORTED, CANCELLED, CLOSED, Core, Count, DETACHED, ENDED, EXPOSED, Refusal, TASKS, WATCHED,
+    live,
 };
 use super::token::{self as token_follow, Fired, Watch};
 use super::tree::{self, Lineage, NestedEnd, Node, Tree};
@@ -119,6 +126,9 @@ fn reap(set: &mut Option<JoinSet<()>>) {
 
 pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     pub(crate) core: Core,
+    /// This nursery's own allocation, for the strong count it holds while
+    /// anything is live (invariant 6). Never upgraded.
+    this: Weak<Self>,
     pub(crate) token: CancellationToken,
     /// Follows the token when someone else may cancel it (invariant 5).
     token_watch: OnceArc<Watch<Self>>,
@@ -146,6 +156,7 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
 
 impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     pub(crate) fn new(
+        this: Weak<Self>,
         config: Config<E>,
         handle: Option<Handle>,
         token: CancellationToken,
@@ -166,6 +177,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             name.is_some() || handler.is_some() || warn_after.is_some() || token_parent.is_some();
         Shared {
             core: Core::new(),
+            this,
             token,
             token_watch: OnceArc::new(),
             own_handle: handle,
@@ -282,7 +294,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     fn sweep(&self, waiting: VecDeque<Arc<Slot>>, to: u8) {
         for slot in waiting {
             if slot.decide(to) {
-                self.child_ended(
+                // Whoever sweeps holds a count of the nursery (a caller's, or
+                // a running child's live one): the hold is not the last.
+                drop(self.child_ended(
                     if to == limit::CANCELLED {
                         Ended::Cancelled
                     } else {
@@ -290,7 +304,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                     },
                     false,
                     slot.id(),
-                );
+                ));
                 slot.wake();
             }
         }
@@ -300,24 +314,41 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     /// Counts a child in.
     pub(crate) fn admit(&self) -> Result<(), Kind> {
-        match self
+        let (prev, refusal) = self
             .core
-            .admit(self.settings.max_held, || context::is_inside(&self.core))
-        {
-            Ok(()) => Ok(()),
-            Err((why, finished)) => {
-                if finished {
-                    tree::closed(self);
-                }
-                // The refused admission counted in for a moment.
-                self.wake_joiner_if_childless();
-                Err(match why {
-                    Refusal::Closed => Kind::Closed,
-                    Refusal::Cancelled => Kind::Cancelled,
-                    Refusal::Full => Kind::Full,
-                })
-            }
+            .admit(self.settings.max_held, || context::is_inside(&self.core));
+        if live(prev) == 0 {
+            self.hold_self();
         }
+        let Some(why) = refusal else {
+            return Ok(());
+        };
+        // Counted in for a moment: out again, and counted as refused. (The
+        // caller reaches this nursery through a count of its own, so the
+        // hold given back here cannot be the last.)
+        self.core.bump(Count::Refused);
+        drop(self.release());
+        Err(match why {
+            Refusal::Closed => Kind::Closed,
+            Refusal::Cancelled => Kind::Cancelled,
+            Refusal::Full => Kind::Full,
+        })
+    }
+
+    /// The live count left zero: hold a strong count (invariant 6).
+    #[allow(unsafe_code)]
+    fn hold_self(&self) {
+        // SAFETY: `this` points into this nursery's `Arc` allocation, with
+        // its provenance, and the caller holds a strong count (the spawner,
+        // owner or parent reaching this nursery), so it is at least 1.
+        unsafe { Arc::increment_strong_count(self.this.as_ptr()) }
+    }
+
+    /// The live count returned to zero: give the strong count back, here,
+    /// for a caller that holds a count of its own (so this is not the last,
+    /// and the nursery outlives the `&self`).
+    fn let_go_of_self(&self) {
+        drop(LetGo(Some(self.this.as_ptr())));
     }
 
     fn lists(&self, name: Option<&Arc<str>>) -> bool {
@@ -339,11 +370,16 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             .list_task(name, start)
     }
 
-    fn release(&self) {
-        if self.core.release() {
+    /// Counts a child out; finishes the close if that was the last. Returns
+    /// the nursery's hold on itself if nothing is live any more (invariant
+    /// 6), to drop once the caller is done with the nursery.
+    fn release(&self) -> LetGo<T, E> {
+        let (finished, prev) = self.core.release_from();
+        if finished {
             tree::closed(self);
         }
         self.wake_joiner_if_childless();
+        LetGo((live(prev) == 1).then_some(self.this.as_ptr()))
     }
 
     /// A joiner waiting while no end is kept returns once no child is left;
@@ -372,7 +408,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if let Err(kind) = self.admit() {
             return Err(SpawnError::new(kind, fut));
         }
-        let child = Child::new(fut, Arc::clone(self), name.as_deref());
+        let child = Child::new(fut, self, name.as_deref());
         self.hand_off(child, name, try_only)
     }
 
@@ -385,7 +421,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if let Err(kind) = self.admit() {
             return Err(SpawnError::new(kind, fut));
         }
-        let child = Local(Child::new(fut, Arc::clone(self), None));
+        let child = Local(Child::new(fut, self, None));
         match self.hand_off(child, None, false) {
             Err(refused) if refused.kind() == Kind::NotLocal => {
                 // Admission undone; now the panic tokio raised, as
@@ -473,7 +509,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// Undoes an admission whose work goes back to the caller.
     fn refuse<W>(&self, kind: Kind, work: W) -> SpawnError<W> {
         self.core.bump(Count::Refused);
-        self.release();
+        // The spawner holds a count: not the last.
+        drop(self.release());
         SpawnError::new(kind, work)
     }
 
@@ -495,7 +532,16 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// is a limit, and may be listed under its task), as opposed to one that
     /// ended while it waited for a slot. `task`: the task it is known by, when
     /// that is not the one running this call.
-    pub(crate) fn child_ended(&self, ended: Ended<T, E>, ran: bool, task: Option<Id>) {
+    ///
+    /// Returns the nursery's hold on itself when this was the last thing
+    /// live (invariant 6): a caller that holds no count of its own (a
+    /// child's wrapper) drops it after its last use of the nursery.
+    pub(crate) fn child_ended(
+        &self,
+        ended: Ended<T, E>,
+        ran: bool,
+        task: Option<Id>,
+    ) -> LetGo<T, E> {
         let registry = self.registry.get().filter(|r| ran && !r.is_empty());
         let id = if registry.is_some() || self.outcomes.is_some() {
             task.or_else(tokio::task::try_id)
@@ -547,10 +593,11 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 None
             }
         };
-        self.release();
+        let let_go = self.release();
         if let Some(joiner) = joiner {
             joiner.wake();
         }
+        let_go
     }
 
     /// Has the token fired? For a child's end, so the flag answers first.
@@ -934,8 +981,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         self: &Arc<Self>,
         body: F,
     ) -> impl Future<Output = F::Output> + use<F, T, E> {
+        let held = self.core.hold();
+        if held.is_some_and(|prev| live(prev) == 0) {
+            self.hold_self();
+        }
         let held = Held {
-            held: self.core.hold(),
+            held: held.is_some(),
             shared: Arc::clone(self),
         };
         async move {
@@ -1013,6 +1064,26 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 }
 
+/// The nursery's hold on itself (invariant 6), given back when dropped:
+/// returned by the end that brought the live count to zero, to be dropped
+/// once the caller is done with the nursery, since dropping it may free it
+/// (no `&Shared` may be live then as a function's argument).
+#[must_use]
+pub(crate) struct LetGo<T: Send + 'static, E: Send + 'static>(Option<*const Shared<T, E>>);
+
+impl<T: Send + 'static, E: Send + 'static> Drop for LetGo<T, E> {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        if let Some(this) = self.0 {
+            // SAFETY: `this` points into the nursery's `Arc` allocation, with
+            // its provenance (`Weak::as_ptr`), and carries the strong count
+            // `hold_self` took when the live count left zero, so the
+            // allocation is live until this drops that count.
+            unsafe { Arc::decrement_strong_count(this) }
+        }
+    }
+}
+
 /// A body's hold on its nursery, given up when the body ends or is dropped.
 struct Held<T: Send + 'static, E: Send + 'static> {
     shared: Arc<Shared<T, E>>,
@@ -1021,8 +1092,15 @@ struct Held<T: Send + 'static, E: Send + 'static> {
 
 impl<T: Send + 'static, E: Send + 'static> Drop for Held<T, E> {
     fn drop(&mut self) {
-        if self.held && self.shared.core.unhold() {
+        if !self.held {
+            return;
+        }
+        let (finished, prev) = self.shared.core.unhold();
+        if finished {
             tree::closed(&*self.shared);
+        }
+        if live(prev) == 1 {
+            self.shared.let_go_of_self();
         }
     }
 }
@@ -1091,9 +1169,13 @@ impl<T: Send + 'static, E: Send + 'static> Node<E> for Shared<T, E> {
                 registry.unlist(Key::Nested(end.listed));
             }
         }
-        // The caller goes on up the tree when this finished the close.
-        let finished = self.core.release();
+        // The caller goes on up the tree when this finished the close (it
+        // holds this nursery, which may let go of itself here).
+        let (finished, prev) = self.core.release_from();
         self.wake_joiner_if_childless();
+        if live(prev) == 1 {
+            self.let_go_of_self();
+        }
         finished
     }
 

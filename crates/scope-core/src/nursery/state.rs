@@ -291,15 +291,16 @@ impl Core {
 
     /// Counts a body in (invariant 7), unless the nursery has closed: a
     /// compare-and-swap, so a closed nursery is never even briefly held.
+    /// Returns the word before, if it held.
     ///
     /// # Panics
     ///
     /// With `BODY_MAX` bodies already running.
-    pub(crate) fn hold(&self) -> bool {
+    pub(crate) fn hold(&self) -> Option<u64> {
         let mut cur = self.state.load(Ordering::Acquire);
         loop {
             if cur & CLOSED != 0 {
-                return false;
+                return None;
             }
             assert!(
                 bodies(cur) < BODY_MAX,
@@ -313,17 +314,18 @@ impl Core {
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
-                Ok(_) => return true,
+                Ok(_) => return Some(cur),
                 Err(actual) => cur = actual,
             }
         }
     }
 
-    /// Counts a body out. Returns `true` if this finished the close.
-    pub(crate) fn unhold(&self) -> bool {
+    /// Counts a body out. Returns `true` if this finished the close, and the
+    /// word before.
+    pub(crate) fn unhold(&self) -> (bool, u64) {
         let prev = self.state.fetch_sub(LIVE_ONE + BODY_ONE, Ordering::AcqRel);
         debug_assert!(bodies(prev) > 0, "body count underflow");
-        self.released(prev, false)
+        (self.released(prev, false), prev)
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -338,17 +340,19 @@ impl Core {
         self.load() & CANCELLED != 0
     }
 
-    /// Counts one child in, or says why not.
+    /// Counts one child in; returns the word before, and why the child is
+    /// refused, if it is. A refused child is still counted: the caller undoes
+    /// it with [`Core::release`] (which may be what finishes the close),
+    /// after counting the refusal.
     ///
     /// `inside` is asked only while closing: children (and their descendants)
     /// may keep spawning follow-up work until the last of them ends.
-    /// `max_held` bounds the live count (0 = unbounded). A refusal says
-    /// whether undoing the increment finished the close (see [`Core::release`]).
+    /// `max_held` bounds the live count (0 = unbounded).
     pub(crate) fn admit(
         &self,
         max_held: u64,
         inside: impl FnOnce() -> bool,
-    ) -> Result<(), (Refusal, bool)> {
+    ) -> (u64, Option<Refusal>) {
         let prev = self.state.fetch_add(LIVE_ONE, Ordering::AcqRel);
         let refusal = if prev & CLOSED != 0 {
             Some(Refusal::Closed)
@@ -361,22 +365,23 @@ impl Core {
         } else {
             None
         };
-        match refusal {
-            None => Ok(()),
-            Some(why) => {
-                self.bump(Count::Refused);
-                // Undoing may be what brings a closing nursery to zero.
-                Err((why, self.release()))
-            }
-        }
+        (prev, refusal)
     }
 
     /// Counts one child out. Returns `true` if this call finished the close
     /// (the caller must then run the nursery's on-drained work).
+    // The nursery needs the word before too (`release_from`); the models
+    // ask only this.
+    #[cfg_attr(not(scope_loom), allow(dead_code))]
     pub(crate) fn release(&self) -> bool {
+        self.release_from().0
+    }
+
+    /// [`Core::release`], and the word before it.
+    pub(crate) fn release_from(&self) -> (bool, u64) {
         let prev = self.state.fetch_sub(LIVE_ONE, Ordering::AcqRel);
         debug_assert!(children(prev) > 0, "live count underflow");
-        self.released(prev, true)
+        (self.released(prev, true), prev)
     }
 
     /// After a decrement of the live count from `prev` (by a child, or a
