@@ -11,7 +11,7 @@ use crate::child_error::ChildError;
 use crate::nursery::Nursery;
 use crate::nursery::shared::{Config, Handler, Shared};
 use crate::nursery::state::EXPOSED;
-use crate::nursery::tree::{self, Node};
+use crate::nursery::tree::{self, Above, Node};
 use crate::policy::Policy;
 use crate::spawn_error::Kind;
 use crate::spawner::Spawner;
@@ -361,13 +361,17 @@ where
         if self.parent.is_some() && self.token_parent.is_some() {
             return Err(BuildError(BuildErrorKind::TokenParentOnNested));
         }
-        let handle = match (self.handle, &self.parent) {
-            (Some(h), _) => Some(h),
-            // On the parent's runtime, reached through the parent.
-            (None, Some(_)) => None,
-            (None, None) => {
-                Some(Handle::try_current().map_err(|_| BuildError(BuildErrorKind::NoRuntime))?)
-            }
+        let (above, own_handle) = match (&self.parent, self.handle) {
+            (None, Some(h)) => (Above::Runtime(h), None),
+            (None, None) => (
+                Above::Runtime(
+                    Handle::try_current().map_err(|_| BuildError(BuildErrorKind::NoRuntime))?,
+                ),
+                None,
+            ),
+            // On the parent's runtime, reached through the parent, unless
+            // given one.
+            (Some(p), h) => (Above::Parent(Arc::clone(p)), h),
         };
         let token = match (&self.parent, &self.token_parent) {
             (Some(p), _) => p.token().child_token(),
@@ -386,12 +390,11 @@ where
             keep_outcomes: self.keep_outcomes.unwrap_or(std::mem::size_of::<T>() != 0),
             warn_after: self.warn_after,
             token_parent: self.token_parent,
+            handle: own_handle,
         };
         let parent = self.parent;
         let parented = config.token_parent.is_some();
-        let shared = Arc::new_cyclic(|this| {
-            Shared::new(this.clone(), config, handle, token, parent.clone())
-        });
+        let shared = Arc::new_cyclic(|this| Shared::new(this.clone(), config, token, above));
         if parented {
             // An application's token may be cancelled by anyone: follow it.
             shared.exposed_at_build();

@@ -5,6 +5,7 @@ pub(crate) mod lazy;
 pub(crate) mod limit;
 pub(crate) mod outcomes;
 pub(crate) mod registry;
+pub(crate) mod sets;
 pub(crate) mod shared;
 pub(crate) mod state;
 pub(crate) mod token;

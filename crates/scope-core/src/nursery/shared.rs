@@ -2,40 +2,41 @@
 //!
 //! # Invariants
 //!
-//! 1. Every admitted child is, until it ends, a task in `inner.set` (a child
-//!    waiting for a running slot too: it waits in its own task, see
+//! 1. Every admitted child is, until it ends, a task in one of `sets` (a
+//!    child waiting for a running slot too: it waits in its own task, see
 //!    `limit.rs`), or (briefly) between admission and the hand-off under
-//!    `inner`'s lock. A nested nursery is admitted like a child and ends when
-//!    it drains.
+//!    that set's lock. A nested nursery is admitted like a child and ends
+//!    when it drains.
 //! 2. With a running limit, the limit counts the children holding a slot and
 //!    queues the others in spawn order (see `limit.rs`).
-//! 3. No user code runs while `inner` or the limit is locked: rescued work
+//! 3. No user code runs while a set or the limit is locked: rescued work
 //!    is moved out and dropped after the guard, reaped outputs are only
 //!    moved, swept children are counted and woken after the lock. (The one
 //!    exception is a runtime that is already shut down, where tokio may drop
 //!    an aborted task inline; the child's accounting then only `try_lock`s.)
 //! 4. The first failure is stored once, in `failure`, and every report clones
 //!    the same [`Failure`].
+//! 5. The nursery's `CANCELLED` state follows its token, whoever fires it:
+//!    the nursery's own cancels set the flag here and in every nested
+//!    nursery before firing the token, and a token someone else may cancel
+//!    is watched (see `token.rs`).
 //! 6. While anything is counted live, the nursery holds one strong count of
 //!    itself (taken when the live count leaves zero, given back when it
 //!    returns there, by whoever moved it): a child's wrapper can then point
 //!    to the nursery without a reference count of its own, and a child's
 //!    end, which gives the count back last, touches nothing of the nursery
 //!    after that.
-//! 5. The nursery's `CANCELLED` state follows its token, whoever fires it:
-//!    the nursery's own cancels set the flag here and in every nested
-//!    nursery before firing the token, and a token someone else may cancel
-//!    is watched (see `token.rs`).
 //!
 //! # Lock order
 //!
-//! `inner` → the limit's queue → the registry's map; `failure` and the
-//! tree's nested list are leaves; the token watch is held only while polling
-//! it, which takes tokio-util's and tokio's locks and none of ours. A child's
-//! end takes `inner` only with `try_lock` (to reap), and the limit's queue
-//! (to hand its slot on) never while its own thread holds it (see 3). The
-//! watcher runs inside someone else's `cancel()`, so it only `try_lock`s the
-//! queue (the next slot release sweeps it when it cannot).
+//! A set (one at a time, see `sets.rs`) → the limit's queue → the
+//! registry's map; `failure` and the tree's nested list are leaves; the
+//! token watch is held only while polling it, which takes tokio-util's and
+//! tokio's locks and none of ours. A child's end takes the sets only with
+//! `try_lock` (to reap), and the limit's queue (to hand its slot on) never
+//! while its own thread holds it (see 3). The watcher runs inside someone
+//! else's `cancel()`, so it only `try_lock`s the queue (the next slot
+//! release sweeps it when it cannot).
 
 use std::collections::VecDeque;
 
@@ -45,7 +46,6 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use tokio::runtime::Handle;
 use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::Instant;
@@ -56,12 +56,13 @@ use super::lazy::{OnceArc, OnceBox};
 use super::limit::{self, Admit, Limit, Release, Slot};
 use super::outcomes::Outcomes;
 use super::registry::{Key, Registry};
+use super::sets::Sets;
 use super::state::{
     ABORTED, CANCELLED, CLOSED, Core, Count, DETACHED, ENDED, EXPOSED, Refusal, TASKS, WATCHED,
     live,
 };
 use super::token::{self as token_follow, Fired, Watch};
-use super::tree::{self, Lineage, NestedEnd, Node, Tree};
+use super::tree::{self, Above, Lineage, NestedEnd, Node, Tree};
 use crate::cancel_reason::CancelReason;
 use crate::child_end::ChildEnd;
 use crate::child_error::ChildError;
@@ -95,6 +96,9 @@ pub(crate) struct Config<E> {
     pub(crate) warn_after: Option<Duration>,
     /// The application token a root nursery's token was made a child of.
     pub(crate) token_parent: Option<CancellationToken>,
+    /// The runtime a nested nursery was given, to spawn on instead of its
+    /// parent's.
+    pub(crate) handle: Option<Handle>,
 }
 
 /// What a nursery keeps of its configuration: the settings every spawn or
@@ -113,15 +117,8 @@ struct Extra<E> {
     warn_after: Option<Duration>,
     /// The application token a root nursery's token was made a child of.
     token_parent: Option<CancellationToken>,
-}
-
-/// The `JoinSet`, made with the first child: an empty nursery has none.
-/// Removes finished tasks. (What a child leaves for its owner, it pushed
-/// itself; see `outcomes.rs`.)
-fn reap(set: &mut Option<JoinSet<()>>) {
-    if let Some(set) = set {
-        while set.try_join_next().is_some() {}
-    }
+    /// A nested nursery's own runtime (a root's is in its tree link).
+    handle: Option<Handle>,
 }
 
 pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
@@ -132,12 +129,9 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     pub(crate) token: CancellationToken,
     /// Follows the token when someone else may cancel it (invariant 5).
     token_watch: OnceArc<Watch<Self>>,
-    /// The runtime to spawn on; `None` for a nested nursery on its parent's
-    /// (it reaches it through its parent instead of holding a clone).
-    own_handle: Option<Handle>,
     settings: Settings<E>,
-    /// The tasks, made with the first child (invariant 1).
-    inner: Mutex<Option<JoinSet<()>>>,
+    /// The tasks (invariant 1), in sets made with the first child.
+    sets: Sets,
     /// The running limit, if there is one.
     limit: Option<Box<Limit>>,
     /// The children's ends kept for the owner, if it keeps them.
@@ -158,9 +152,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     pub(crate) fn new(
         this: Weak<Self>,
         config: Config<E>,
-        handle: Option<Handle>,
         token: CancellationToken,
-        parent: Option<Arc<dyn Node<E>>>,
+        above: Above<E>,
     ) -> Self {
         let Config {
             name,
@@ -172,15 +165,18 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             keep_outcomes,
             warn_after,
             token_parent,
+            handle,
         } = config;
-        let rare =
-            name.is_some() || handler.is_some() || warn_after.is_some() || token_parent.is_some();
+        let rare = name.is_some()
+            || handler.is_some()
+            || warn_after.is_some()
+            || token_parent.is_some()
+            || handle.is_some();
         Shared {
             core: Core::new(),
             this,
             token,
             token_watch: OnceArc::new(),
-            own_handle: handle,
             settings: Settings {
                 max_held,
                 policy,
@@ -191,15 +187,16 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                         handler,
                         warn_after,
                         token_parent,
+                        handle,
                     })
                 }),
             },
-            inner: Mutex::new(None),
+            sets: Sets::new(),
             limit: (max_running != 0).then(|| Box::new(Limit::new(max_running))),
             outcomes: keep_outcomes.then(|| Box::new(Outcomes::new())),
             failure: OnceArc::new(),
             registry: OnceBox::new(),
-            tree: Tree::new(parent),
+            tree: Tree::new(above),
             final_mark: AtomicU64::new(NOT_FINAL),
         }
     }
@@ -207,7 +204,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// The runtime the nursery spawns on: its own, or its nearest
     /// ancestor's.
     pub(crate) fn handle(&self) -> &Handle {
-        if let Some(handle) = &self.own_handle {
+        if let Some(handle) = Node::own_handle(self) {
             return handle;
         }
         let mut up = self.tree.parent();
@@ -459,12 +456,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         name: Option<Arc<str>>,
         try_only: bool,
     ) -> Result<AbortHandle, SpawnError<C::Raw>> {
-        let mut inner = self.inner.lock();
+        let mut inner = self.sets.for_spawn();
         // A cancel (and the abort a drop or shutdown does after it) may have
         // run between the admission and this lock; it has already swept the
         // set and the queue, so this child must not slip in behind it. The
-        // flag is set before `cancel` takes this lock, so holding the lock
-        // means we see it.
+        // flag is set before the abort takes any set's lock, so holding a
+        // lock the abort has been through means we see it; one it has not
+        // reached yet, it sweeps after us (`sets.rs`, invariant 4).
         if self.core.is_cancelled() {
             drop(inner);
             return Err(self.refuse(Kind::Cancelled, child.into_unstarted()));
@@ -580,9 +578,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         // freed and the set's lock is touched by one end in 32. A contended lock
         // means someone else is in the set and the next pass will reap.
         if seq % REAP_EVERY == REAP_EVERY - 1 {
-            if let Some(mut inner) = self.inner.try_lock() {
-                reap(&mut inner);
-            }
+            self.sets.try_reap();
         }
         // Kept before the count falls (outcomes.rs, invariant 1); the end is
         // dropped here, outside every lock, when nobody keeps it.
@@ -763,9 +759,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// Aborts this nursery's own tasks; the children waiting for a slot end
     /// as aborted at once.
     fn abort_own(&self) {
-        if let Some(set) = self.inner.lock().as_mut() {
-            set.abort_all();
-        }
+        self.sets.abort_all();
         self.sweep_waiting(limit::ABORTED);
     }
 
@@ -835,12 +829,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         // idempotent.
         // A nursery that never had a child has no set to look at.
         while self.core.has(TASKS) {
-            let empty = {
-                let mut inner = self.inner.lock();
-                reap(&mut inner);
-                inner.as_ref().is_none_or(JoinSet::is_empty)
-            };
-            if empty {
+            if self.sets.reap_all() {
                 break;
             }
             tokio::task::yield_now().await;
@@ -1133,7 +1122,9 @@ impl<T: Send + 'static, E: Send + 'static> Node<E> for Shared<T, E> {
     }
 
     fn own_handle(&self) -> Option<&Handle> {
-        self.own_handle.as_ref()
+        self.tree
+            .runtime()
+            .or_else(|| self.extra().and_then(|x| x.handle.as_ref()))
     }
 
     fn admit_nested(&self, name: Option<&Arc<str>>) -> Result<u64, Kind> {

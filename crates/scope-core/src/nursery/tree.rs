@@ -13,8 +13,9 @@
 //!
 //! # Invariants
 //!
-//! 1. The parent is set when the nursery is made and never changes. It is
-//!    held strongly: a parent whose owner is gone (detached or dropped) must
+//! 1. What a nursery hangs from is set when it is made and never changes:
+//!    a root, the runtime it spawns on; a nested nursery, its parent, held
+//!    strongly: a parent whose owner is gone (detached or dropped) must
 //!    live until its nested nurseries have told it they ended. A parent never
 //!    holds its nested nurseries strongly (`nested` keeps `Weak`s), so there
 //!    is no cycle.
@@ -71,6 +72,7 @@ pub(crate) trait Node<E>: Lineage {
     /// What a nested nursery inherits: the token it descends from, and the
     /// runtime (held by the nearest ancestor that was given one).
     fn token(&self) -> &CancellationToken;
+    /// The runtime it was given: a root's, or a nested nursery's own.
     fn own_handle(&self) -> Option<&Handle>;
     /// Counts a nested nursery in, as a spawn; returns its listed id (0 when
     /// it is not listed).
@@ -107,9 +109,20 @@ pub(crate) struct NestedEnd<E> {
 const NOT_ADMITTED: u64 = u64::MAX;
 const ENDED_EARLY: u64 = u64::MAX - 1;
 
+/// What a nursery hangs from (invariant 1).
+pub(crate) enum Above<E: 'static> {
+    /// A root: the runtime it spawns on.
+    Runtime(Handle),
+    /// A nested nursery: its parent (whose runtime it spawns on, unless it
+    /// was given its own).
+    Parent(Arc<dyn Node<E>>),
+}
+
 /// The tree link of one nursery.
 pub(crate) struct Tree<E: 'static> {
-    parent: Option<Arc<dyn Node<E>>>,
+    /// `None` only while the link drops. One field for both: a nursery has
+    /// a parent or a runtime of its own, rarely both (see `Shared::handle`).
+    above: Option<Above<E>>,
     /// `NOT_ADMITTED`, `ENDED_EARLY`, or the listed id in the parent (0: not
     /// listed, and what a root holds). See invariant 2.
     place: AtomicU64,
@@ -119,23 +132,37 @@ pub(crate) struct Tree<E: 'static> {
 }
 
 impl<E: 'static> Tree<E> {
-    pub(crate) fn new(parent: Option<Arc<dyn Node<E>>>) -> Self {
-        let place = if parent.is_some() { NOT_ADMITTED } else { 0 };
+    pub(crate) fn new(above: Above<E>) -> Self {
+        let place = match above {
+            Above::Runtime(_) => 0,
+            Above::Parent(_) => NOT_ADMITTED,
+        };
         Tree {
-            parent,
+            above: Some(above),
             place: AtomicU64::new(place),
             nested: OnceBox::new(),
         }
     }
 
     pub(crate) fn parent(&self) -> Option<&Arc<dyn Node<E>>> {
-        self.parent.as_ref()
+        match &self.above {
+            Some(Above::Parent(parent)) => Some(parent),
+            _ => None,
+        }
+    }
+
+    /// A root's runtime.
+    pub(crate) fn runtime(&self) -> Option<&Handle> {
+        match &self.above {
+            Some(Above::Runtime(handle)) => Some(handle),
+            _ => None,
+        }
     }
 
     // Read only by the `tracing` warning for failures nobody else sees.
     #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
     pub(crate) fn has_parent(&self) -> bool {
-        self.parent.is_some()
+        self.parent().is_some()
     }
 
     /// Adds a nested nursery, before its parent counts it in, so that any
@@ -157,7 +184,7 @@ impl<E: 'static> Tree<E> {
 
 impl<E: 'static> Drop for Tree<E> {
     fn drop(&mut self) {
-        if let Some(parent) = self.parent.take() {
+        if let Some(Above::Parent(parent)) = self.above.take() {
             drop_deferred(parent.into_lineage());
         }
     }
@@ -194,7 +221,7 @@ pub(crate) fn admitted<E: 'static>(node: &dyn Node<E>, listed: u64) {
 /// Tells `node`'s parent, if it has one and has admitted it, that `node`
 /// ended; returns the parent if that finished the parent's close.
 fn report_up<E: 'static>(node: &dyn Node<E>) -> Option<Arc<dyn Node<E>>> {
-    node.tree().parent.as_ref()?;
+    node.tree().parent()?;
     match node.tree().place.compare_exchange(
         NOT_ADMITTED,
         ENDED_EARLY,
@@ -208,7 +235,7 @@ fn report_up<E: 'static>(node: &dyn Node<E>) -> Option<Arc<dyn Node<E>>> {
 }
 
 fn tell<E: 'static>(node: &dyn Node<E>, listed: u64) -> Option<Arc<dyn Node<E>>> {
-    let parent = node.tree().parent.as_ref()?;
+    let parent = node.tree().parent()?;
     parent
         .nested_ended(node.end(listed))
         .then(|| Arc::clone(parent))
