@@ -3,8 +3,8 @@
 //! (keeping the `JoinHandle`s, or detached), `JoinSet`, tokio-util's
 //! `TaskTracker`, a hand-rolled `Arc<parking_lot::Mutex<JoinSet>>`, and
 //! `FuturesUnordered` as the reference that spawns nothing; and of
-//! `scope-conn`'s [`Server`](scope_conn::Server) against a server built on
-//! bare `tokio::spawn`.
+//! `scope-conn`'s `Server` against a server built on bare `tokio::spawn`
+//! (with the default `conn` feature).
 //!
 //! Every scenario lives once, here, and is run by two front ends: the
 //! criterion benches (`cargo bench -p scope-benches`) and the report binary
@@ -65,7 +65,9 @@ pub fn all_groups(sizes: &Sizes) -> Vec<Group> {
     groups.extend(scenarios::cancel::groups(sizes));
     groups.extend(scenarios::memory::groups(sizes));
     groups.extend(scenarios::fixed_cost::groups(sizes));
+    #[cfg(feature = "conn")]
     groups.extend(scenarios::connections::groups(sizes));
+    #[cfg(feature = "conn")]
     groups.extend(scenarios::http::groups(sizes));
     groups
 }

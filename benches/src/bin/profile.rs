@@ -15,7 +15,9 @@
 //! twice with two sizes and subtracting gives the cost per child without the
 //! runtime's start-up.
 
-use scope_benches::scenarios::{cancel, connections, contention, drain, fixed_cost, spawn_finish};
+#[cfg(feature = "conn")]
+use scope_benches::scenarios::connections;
+use scope_benches::scenarios::{cancel, contention, drain, fixed_cost, spawn_finish};
 use scope_benches::{Flavor, Group, Sample, Sizes, all_groups};
 
 fn group(id: &str, n: usize) -> Group {
@@ -28,6 +30,7 @@ fn group(id: &str, n: usize) -> Group {
         "cancel/token" => cancel::by_token(n),
         "cancel/abort" => cancel::by_abort(n),
         "fixed_cost/time" => fixed_cost::time(n),
+        #[cfg(feature = "conn")]
         "connections" => connections::group(n, Sizes::default().clients.min(n)),
         _ => {
             let sizes = Sizes {

@@ -395,7 +395,11 @@ async fn server(n: usize, clients: usize, idle: bool) -> Duration {
     assert_eq!((tasks.live, tasks.refused), (0, 0));
     let own = report.server();
     assert_eq!(
-        (own.ended_after_cancel(), own.aborted(), own.stats().failed),
+        (
+            own.ended_after_cancel(),
+            own.stats().aborted,
+            own.stats().failed
+        ),
         (0, 0, 0),
         "the shutdown had to cancel, or a connection failed"
     );

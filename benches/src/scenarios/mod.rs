@@ -10,8 +10,8 @@
 //! | [`cancel`] | 100k parked children ended by a token, and by abort | `TaskTracker` + bare `CancellationToken`; `JoinSet::shutdown` |
 //! | [`memory`] | exact heap bytes per live child, and per finished child nobody joined | `JoinSet` |
 //! | [`fixed_cost`] | an empty owner created and closed: ns and bytes | `JoinSet` + child `CancellationToken` |
-//! | [`connections`] | 10k loopback connections, each a one-line exchange whose handler spawns 2 tasks, then close; until the server's graceful end; and heap bytes per idle connection | a server on bare, detached `tokio::spawn` |
-//! | [`http`] | HTTP/1.1 keep-alive and HTTP/2 requests through hyper, with an in-process load generator | the same hyper service on a bare `TcpStream` |
+//! | `connections` (feature `conn`) | 10k loopback connections, each a one-line exchange whose handler spawns 2 tasks, then close; until the server's graceful end; and heap bytes per idle connection | a server on bare, detached `tokio::spawn` |
+//! | `http` (feature `conn`) | HTTP/1.1 keep-alive and HTTP/2 requests through hyper, with an in-process load generator | the same hyper service on a bare `TcpStream` |
 
 use std::future::Future;
 use std::rc::Rc;
@@ -22,10 +22,12 @@ use tokio::runtime::Runtime;
 use crate::{Case, drive};
 
 pub mod cancel;
+#[cfg(feature = "conn")]
 pub mod connections;
 pub mod contention;
 pub mod drain;
 pub mod fixed_cost;
+#[cfg(feature = "conn")]
 pub mod http;
 pub mod memory;
 pub mod spawn_finish;

@@ -161,7 +161,7 @@ async fn session(conn: Conn, io: Io<TcpStream>) {
                     Ok(())
                 });
                 let reply = match started {
-                    Ok(()) => format!("started {n}\n"),
+                    Ok(_) => format!("started {n}\n"),
                     Err(e) => format!("refused: {e}\n"),
                 };
                 let _ = writer.send(reply).await;

@@ -27,7 +27,7 @@ use std::time::Duration;
 ///     .unwrap()
 ///     .await;
 /// assert_eq!(report.mode(), CloseMode::Deadline(Duration::from_secs(1)));
-/// assert_eq!(report.tasks().aborted(), 1);
+/// assert_eq!(report.tasks().stats().aborted, 1);
 /// # }
 /// ```
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -175,7 +175,7 @@ impl<E: Send + 'static> Conn<E> {
     /// let conn = rx.await.unwrap();
     /// let report = conn.close_with(CloseMode::Deadline(Duration::from_secs(1))).await;
     /// assert!(report.is_final());
-    /// assert_eq!(report.tasks().aborted(), 1);
+    /// assert_eq!(report.tasks().stats().aborted, 1);
     /// assert_eq!(served.await.unwrap().tasks().stats(), report.tasks().stats());
     /// # }
     /// ```

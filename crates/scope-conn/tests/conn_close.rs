@@ -174,7 +174,7 @@ async fn the_first_close_request_decides_the_mode_and_the_reason() {
         .await;
     assert_eq!(report.mode(), CloseMode::Deadline(Duration::from_secs(4)));
     assert_eq!(report.reason(), CloseReason::Requested);
-    assert_eq!(report.tasks().aborted(), 1);
+    assert_eq!(report.tasks().stats().aborted, 1);
 }
 
 #[tokio::test]

@@ -35,7 +35,7 @@ async fn deadline_close_escalates_drain_then_cancel_then_abort_within_its_durati
     let tasks = report.tasks();
     assert_eq!(tasks.ended_in_drain(), 1);
     assert_eq!(tasks.ended_after_cancel(), 1);
-    assert_eq!(tasks.aborted(), 1);
+    assert_eq!(tasks.stats().aborted, 1);
     let mut rest = Vec::new();
     assert_eq!(
         peer.read_to_end(&mut rest).await.unwrap(),

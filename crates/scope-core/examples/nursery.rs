@@ -74,6 +74,6 @@ async fn main() {
         "shutdown with a deadline: {} drained, {} ended after cancel, {} aborted",
         report.ended_in_drain(),
         report.ended_after_cancel(),
-        report.aborted()
+        report.stats().aborted
     );
 }

@@ -9,12 +9,16 @@ use tokio_util::sync::CancellationToken;
 
 use crate::child_error::ChildError;
 use crate::nursery::Nursery;
-use crate::nursery::shared::{Config, Handler, Link, Nested, Parent, ParentLink, Shared};
+use crate::nursery::shared::{Config, Handler, Shared};
+use crate::nursery::state::EXPOSED;
+use crate::nursery::tree::{self, Above, Node};
 use crate::policy::Policy;
+use crate::spawn_error::Kind;
+use crate::spawner::Spawner;
 
 /// Settings for a [`Nursery`]: name, failure policy and handler, limits,
 /// tracking, the runtime to spawn on, and a token to parent its own under. Made by [`Nursery::builder`] (a root
-/// nursery) or [`Nursery::child_builder`] / [`Spawner::child_builder`]
+/// nursery) or [`Spawner::child_builder`] (on a nursery or any of its spawners)
 /// (a nested one).
 ///
 /// [`Spawner::child_builder`]: crate::Spawner::child_builder
@@ -45,48 +49,12 @@ pub struct Builder<T = (), E = crate::BoxError> {
     max_running: Option<usize>,
     max_held: Option<usize>,
     track_all: bool,
+    keep_outcomes: Option<bool>,
     warn_after: Option<Duration>,
     handle: Option<Handle>,
     token_parent: Option<CancellationToken>,
-    parent: Option<Arc<dyn ParentSide<E>>>,
+    parent: Option<Arc<dyn Node<E>>>,
     _t: std::marker::PhantomData<fn() -> T>,
-}
-
-/// The parent's side of nesting, type-erased over the parent's output type.
-pub(crate) trait ParentSide<E>: Parent<E> {
-    fn shared_admit(
-        &self,
-        name: Option<&Arc<str>>,
-    ) -> Result<Option<u64>, crate::spawn_error::Kind>;
-    fn token(&self) -> CancellationToken;
-    fn handle(&self) -> Handle;
-    fn as_has_core(self: Arc<Self>) -> Arc<dyn crate::nursery::state::HasCore>;
-    fn register(&self, child: std::sync::Weak<dyn Nested>);
-    fn as_parent(self: Arc<Self>) -> Arc<dyn Parent<E>>;
-}
-
-impl<T: Send + 'static, E: Send + 'static> ParentSide<E> for Shared<T, E> {
-    fn shared_admit(
-        &self,
-        name: Option<&Arc<str>>,
-    ) -> Result<Option<u64>, crate::spawn_error::Kind> {
-        self.admit().map(|()| self.list_nested(name))
-    }
-    fn token(&self) -> CancellationToken {
-        self.token.clone()
-    }
-    fn handle(&self) -> Handle {
-        self.handle.clone()
-    }
-    fn as_has_core(self: Arc<Self>) -> Arc<dyn crate::nursery::state::HasCore> {
-        self
-    }
-    fn register(&self, child: std::sync::Weak<dyn Nested>) {
-        self.register_nested(child);
-    }
-    fn as_parent(self: Arc<Self>) -> Arc<dyn Parent<E>> {
-        self
-    }
 }
 
 impl<T, E> Builder<T, E>
@@ -94,7 +62,7 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    pub(crate) fn new(parent: Option<Arc<dyn ParentSide<E>>>) -> Self {
+    pub(crate) fn new(parent: Option<Arc<dyn Node<E>>>) -> Self {
         Builder {
             name: None,
             policy: Policy::default(),
@@ -102,6 +70,7 @@ where
             max_running: None,
             max_held: None,
             track_all: false,
+            keep_outcomes: None,
             warn_after: None,
             handle: None,
             token_parent: None,
@@ -110,16 +79,16 @@ where
         }
     }
 
-    /// Names the nursery (in [`Nursery::name`], warnings and, with the
+    /// Names the nursery (in the nursery's `Debug`, warnings and, with the
     /// `tracing` feature, every child's span). A nested nursery is listed
-    /// under this name in its parent's [`snapshot`](Nursery::snapshot).
+    /// under this name in its parent's [`snapshot`](crate::Spawner::snapshot).
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::builder().name("mailer").build().unwrap();
-    /// assert_eq!(nursery.name(), Some("mailer"));
+    /// assert!(format!("{nursery:?}").contains("mailer"));
     /// # }
     /// ```
     #[must_use]
@@ -226,7 +195,7 @@ where
         self
     }
 
-    /// Lists every started child in [`Nursery::snapshot`], not only named
+    /// Lists every started child in [`snapshot`](crate::Spawner::snapshot), not only named
     /// ones. Costs a lock and an entry per child. Off by default.
     ///
     /// # Examples
@@ -243,6 +212,39 @@ where
     #[must_use]
     pub fn track_children(mut self, on: bool) -> Self {
         self.track_all = on;
+        self
+    }
+
+    /// Keeps each child's end (its output, failure, cancellation or abort,
+    /// with its task id) until the owner joins it with
+    /// [`Nursery::join_next_with_id`], [`Nursery::join_next`] or the
+    /// nursery's `Stream`; a finished child then costs its end, never its
+    /// task. On by default when the output type `T` carries data (is not
+    /// zero-sized); off for children that return `()`, whose nursery keeps
+    /// nothing per finished child and whose joins return `None` at once
+    /// (wait with [`idle`](crate::Spawner::idle) or [`close`](Nursery::close)
+    /// instead). Ends arriving after the owner is dropped or detached are
+    /// not kept.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use scope_core::{ChildEnd, Nursery, Policy};
+    ///
+    /// let mut nursery: Nursery = Nursery::builder()
+    ///     .policy(Policy::Supervise)
+    ///     .keep_outcomes(true)
+    ///     .build()
+    ///     .unwrap();
+    /// nursery.spawn(async { if true { panic!("lost") } }).unwrap();
+    /// let (_, end) = nursery.join_next_with_id().await.unwrap();
+    /// assert!(matches!(end, ChildEnd::Failed(f) if f.is_panic()));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn keep_outcomes(mut self, keep: bool) -> Self {
+        self.keep_outcomes = Some(keep);
         self
     }
 
@@ -359,12 +361,22 @@ where
         if self.parent.is_some() && self.token_parent.is_some() {
             return Err(BuildError(BuildErrorKind::TokenParentOnNested));
         }
-        let handle = match (self.handle, &self.parent) {
-            (Some(h), _) => h,
-            (None, Some(p)) => p.handle(),
-            (None, None) => {
-                Handle::try_current().map_err(|_| BuildError(BuildErrorKind::NoRuntime))?
-            }
+        let (above, own_handle) = match (&self.parent, self.handle) {
+            (None, Some(h)) => (Above::Runtime(h), None),
+            (None, None) => (
+                Above::Runtime(
+                    Handle::try_current().map_err(|_| BuildError(BuildErrorKind::NoRuntime))?,
+                ),
+                None,
+            ),
+            // On the parent's runtime, reached through the parent, unless
+            // given one.
+            (Some(p), h) => (Above::Parent(Arc::clone(p)), h),
+        };
+        let token = match (&self.parent, &self.token_parent) {
+            (Some(p), _) => p.token().child_token(),
+            (None, Some(up)) => up.child_token(),
+            (None, None) => CancellationToken::new(),
         };
         let config = Config {
             name: self.name,
@@ -373,52 +385,44 @@ where
             max_running: self.max_running.unwrap_or(0),
             max_held: self.max_held.map_or(0, |n| n as u64),
             track_all: self.track_all,
+            // Outputs are what the owner asked for by choosing `T`; a
+            // zero-sized one carries nothing worth keeping per child.
+            keep_outcomes: self.keep_outcomes.unwrap_or(std::mem::size_of::<T>() != 0),
             warn_after: self.warn_after,
+            token_parent: self.token_parent,
+            handle: own_handle,
         };
-        let shared = match self.parent {
-            None => {
-                let token = match &self.token_parent {
-                    Some(up) => up.child_token(),
-                    None => CancellationToken::new(),
-                };
-                let shared = Arc::new(Shared::new(config, handle, token, self.token_parent, None));
-                shared.watch_token();
-                shared
+        let parent = self.parent;
+        let parented = config.token_parent.is_some();
+        let shared = Arc::new_cyclic(|this| Shared::new(this.clone(), config, token, above));
+        if parented {
+            // An application's token may be cancelled by anyone: follow it.
+            shared.exposed_at_build();
+        }
+        if let Some(parent) = parent {
+            // Registered before it is counted in, so a parent's cancel, abort
+            // or shutdown that runs from here on reaches it, and before it
+            // looks at the parent's flags (`token.rs`, invariant 2).
+            parent
+                .tree()
+                .register(Arc::downgrade(&shared) as std::sync::Weak<dyn Node<E>>);
+            if parent.core().has(EXPOSED) {
+                shared.exposed_at_build();
             }
-            Some(parent) => {
-                let name = config.name.clone();
-                let parent_token = parent.token();
-                let token = parent_token.child_token();
-                let up = Arc::clone(&parent).as_has_core();
-                let shared: Arc<Shared<T, E>> = Arc::new(Shared::new(
-                    config,
-                    handle,
-                    token,
-                    Some(parent_token),
-                    Some(up),
-                ));
-                // Watching before it is counted in: a parent's cancel from now
-                // on reaches it through the token alone, and one that came
-                // earlier left its token fired, which the first poll sees.
-                shared.watch_token();
-                // Registered before it is counted in, so a parent's cancel or
-                // shutdown that runs from here on reaches it.
-                parent.register(Arc::downgrade(&shared) as std::sync::Weak<dyn Nested>);
-                let id = parent.shared_admit(name.as_ref()).map_err(|kind| {
-                    BuildError(if kind == crate::spawn_error::Kind::Cancelled {
-                        BuildErrorKind::ParentCancelled
-                    } else {
-                        BuildErrorKind::ParentClosed
-                    })
-                })?;
-                shared.attach_parent(ParentLink {
-                    parent: Arc::clone(&parent).as_parent(),
-                    link: Link { id },
-                });
-                shared
-            }
-        };
-        Ok(Nursery::from_shared(shared))
+            let name = shared.name_arc();
+            let listed = parent.admit_nested(name.as_ref()).map_err(|kind| {
+                BuildError(if kind == Kind::Cancelled {
+                    BuildErrorKind::ParentCancelled
+                } else {
+                    BuildErrorKind::ParentClosed
+                })
+            })?;
+            tree::admitted(&*shared, listed);
+            // A cancel that came before the registration left the parent's
+            // flag set, which refused the admission above; one after it
+            // walked here.
+        }
+        Ok(Nursery::from_spawner(Spawner::from_shared(shared)))
     }
 }
 

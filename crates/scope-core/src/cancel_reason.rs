@@ -11,7 +11,7 @@
 ///
 /// New reasons may be added; match with a wildcard arm.
 ///
-/// [`Nursery::cancel_reason`]: crate::Nursery::cancel_reason
+/// [`Nursery::cancel_reason`]: crate::Spawner::cancel_reason
 /// [`Spawner::cancel_reason`]: crate::Spawner::cancel_reason
 /// [`Report::cancel_reason`]: crate::Report::cancel_reason
 ///

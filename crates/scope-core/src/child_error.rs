@@ -84,7 +84,7 @@ impl<E> ChildError<E> {
     }
 
     /// The child's name, if it was spawned with one
-    /// ([`spawn_named`](crate::Nursery::spawn_named)). For the failure of a
+    /// ([`spawn_named`](crate::Spawner::spawn_named)). For the failure of a
     /// nested nursery, the name of the child that failed inside it.
     ///
     /// # Examples

@@ -3,11 +3,11 @@
 //!
 //! # Invariants
 //!
-//! 1. `CURRENT` is non-null only while a child of the nursery it points to is
-//!    being polled (or its blocking closure runs) on this thread, and the child
-//!    wrapper holds an `Arc` of that nursery for the whole time. [`Enter`]
-//!    restores the previous value on drop, so nesting and unwinding keep the
-//!    stack discipline.
+//! 1. `CURRENT` is set only while a child (or the body) of the nursery it
+//!    points to is being polled (or its blocking closure runs) on this
+//!    thread, and the caller holds an `Arc` of that nursery for the whole
+//!    time. [`Enter`] restores the previous value on drop, so nesting and
+//!    unwinding keep the stack discipline.
 //! 2. `RESCUE` is armed only for the duration of one `spawn_on` call by this
 //!    thread; a child wrapper dropped unpolled while it is armed (tokio drops a
 //!    task synchronously when its runtime has shut down) parks its future in
@@ -17,29 +17,30 @@
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::ptr;
+use std::ptr::{self, NonNull};
 
 use crate::nursery::state::Core;
+use crate::nursery::tree::{Lineage, ancestry};
 
 thread_local! {
-    static CURRENT: Cell<*const Core> = const { Cell::new(ptr::null()) };
+    static CURRENT: Cell<Option<NonNull<dyn Lineage>>> = const { Cell::new(None) };
     static ARMED: Cell<bool> = const { Cell::new(false) };
-    static RESCUED: RefCell<Option<Box<dyn Any + Send>>> = const { RefCell::new(None) };
+    static RESCUED: RefCell<Option<Box<dyn Any>>> = const { RefCell::new(None) };
 }
 
-/// Marks this thread as running a child of `core` until dropped. Borrows the
-/// core, so the borrow checker keeps it alive for as long as `CURRENT` may
-/// point to it.
+/// Marks this thread as running a child of `nursery` until dropped. Borrows
+/// the nursery, so the borrow checker keeps it alive for as long as `CURRENT`
+/// may point to it.
 pub(crate) struct Enter<'a> {
-    prev: *const Core,
-    _core: std::marker::PhantomData<&'a Core>,
+    prev: Option<NonNull<dyn Lineage>>,
+    _nursery: std::marker::PhantomData<&'a dyn Lineage>,
 }
 
-pub(crate) fn enter(core: &Core) -> Enter<'_> {
-    let prev = CURRENT.with(|c| c.replace(core));
+pub(crate) fn enter(nursery: &dyn Lineage) -> Enter<'_> {
+    let prev = CURRENT.with(|c| c.replace(Some(NonNull::from(nursery))));
     Enter {
         prev,
-        _core: std::marker::PhantomData,
+        _nursery: std::marker::PhantomData,
     }
 }
 
@@ -49,23 +50,19 @@ impl Drop for Enter<'_> {
     }
 }
 
-/// Is this thread running a child of `core` or of one of its descendants?
+/// Is this thread running a child of the nursery whose core is `core`, or of
+/// one of its descendants?
 pub(crate) fn is_inside(core: &Core) -> bool {
-    let target = ptr::from_ref(core);
     CURRENT.with(|c| {
-        let cur = c.get();
-        if cur.is_null() {
+        let Some(cur) = c.get() else {
             return false;
-        }
-        if ptr::eq(cur, target) {
-            return true;
-        }
-        // SAFETY: by invariant 1, a non-null `CURRENT` points to the core of a
-        // nursery whose child is on this thread's stack right now, and that
-        // child holds an `Arc` keeping the core alive (and the core holds its
-        // parent's, and so on up).
-        let cur = unsafe { &*cur };
-        cur.lineage().any(|c| ptr::eq(c, target))
+        };
+        // SAFETY: by invariant 1, a set `CURRENT` points to a nursery whose
+        // child is on this thread's stack right now, and whoever set it holds
+        // an `Arc` keeping that nursery alive (and each nursery holds its
+        // parent, and so on up).
+        let cur = unsafe { cur.as_ref() };
+        ancestry(cur).any(|n| ptr::eq(n.core(), core))
     })
 }
 
@@ -100,7 +97,7 @@ pub(crate) fn rescue_armed() -> bool {
 /// Called by a child wrapper dropped before its first poll. Takes the value if
 /// a spawn on this thread is armed (and disarms it, which tells the spawner to
 /// look); otherwise hands it back to be dropped.
-pub(crate) fn try_rescue<V: Any + Send>(value: V) -> Result<(), V> {
+pub(crate) fn try_rescue<V: Any>(value: V) -> Result<(), V> {
     if ARMED.with(|a| a.replace(false)) {
         RESCUED.with(|r| *r.borrow_mut() = Some(Box::new(value)));
         Ok(())
@@ -110,7 +107,7 @@ pub(crate) fn try_rescue<V: Any + Send>(value: V) -> Result<(), V> {
 }
 
 /// Takes what the armed spawn's child parked, if anything.
-pub(crate) fn take_rescued<V: Any + Send>() -> Option<V> {
+pub(crate) fn take_rescued<V: Any>() -> Option<V> {
     RESCUED.with(|r| r.borrow_mut().take()).map(|b| {
         *b.downcast::<V>()
             .expect("rescue slot holds the spawned type")

@@ -3,10 +3,12 @@
 //!
 //! A [`Nursery`] owns the tasks it starts (strongly, through a tokio
 //! `JoinSet`), reaps them as they finish, reports their failures with the
-//! payload intact, limits, cancels, aborts, nests and detaches them, and
-//! drains them on [`Nursery::close`]. It spawns through `&self`, through a
-//! cloneable [`Spawner`], from inside its children, from synchronous code and
-//! from threads outside the runtime.
+//! payload intact, limits, cancels, aborts, nests and detaches them, joins
+//! their outcomes when asked, and drains them on [`Nursery::close`]. It is a
+//! [`Spawner`] plus ownership: the spawner (cloneable, `Send + Sync`) spawns
+//! from the owner, from inside children, from synchronous code and from
+//! threads outside the runtime, and reads and waits for the nursery's state;
+//! only the owner closes, cancels, aborts, shuts down and detaches.
 //!
 //! # When to use it instead of `JoinSet` or `TaskTracker`
 //!
@@ -17,7 +19,9 @@
 //! | panics and errors reach the owner | when joined | no | always, per [`Policy`] |
 //! | cancel / abort / limit / nest | abort only | no | yes |
 //! | close ordered against concurrent spawns, with follow-up work | no | no | yes |
-//! | outputs in completion order | yes | no | yes ([`Nursery::join_next`]) |
+//! | outcomes in completion order, with ids | yes | no | yes ([`Nursery::join_next_with_id`]) |
+//! | per-task abort handle | yes | `JoinHandle` | yes (every spawn) |
+//! | `!Send` tasks on a `LocalSet` | yes | yes | yes ([`Spawner::spawn_local`]) |
 //!
 //! # Contract
 //!
@@ -78,6 +82,7 @@
 
 mod builder;
 mod cancel_reason;
+mod child_end;
 mod child_error;
 mod child_output;
 mod context;
@@ -92,6 +97,7 @@ mod sync;
 
 pub use builder::{BuildError, Builder};
 pub use cancel_reason::CancelReason;
+pub use child_end::ChildEnd;
 pub use child_error::ChildError;
 pub use child_output::ChildOutput;
 pub use nursery::Nursery;

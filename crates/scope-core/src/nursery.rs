@@ -1,54 +1,67 @@
 //! [`Nursery`]: the owner of a set of tasks.
 
 pub(crate) mod child;
+pub(crate) mod lazy;
+pub(crate) mod limit;
+pub(crate) mod outcomes;
+pub(crate) mod registry;
+pub(crate) mod sets;
 pub(crate) mod shared;
 pub(crate) mod state;
+pub(crate) mod token;
+pub(crate) mod tree;
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::ops::Deref;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use tokio_util::sync::CancellationToken;
+use futures_util::Stream;
+use tokio::task::Id;
 
-use self::shared::Shared;
 use crate::builder::Builder;
 use crate::cancel_reason::CancelReason;
 use crate::report::Report;
-use crate::snapshot::Snapshot;
-use crate::spawn_error::SpawnError;
 use crate::spawner::Spawner;
-use crate::stats::Stats;
-use crate::{BoxError, ChildOutput, context};
+use crate::{BoxError, ChildEnd, context};
 
 /// The owner of a set of tasks: every task it accepts is held (through a
 /// tokio [`JoinSet`](tokio::task::JoinSet)) until it has finished and been
 /// reaped, and the owner decides how they end.
 ///
-/// Children are spawned with no `.await`, from the owner, from a cloneable
-/// [`Spawner`], from inside a child, from synchronous code and from threads
-/// outside the runtime. A child may return `()` or `Result<T, E>`; an `Err`
-/// or a panic is a failure, handled by the nursery's [`Policy`](crate::Policy).
+/// A nursery is its [`Spawner`] plus ownership: it dereferences to the
+/// spawner, whose methods spawn children (with no `.await`, returning each
+/// child's `AbortHandle`), hand out the token, and read and wait for the
+/// nursery's state; the spawner can be cloned and sent anywhere, the
+/// nursery cannot (`nursery.spawner()` gives a clone). What only the owner
+/// does is here: close, cancel, abort, shut down, detach, run the body, and
+/// join the children's outcomes. A child may return `()` or `Result<T, E>`;
+/// an `Err` or a panic is a failure, handled by the nursery's
+/// [`Policy`](crate::Policy).
 ///
 /// # Guarantees
 ///
 /// - **Nothing is lost.** A spawn either returns `Ok` (the child will run and
 ///   be accounted for, exactly once, as completed, failed, cancelled or
-///   aborted) or a [`SpawnError`] that hands the unpolled future back.
-/// - **Reaped as they finish.** Every 32nd child to end (counted per kind of
-///   end) removes the tasks that finished before it, without anyone joining:
-///   at most a few dozen finished tasks wait to be freed, and memory follows
-///   live children, not children ever spawned. Outputs (when `T` is not `()`) are
-///   kept for [`join_next`](Self::join_next), at the cost of the output alone.
+///   aborted) or a [`SpawnError`](crate::SpawnError) that hands the unpolled
+///   future back.
+/// - **Reaped as they finish.** Finished tasks are freed without anyone
+///   joining: memory follows live children, not children ever spawned. A
+///   nursery that keeps outcomes ([`Builder::keep_outcomes`]) keeps each
+///   child's end for [`join_next_with_id`](Self::join_next_with_id), at the
+///   cost of the end alone.
 /// - **`close` is a drain.** It refuses spawns from outside, cancels nothing,
 ///   and returns when every child has ended, including children that children
 ///   spawned while it waited; no task of the nursery is left in the runtime.
 ///   Repeated and concurrent closes see one [`Report`].
 /// - **Close from inside never deadlocks.** A `close` (or `shutdown`) called
 ///   from one of the nursery's own children, or a descendant's, starts the
-///   close and returns at once with a non-final report.
+///   close and returns at once with a report that is not final.
+/// - **Depth costs memory, not stack.** Nested nurseries form a tree of any
+///   depth; cancelling, aborting, closing, shutting down and dropping it walk
+///   it in loops, in time linear in its size.
 ///
 /// # Drop
 ///
@@ -65,10 +78,8 @@ use crate::{BoxError, ChildOutput, context};
 /// `TaskTracker` waits for tasks but does not own them: it cannot cancel,
 /// abort, limit or report them, and its `close` races with `spawn`. The
 /// nursery spawns through `&self` and spawners, reaps without joining, reports
-/// failures with their payloads, cancels, aborts, limits, nests, and its close
-/// is ordered against every spawn. Reach for a bare `JoinSet` when one owner
-/// joins every output in a loop; reach for the nursery when tasks must have an
-/// owner.
+/// failures with their payloads, joins outcomes when asked, cancels, aborts,
+/// limits, nests, and its close is ordered against every spawn.
 ///
 /// # Examples
 ///
@@ -98,7 +109,9 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    shared: Arc<Shared<T, E>>,
+    // The owner is a spawner with ownership: the handle's methods are the
+    // owner's too, documented once (see `Deref`).
+    spawner: Spawner<T, E>,
 }
 
 impl<T: Send + 'static, E: Send + 'static> Default for Nursery<T, E> {
@@ -109,7 +122,8 @@ impl<T: Send + 'static, E: Send + 'static> Default for Nursery<T, E> {
 }
 
 impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
-    /// A nursery on the current runtime, with default settings.
+    /// A nursery on the current runtime, with default settings: equivalent
+    /// to `Nursery::builder().build()`, panicking where that fails.
     ///
     /// # Panics
     ///
@@ -121,7 +135,6 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// assert_eq!(nursery.name(), None);
     /// assert!(!nursery.is_closing() && !nursery.is_cancelled());
     /// # nursery.close().await;
     /// # }
@@ -142,7 +155,6 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let n = scope_core::Nursery::<u32, std::io::Error>::builder().name("jobs").max_running(8).build().unwrap();
-    /// assert_eq!(n.name(), Some("jobs"));
     /// # n.close().await;
     /// # }
     /// ```
@@ -151,121 +163,12 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
         Builder::new(None)
     }
 
-    pub(crate) fn from_shared(shared: Arc<Shared<T, E>>) -> Self {
-        Nursery { shared }
+    pub(crate) fn from_spawner(spawner: Spawner<T, E>) -> Self {
+        Nursery { spawner }
     }
 
-    /// Spawns a child. It runs at once, or is queued behind the running limit.
-    ///
-    /// # Errors
-    ///
-    /// Hands the future back, unpolled, when the nursery is closing (to
-    /// spawns from outside it), closed, cancelled, at its held limit, or its
-    /// runtime has shut down.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// nursery.spawn(async { /* work */ }).unwrap();
-    /// assert_eq!(nursery.stats().live, 1); // accepted; runs when this task yields
-    /// assert_eq!(nursery.close().await.stats().completed, 1);
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn spawn<F>(&self, fut: F) -> Result<(), SpawnError<F>>
-    where
-        F: Future + Send + 'static,
-        F::Output: ChildOutput<T, E>,
-    {
-        self.shared.spawn(fut, None, false)
-    }
-
-    /// Spawns a named child: listed in [`snapshot`](Self::snapshot), in its
-    /// failure and, with `tracing`, in its span.
-    ///
-    /// # Errors
-    ///
-    /// As [`spawn`](Self::spawn).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// nursery.spawn_named("heartbeat", std::future::pending::<()>()).unwrap();
-    /// assert_eq!(nursery.snapshot().children()[0].name(), Some("heartbeat"));
-    /// # nursery.abort_all();
-    /// # nursery.close().await;
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn spawn_named<F>(&self, name: impl Into<Arc<str>>, fut: F) -> Result<(), SpawnError<F>>
-    where
-        F: Future + Send + 'static,
-        F::Output: ChildOutput<T, E>,
-    {
-        self.shared.spawn(fut, Some(name.into()), false)
-    }
-
-    /// Spawns a child only if it can start now: past the running limit it is
-    /// refused ([`SpawnError::is_full`]) instead of queued.
-    ///
-    /// # Errors
-    ///
-    /// As [`spawn`](Self::spawn), plus a full running limit.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let nursery: scope_core::Nursery = scope_core::Nursery::builder().max_running(1).build().unwrap();
-    /// nursery.try_spawn(std::future::pending::<()>()).unwrap();
-    /// assert!(nursery.try_spawn(async {}).unwrap_err().is_full());
-    /// nursery.abort_all();
-    /// # nursery.close().await;
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn try_spawn<F>(&self, fut: F) -> Result<(), SpawnError<F>>
-    where
-        F: Future + Send + 'static,
-        F::Output: ChildOutput<T, E>,
-    {
-        self.shared.spawn(fut, None, true)
-    }
-
-    /// Runs a blocking closure on tokio's blocking pool as a child. It cannot
-    /// be aborted once started: a `shutdown` reports it as still running.
-    ///
-    /// # Errors
-    ///
-    /// As [`spawn`](Self::spawn), handing the closure back.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "multi_thread", worker_threads = 1)] async fn main() {
-    /// let nursery: scope_core::Nursery<u64, std::io::Error> = scope_core::Nursery::new();
-    /// nursery.spawn_blocking(|| Ok((1..=10u64).product())).unwrap();
-    /// let mut nursery = nursery;
-    /// assert_eq!(nursery.join_next().await, Some(3_628_800));
-    /// # nursery.close().await;
-    /// # }
-    /// ```
-    #[track_caller]
-    pub fn spawn_blocking<Fn, O>(&self, f: Fn) -> Result<(), SpawnError<Fn>>
-    where
-        Fn: FnOnce() -> O + Send + 'static,
-        O: ChildOutput<T, E>,
-    {
-        self.shared.spawn_blocking(f, None)
-    }
-
-    /// A cloneable handle that spawns into this nursery. It does not keep the
-    /// nursery open: once the owner closes, cancels or drops it, the spawner's
-    /// spawns are refused.
+    /// A clone of the nursery's [`Spawner`] (which the nursery dereferences
+    /// to), to hand to children, other tasks and threads.
     ///
     /// # Examples
     ///
@@ -279,36 +182,15 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// ```
     #[must_use]
     pub fn spawner(&self) -> Spawner<T, E> {
-        Spawner::from_shared(Arc::clone(&self.shared))
+        self.spawner.clone()
     }
 
-    /// The nursery's cancellation token, for children to `select!` on.
-    /// Cancelling it directly is the same as [`cancel`](Self::cancel): the
-    /// nursery refuses new spawns, drops its queued children and counts the
-    /// children that return from then on as cancelled.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// let token = nursery.token().clone();
-    /// nursery.spawn(async move { token.cancelled().await }).unwrap();
-    /// nursery.token().cancel();
-    /// assert!(nursery.is_cancelled());
-    /// assert!(nursery.spawn(async {}).unwrap_err().is_cancelled());
-    /// assert_eq!(nursery.close().await.stats().cancelled, 1);
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn token(&self) -> &CancellationToken {
-        &self.shared.token
-    }
-
-    /// Fires the token and refuses new spawns. Queued children are dropped
-    /// unstarted (counted as cancelled); running ones see the token and end
-    /// when they choose. Reaches every nested nursery. It does not close the
-    /// nursery: a `close` is still needed to wait for the running children.
+    /// Cancels the nursery: equivalent to `self.token().cancel()`, with
+    /// [`CancelReason::Requested`]. Spawns are refused, children waiting for
+    /// a running slot end as cancelled, running ones see the token and end
+    /// when they choose (counted as cancelled if they return), and every
+    /// nested nursery is cancelled before this returns. It does not close
+    /// the nursery: a `close` still waits for the running children.
     ///
     /// # Examples
     ///
@@ -317,20 +199,21 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::builder().max_running(1).build().unwrap();
     /// let token = nursery.token().clone();
     /// nursery.spawn(async move { token.cancelled().await }).unwrap();
-    /// nursery.spawn(async {}).unwrap(); // queued behind the limit
+    /// nursery.spawn(async {}).unwrap(); // waits for the slot
     /// nursery.cancel();
     /// assert!(nursery.spawn(async {}).unwrap_err().is_cancelled());
-    /// // Both end as cancelled: the running one saw the token, the queued one never started.
+    /// // Both end as cancelled: the running one saw the token, the other never started.
     /// assert_eq!(nursery.close().await.stats().cancelled, 2);
     /// # }
     /// ```
     pub fn cancel(&self) {
-        self.shared.cancel(CancelReason::Requested);
+        self.shared().cancel(CancelReason::Requested);
     }
 
-    /// Aborts every running child at its next `.await` and drops the queued
-    /// ones (counted as aborted), in nested nurseries too. The nursery stays
-    /// open. Blocking children that already started cannot be aborted.
+    /// Aborts every child at its next `.await` (children waiting for a slot
+    /// end at once), in nested nurseries too, as `JoinSet::abort_all` does.
+    /// The nursery stays open. Blocking children that already started
+    /// cannot be aborted.
     ///
     /// # Examples
     ///
@@ -343,14 +226,15 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// # }
     /// ```
     pub fn abort_all(&self) {
-        self.shared.abort_all();
+        self.shared().abort_all();
     }
 
-    /// Drains the nursery: refuses spawns from outside, waits for every
-    /// child (and every child they spawn meanwhile), cancels nothing, and
-    /// reports. Idempotent; concurrent callers share one report. From inside
-    /// one of the nursery's children it starts the close and returns at once
-    /// (the report says [`is_final`](Report::is_final) `== false`).
+    /// Begins the close, then is [`closed`](Spawner::closed): refuses spawns
+    /// from outside, waits for every child (and every child they spawn
+    /// meanwhile), cancels nothing, and reports. Idempotent; concurrent
+    /// callers share one report. From inside one of the nursery's children
+    /// (or its body) it begins the close and returns at once with a report
+    /// that is not [final](Report::is_final).
     ///
     /// # Cancel safety
     ///
@@ -370,87 +254,25 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// # }
     /// ```
     pub async fn close(&self) -> Report<E> {
-        close(&self.shared).await
+        let shared = self.shared();
+        shared.begin_close();
+        if context::is_inside(&shared.core) {
+            return shared.report(false, 0);
+        }
+        shared.drain().await
     }
 
-    /// Waits for the nursery to drain without starting the close. From inside
-    /// one of its children (which the drain would wait for) it returns a
-    /// non-final report at once.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// let spawner = nursery.spawner();
-    /// tokio::spawn(async move { spawner.close().await });
-    /// assert!(nursery.closed().await.is_final());
-    /// # }
-    /// ```
-    pub async fn closed(&self) -> Report<E> {
-        self.shared.closed().await
-    }
-
-    /// Waits until the nursery has begun to close: [`close`](Self::close),
-    /// [`shutdown`](Self::shutdown), [`detach`](Self::detach) or the owner's
-    /// drop; at once if it already has (or is closed). This is the graceful
-    /// signal, "take no new work", for long-running children such as an accept
-    /// loop or a connection's request loop, which finish what they hold and
-    /// return; the [`token`](Self::token) is the forceful one. Cancelling does
-    /// not begin the close.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe: dropping the future only stops waiting.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// use tokio::sync::mpsc;
-    ///
-    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// let (requests, mut incoming) = mpsc::channel::<u32>(8);
-    /// let spawner = nursery.spawner();
-    /// // A request loop: serves until the close begins, then returns.
-    /// nursery.spawn(async move {
-    ///     loop {
-    ///         tokio::select! {
-    ///             _ = spawner.closing() => return,
-    ///             Some(n) = incoming.recv() => {
-    ///                 // Follow-up work is still accepted from inside while draining.
-    ///                 spawner.spawn(async move { let _ = n * 2; }).unwrap();
-    ///             }
-    ///         }
-    ///     }
-    /// }).unwrap();
-    /// requests.send(21).await.unwrap();
-    /// tokio::task::yield_now().await;
-    /// // Without `closing` this close would wait for the loop forever.
-    /// assert_eq!(nursery.close().await.stats().completed, 2);
-    /// nursery.closing().await; // resolves at once from now on
-    /// # }
-    /// ```
-    pub async fn closing(&self) {
-        self.shared.core.wait_closing().await;
-    }
-
-    /// Ends the nursery within `grace`, in total: close and wait for the drain
-    /// for three quarters of `grace`; then cancel the token and give the
-    /// children the last quarter to react; then abort and drain. It returns
-    /// within `grace` plus the time aborted children take to drop.
-    /// [`shutdown_phases`](Self::shutdown_phases) sets the two windows
-    /// separately. The report says which children ended in which phase
+    /// Ends the nursery within `grace`, in total: equivalent to
+    /// `shutdown_phases(grace / 4 * 3, grace - grace / 4 * 3)`. Close and
+    /// wait for the drain for three quarters of `grace`; then cancel the
+    /// token and give the children the last quarter to react; then abort and
+    /// drain. The report says which children ended in which phase
     /// ([`ended_in_drain`](Report::ended_in_drain),
     /// [`ended_after_cancel`](Report::ended_after_cancel),
-    /// [`aborted`](Report::aborted)); started blocking children, which cannot
-    /// be aborted, are counted in [`still_running`](Report::still_running)
-    /// instead of hanging the shutdown. A zero `grace` cancels and aborts at
-    /// once.
+    /// [`Stats::aborted`](crate::Stats::aborted)); started blocking
+    /// children, which cannot be aborted, are counted in
+    /// [`still_running`](Report::still_running) instead of hanging the
+    /// shutdown. A zero `grace` cancels and aborts at once.
     ///
     /// # Cancel safety
     ///
@@ -470,7 +292,7 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// let report = nursery.shutdown(Duration::from_secs(4)).await;
     /// assert_eq!(report.ended_in_drain(), 1); // within the 3 s drain window
     /// assert_eq!(report.ended_after_cancel(), 1); // reacted to the cancel at 3 s
-    /// assert_eq!(report.aborted(), 1); // ignored it: aborted at 4 s
+    /// assert_eq!(report.stats().aborted, 1); // ignored it: aborted at 4 s
     /// assert_eq!(start.elapsed(), Duration::from_secs(4));
     /// # }
     /// ```
@@ -478,7 +300,7 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
         // Quarter first, so the two windows add up to `grace` exactly and
         // nothing overflows, even for `Duration::MAX`.
         let drain = grace / 4 * 3;
-        self.shared.shutdown(drain, grace - drain).await
+        self.shared().shutdown(drain, grace - drain).await
     }
 
     /// [`shutdown`](Self::shutdown) with separate windows: `drain` for the
@@ -486,7 +308,6 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// The second window starts when the first ends (the time the cancel
     /// itself takes comes out of it), so the whole returns within
     /// `drain + after_cancel` plus the time aborted children take to drop.
-    /// `shutdown(grace)` is `shutdown_phases(grace * 3 / 4, grace / 4)`.
     ///
     /// # Cancel safety
     ///
@@ -501,22 +322,22 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// nursery.spawn(std::future::pending::<()>()).unwrap();
     /// let start = tokio::time::Instant::now();
     /// let report = nursery.shutdown_phases(Duration::from_secs(30), Duration::ZERO).await;
-    /// assert_eq!(report.aborted(), 1);
+    /// assert_eq!(report.stats().aborted, 1);
     /// assert_eq!(start.elapsed(), Duration::from_secs(30));
     /// # }
     /// ```
     pub async fn shutdown_phases(&self, drain: Duration, after_cancel: Duration) -> Report<E> {
-        self.shared.shutdown(drain, after_cancel).await
+        self.shared().shutdown(drain, after_cancel).await
     }
 
     /// Runs `body` as the nursery's body, like the body of a trio nursery:
     /// while it runs, the nursery cannot finish closing (its close waits for
     /// the body as for a child, though the body is not a child: it is not
-    /// counted in [`stats`](Self::stats) and cannot be aborted), and the
+    /// counted in [`stats`](Spawner::stats) and cannot be aborted), and the
     /// body's spawns count as from inside (accepted while the nursery
     /// drains; a `close` from it resolves at once). The hold ends when the
     /// body returns or the future is dropped. Await it, or poll it beside
-    /// the nursery's [`idle`](Self::idle) or [`close`](Self::close): a body
+    /// the nursery's [`idle`](Spawner::idle) or [`close`](Self::close): a body
     /// can keep working (answering, starting follow-up work) while its
     /// children drain, and say goodbye once they have.
     ///
@@ -536,50 +357,7 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// # }
     /// ```
     pub fn inside<F: Future>(&self, body: F) -> impl Future<Output = F::Output> + use<F, T, E> {
-        self.shared.inside(body)
-    }
-
-    /// Resolves once no child is live (queued, running or nested; a running
-    /// [body](Self::inside) does not count), at once if none is. It starts
-    /// nothing: with the nursery open, more children may come after.
-    ///
-    /// # Cancel safety
-    ///
-    /// Cancel safe.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// nursery.spawn(tokio::task::yield_now()).unwrap();
-    /// nursery.idle().await;
-    /// assert_eq!(nursery.stats().live, 0);
-    /// assert!(!nursery.is_closing());
-    /// # }
-    /// ```
-    pub async fn idle(&self) {
-        self.shared.idle().await;
-    }
-
-    /// The report as it stands now: the final one (what `close` returned)
-    /// once the nursery has drained, otherwise one that is not
-    /// [final](Report::is_final).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// nursery.spawn(async {}).unwrap();
-    /// assert!(!nursery.report().is_final());
-    /// nursery.close().await;
-    /// assert!(nursery.report().is_final());
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn report(&self) -> Report<E> {
-        self.shared.report_now()
+        self.spawner.shared.inside(body)
     }
 
     /// Gives up ownership without ending the children: the nursery closes to
@@ -587,7 +365,8 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// A nested nursery stays a live child of its parent, whose `close` waits
     /// for it and whose policy sees its failure. A root nursery's children
     /// keep their own nursery alive until the last ends; their failures go to
-    /// the failure handler, or (with `tracing`) to a warning.
+    /// the failure handler, or (with `tracing`) to a warning. Nothing is kept
+    /// for joining from then on.
     ///
     /// # Examples
     ///
@@ -602,35 +381,18 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// # }
     /// ```
     pub fn detach(self) {
-        self.shared.detached.store(true, Ordering::Relaxed);
-        self.shared.begin_close();
-        // `Drop` sees `detached` and leaves the children alone.
+        self.shared().detach();
+        // `Drop` sees the nursery detached and leaves the children alone.
     }
 
-    /// A builder for a nested nursery: its token is a child of this one's,
-    /// this nursery counts it as one live child until it drains, and under
-    /// [`FailFast`](crate::Policy::FailFast) its failure is one failure here.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let parent: scope_core::Nursery = scope_core::Nursery::new();
-    /// let child: scope_core::Nursery<u32> = parent.child_builder().name("conn-1").build().unwrap();
-    /// parent.cancel();
-    /// assert!(child.token().is_cancelled());
-    /// child.close().await;
-    /// parent.close().await;
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn child_builder<T2: Send + 'static>(&self) -> Builder<T2, E> {
-        Builder::new(Some(Arc::clone(&self.shared) as _))
-    }
-
-    /// Waits for the next child output, in completion order. `None` when no
-    /// child task is held (failed, cancelled and aborted children have no
-    /// output; nested nurseries are not joined here).
+    /// Waits for the next child output, in completion order: the next
+    /// [`join_next_with_id`](Self::join_next_with_id) whose child returned,
+    /// skipping the ends that have no output (failures, cancellations,
+    /// aborts; each stays counted, and the report keeps the first failure).
+    /// `None` once no child is live and nothing waits to be joined, and at
+    /// once in a nursery that keeps no outcomes (see
+    /// [`Builder::keep_outcomes`]). The nursery is also a [`Stream`] of the
+    /// same outputs.
     ///
     /// # Cancel safety
     ///
@@ -652,26 +414,49 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// # }
     /// ```
     pub async fn join_next(&mut self) -> Option<T> {
-        std::future::poll_fn(|cx| self.poll_join_next(cx)).await
+        std::future::poll_fn(|cx| self.shared().poll_output(cx)).await
     }
 
-    /// Polls for the next child output; see [`join_next`](Self::join_next).
+    /// Waits for the next child to end, in completion order, and returns its
+    /// task id (the one its `AbortHandle` has) with how it ended, failures
+    /// included, as `JoinSet::join_next_with_id` does. Every task child is
+    /// joined exactly once (nested nurseries are not joined). `None` once no
+    /// child is live and nothing waits, and at once in a nursery that keeps
+    /// no outcomes.
+    ///
+    /// The policy still decides what a failure does, and the report still
+    /// carries the first failure: the [`Failure`](crate::Failure) joined here
+    /// for that child is the report's, shared, and its payload goes to
+    /// whoever [takes](crate::Failure::take) it first.
+    ///
+    /// Each end handed out spends a unit of tokio's cooperative budget, so a
+    /// loop joining many finished children still lets other tasks run.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: an end is only removed when it is returned.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let mut nursery: scope_core::Nursery<u8, std::io::Error> = scope_core::Nursery::new();
-    /// nursery.spawn(async { Ok(1) }).unwrap();
-    /// let one = std::future::poll_fn(|cx| nursery.poll_join_next(cx)).await;
-    /// assert_eq!(one, Some(1));
+    /// use scope_core::{ChildEnd, Nursery};
+    ///
+    /// let mut nursery: Nursery = Nursery::builder().keep_outcomes(true).build().unwrap();
+    /// let stuck = nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// stuck.abort();
+    /// let (id, end) = nursery.join_next_with_id().await.unwrap();
+    /// assert_eq!(id, stuck.id());
+    /// assert!(matches!(end, ChildEnd::Aborted));
+    /// assert!(nursery.join_next_with_id().await.is_none());
     /// # }
     /// ```
-    pub fn poll_join_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.shared.poll_join_next(cx)
+    pub async fn join_next_with_id(&mut self) -> Option<(Id, ChildEnd<T, E>)> {
+        std::future::poll_fn(|cx| self.shared().poll_join(cx)).await
     }
 
-    /// Takes an output that is ready now, if any, without waiting.
+    /// Takes an output that is ready now, if any, without waiting (skipping
+    /// ends without one, as [`join_next`](Self::join_next) does).
     ///
     /// # Examples
     ///
@@ -680,164 +465,81 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// let mut nursery: scope_core::Nursery<u8, std::io::Error> = scope_core::Nursery::new();
     /// nursery.spawn(async { Ok(5) }).unwrap();
     /// assert_eq!(nursery.try_join_next(), None); // not run yet
-    /// nursery.close().await; // outputs outlive the close
+    /// nursery.close().await; // outcomes outlive the close
     /// assert_eq!(nursery.try_join_next(), Some(5));
     /// assert_eq!(nursery.try_join_next(), None);
     /// # }
     /// ```
     pub fn try_join_next(&mut self) -> Option<T> {
-        self.shared.try_join_next()
+        self.shared().try_join_next()
     }
 
-    /// The counters, each read with one relaxed load.
+    /// How many ended children wait to be joined now (by
+    /// [`join_next_with_id`](Self::join_next_with_id); those without an
+    /// output included). Always 0 in a nursery that keeps no outcomes.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// nursery.spawn(std::future::pending::<()>()).unwrap();
-    /// assert_eq!(nursery.stats().live, 1);
-    /// # nursery.abort_all();
+    /// let mut nursery: scope_core::Nursery<u8, std::io::Error> = scope_core::Nursery::new();
+    /// nursery.spawn(async { Ok(1) }).unwrap();
+    /// nursery.spawn(async { Ok(2) }).unwrap();
+    /// nursery.idle().await;
+    /// assert_eq!(nursery.ready_count(), 2);
+    /// nursery.join_next().await;
+    /// assert_eq!(nursery.ready_count(), 1);
     /// # }
     /// ```
     #[must_use]
-    pub fn stats(&self) -> Stats {
-        self.shared.core.stats()
+    pub fn ready_count(&self) -> usize {
+        self.shared().ready_count()
     }
 
-    /// The live children now, with names and ages; see [`Snapshot`] for which
-    /// children are listed.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// nursery.spawn_named("watcher", std::future::pending::<()>()).unwrap();
-    /// nursery.spawn(std::future::pending::<()>()).unwrap();
-    /// let snap = nursery.snapshot();
-    /// assert_eq!(snap.live(), 2);
-    /// assert_eq!(snap.children()[0].name(), Some("watcher"));
-    /// assert_eq!(snap.unlisted(), 1);
-    /// # nursery.abort_all();
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn snapshot(&self) -> Snapshot {
-        self.shared.snapshot()
-    }
-
-    /// The nursery's name, if it was given one.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let n: scope_core::Nursery = scope_core::Nursery::builder().name("db").build().unwrap();
-    /// assert_eq!(n.name(), Some("db"));
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn name(&self) -> Option<&str> {
-        self.shared.name()
-    }
-
-    /// `close`, `shutdown`, `detach` or drop has begun: spawns from outside
-    /// are refused.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let n: scope_core::Nursery = scope_core::Nursery::new();
-    /// n.close().await;
-    /// assert!(n.is_closing() && n.is_closed());
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn is_closing(&self) -> bool {
-        self.shared.core.is_closing()
-    }
-
-    /// The last child has ended after the close began: every spawn is refused.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
-    /// use std::time::Duration;
-    /// let n: scope_core::Nursery = scope_core::Nursery::new();
-    /// n.spawn(tokio::time::sleep(Duration::from_secs(5))).unwrap();
-    /// // Start the close, but stop waiting after a second.
-    /// assert!(tokio::time::timeout(Duration::from_secs(1), n.close()).await.is_err());
-    /// assert!(n.is_closing() && !n.is_closed());
-    /// n.close().await;
-    /// assert!(n.is_closed());
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn is_closed(&self) -> bool {
-        self.shared.core.is_closed()
-    }
-
-    /// The nursery's token was cancelled: through [`cancel`](Self::cancel),
-    /// fail-fast, a shutdown, a drop, a parent, or directly;
-    /// [`cancel_reason`](Self::cancel_reason) says which.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let n: scope_core::Nursery = scope_core::Nursery::new();
-    /// n.cancel();
-    /// assert!(n.is_cancelled());
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn is_cancelled(&self) -> bool {
-        self.shared.core.is_cancelled()
-    }
-
-    /// Why the token was cancelled, now; `None` while it has not fired. The
-    /// first reason is kept; see [`CancelReason`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// use scope_core::{CancelReason, Nursery};
-    ///
-    /// let nursery: Nursery<(), &str> = Nursery::new();
-    /// assert_eq!(nursery.cancel_reason(), None);
-    /// nursery.cancel();
-    /// nursery.spawner().cancel(); // already cancelled: the reason stays
-    /// assert_eq!(nursery.cancel_reason(), Some(CancelReason::Requested));
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn cancel_reason(&self) -> Option<CancelReason> {
-        self.shared.cancel_reason()
+    fn shared(&self) -> &shared::Shared<T, E> {
+        &self.spawner.shared
     }
 }
 
-pub(crate) async fn close<T: Send + 'static, E: Send + 'static>(
-    shared: &Shared<T, E>,
-) -> Report<E> {
-    shared.begin_close();
-    if context::is_inside(&shared.core) {
-        return shared.report(false, 0);
+/// A nursery is its [`Spawner`] plus ownership, so every method of the
+/// spawner (spawning, the token, state queries and waits) is the owner's
+/// too, with one set of docs. (Being the owner, a `Nursery` is not `Clone`:
+/// `nursery.spawner()` hands out a clone of the spawner.)
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use scope_core::{Nursery, Spawner};
+///
+/// fn start_work(spawner: &Spawner) {
+///     spawner.spawn(async {}).unwrap();
+/// }
+///
+/// let nursery: Nursery = Nursery::new();
+/// start_work(&nursery); // the owner is a spawner too
+/// assert_eq!(nursery.close().await.stats().completed, 1);
+/// # }
+/// ```
+impl<T: Send + 'static, E: Send + 'static> Deref for Nursery<T, E> {
+    type Target = Spawner<T, E>;
+
+    fn deref(&self) -> &Spawner<T, E> {
+        &self.spawner
     }
-    shared.drain().await
 }
 
 impl<T: Send + 'static, E: Send + 'static> Drop for Nursery<T, E> {
     fn drop(&mut self) {
-        let shared = &self.shared;
-        if shared.detached.load(Ordering::Relaxed) || shared.core.is_closed() {
+        let shared = self.shared();
+        if shared.is_detached() {
             return;
         }
-        let live = shared.core.children(shared.core.live());
+        shared.close_joins();
+        if shared.core.is_closed() {
+            return;
+        }
+        let live = shared.core.children_now().1;
         if live > 0 {
             #[cfg(feature = "tracing")]
             tracing::warn!(
@@ -852,10 +554,37 @@ impl<T: Send + 'static, E: Send + 'static> Drop for Nursery<T, E> {
     }
 }
 
+/// The outputs of the children, in completion order: the stream form of
+/// [`join_next`](Nursery::join_next), which ends once no child is live and
+/// every output was taken. Each output spends a unit of tokio's cooperative
+/// budget.
+///
+/// # Examples
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use futures_util::StreamExt;
+///
+/// let mut nursery: scope_core::Nursery<u64, std::io::Error> = scope_core::Nursery::new();
+/// for i in 1..=4 {
+///     nursery.spawn(async move { Ok(i * i) }).unwrap();
+/// }
+/// let total: u64 = (&mut nursery).collect::<Vec<_>>().await.into_iter().sum();
+/// assert_eq!(total, 30);
+/// # }
+/// ```
+impl<T: Send + 'static, E: Send + 'static> Stream for Nursery<T, E> {
+    type Item = T;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        self.shared().poll_output(cx)
+    }
+}
+
 impl<T: Send + 'static, E: Send + 'static> fmt::Debug for Nursery<T, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Nursery")
-            .field("name", &self.shared.name())
+            .field("name", &self.shared().name())
             .field("stats", &self.stats())
             .field("closing", &self.is_closing())
             .field("cancelled", &self.is_cancelled())

@@ -145,10 +145,11 @@ impl<E> Report<E> {
         self.cancel_reason
     }
 
-    /// `false` only for a report made without waiting for the drain: a
-    /// `close`, `closed` or `shutdown` called from inside one of the
-    /// nursery's own children (or a descendant's), or a `shutdown` that left
-    /// blocking children running. A non-final report is a reading of the
+    /// `false` for a report made without waiting for the drain: a `close`,
+    /// `closed` or `shutdown` called from inside one of the nursery's own
+    /// children (or a descendant's, or its body), a `shutdown` that left
+    /// blocking children running, or [`report`](crate::Spawner::report)
+    /// before the drain. A non-final report is a reading of the
     /// counters at that moment; a later `close` from outside gets the final one.
     ///
     /// # Examples
@@ -158,8 +159,8 @@ impl<E> Report<E> {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
     /// let spawner = nursery.spawner();
     /// nursery.spawn(async move {
-    ///     // From inside: starts the close and returns without waiting for itself.
-    ///     assert!(!spawner.close().await.is_final());
+    ///     // From inside: returns without waiting for itself.
+    ///     assert!(!spawner.closed().await.is_final());
     /// }).unwrap();
     /// assert!(nursery.close().await.is_final());
     /// # }
@@ -213,25 +214,6 @@ impl<E> Report<E> {
     #[must_use]
     pub fn ended_after_cancel(&self) -> u64 {
         self.stats.cancelled + self.failed_after_cancel
-    }
-
-    /// Children ended by abort (`abort_all`, the last phase of a shutdown,
-    /// drop), including queued children dropped unstarted by an abort; the
-    /// same as [`Stats::aborted`].
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// nursery.spawn(std::future::pending::<()>()).unwrap();
-    /// let report = nursery.shutdown(std::time::Duration::ZERO).await;
-    /// assert_eq!(report.aborted(), 1);
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn aborted(&self) -> u64 {
-        self.stats.aborted
     }
 
     /// Blocking children still running when a `shutdown` gave up on them:
@@ -387,13 +369,21 @@ pub struct Failure<E> {
     inner: Arc<FailureInner<E>>,
 }
 
-struct FailureInner<E> {
+pub(crate) struct FailureInner<E> {
     is_panic: bool,
     name: Option<Arc<str>>,
     value: Mutex<Option<ChildError<E>>>,
 }
 
 impl<E> Failure<E> {
+    pub(crate) fn from_arc(inner: Arc<FailureInner<E>>) -> Self {
+        Failure { inner }
+    }
+
+    pub(crate) fn into_arc(self) -> Arc<FailureInner<E>> {
+        self.inner
+    }
+
     pub(crate) fn new(err: ChildError<E>) -> Self {
         Failure {
             inner: Arc::new(FailureInner {

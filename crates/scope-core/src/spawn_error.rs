@@ -31,11 +31,18 @@ pub(crate) enum Kind {
     Cancelled,
     Full,
     RuntimeShutdown,
+    /// `spawn_local` outside a `LocalSet`: never handed to the caller, who
+    /// gets the panic instead.
+    NotLocal,
 }
 
 impl<F> SpawnError<F> {
     pub(crate) fn new(kind: Kind, inner: F) -> Self {
         SpawnError { kind, inner }
+    }
+
+    pub(crate) fn kind(&self) -> Kind {
+        self.kind
     }
 
     /// The nursery is closing (to spawns from outside it) or closed (to all).
@@ -134,6 +141,7 @@ impl<F> SpawnError<F> {
             Kind::Cancelled => "the nursery is cancelled",
             Kind::Full => "the nursery is at its child limit",
             Kind::RuntimeShutdown => "the nursery's runtime has shut down",
+            Kind::NotLocal => "spawn_local was called outside a LocalSet",
         }
     }
 }

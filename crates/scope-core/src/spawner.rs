@@ -1,9 +1,11 @@
-//! [`Spawner`]: a cloneable handle that spawns into a nursery.
+//! [`Spawner`]: the handle on a nursery: spawning, the token, state
+//! queries and waits.
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
 
+use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::builder::Builder;
@@ -15,14 +17,21 @@ use crate::spawn_error::SpawnError;
 use crate::stats::Stats;
 use crate::{BoxError, ChildOutput};
 
-/// A cloneable, `Send + Sync` handle that spawns into a [`Nursery`](crate::Nursery):
-/// from inside its children, from synchronous code, and from threads outside
-/// the runtime (the nursery keeps the runtime handle it was created on).
+/// A cloneable, `Send + Sync` handle on a [`Nursery`](crate::Nursery): it
+/// spawns children, hands out the token, and reads and waits for the
+/// nursery's state. The owner holds one too (a `Nursery` dereferences to its
+/// `Spawner`), so every method here is also the owner's; escalation (close,
+/// cancel, abort, shutdown) is the owner's alone.
+///
+/// Children are spawned with no `.await`: from the owner, from inside a
+/// child, from synchronous code and from threads outside the runtime (the
+/// nursery keeps the runtime handle it was created on). Each spawn returns
+/// the child's [`AbortHandle`], as `JoinSet::spawn` does, or a
+/// [`SpawnError`] that hands the future back unpolled.
 ///
 /// A spawner does not keep the nursery open and creates no reference cycle:
-/// when the owner closes, cancels or drops the nursery, the spawner's spawns
-/// are refused with the future handed back. It may also close the nursery
-/// (from inside a child that starts the close without waiting for itself).
+/// once the owner closes, cancels or drops the nursery, its spawns are
+/// refused.
 ///
 /// # Examples
 ///
@@ -44,7 +53,7 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    shared: Arc<Shared<T, E>>,
+    pub(crate) shared: Arc<Shared<T, E>>,
 }
 
 impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
@@ -52,11 +61,16 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         Spawner { shared }
     }
 
-    /// As [`Nursery::spawn`](crate::Nursery::spawn).
+    /// Spawns a child and returns its [`AbortHandle`] (its task id, and a way
+    /// to abort it alone). It runs at once, or, past the
+    /// [running limit](crate::Builder::max_running), waits in its task for a
+    /// slot.
     ///
     /// # Errors
     ///
-    /// As [`Nursery::spawn`](crate::Nursery::spawn).
+    /// Hands the future back, unpolled, when the nursery is closing (to
+    /// spawns from outside it), closed, cancelled, at its held limit, or its
+    /// runtime has shut down.
     ///
     /// # Examples
     ///
@@ -66,11 +80,14 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     /// let spawner = nursery.spawner();
     /// // From a thread outside the runtime.
     /// std::thread::spawn(move || spawner.spawn(async {}).unwrap()).join().unwrap();
-    /// assert_eq!(nursery.close().await.stats().completed, 1);
+    /// let stuck = nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// stuck.abort(); // this child alone
+    /// let report = nursery.close().await;
+    /// assert_eq!((report.stats().completed, report.stats().aborted), (1, 1));
     /// # }
     /// ```
     #[track_caller]
-    pub fn spawn<F>(&self, fut: F) -> Result<(), SpawnError<F>>
+    pub fn spawn<F>(&self, fut: F) -> Result<AbortHandle, SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: ChildOutput<T, E>,
@@ -78,25 +95,31 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         self.shared.spawn(fut, None, false)
     }
 
-    /// As [`Nursery::spawn_named`](crate::Nursery::spawn_named).
+    /// [`spawn`](Self::spawn) with a name: listed in
+    /// [`snapshot`](Self::snapshot), in its failure and, with `tracing`, in
+    /// its span.
     ///
     /// # Errors
     ///
-    /// As [`Nursery::spawn`](crate::Nursery::spawn).
+    /// As [`spawn`](Self::spawn).
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// nursery.spawner().spawn_named("refresh", std::future::pending::<()>()).unwrap();
-    /// assert_eq!(nursery.snapshot().children()[0].name(), Some("refresh"));
+    /// nursery.spawn_named("heartbeat", std::future::pending::<()>()).unwrap();
+    /// assert_eq!(nursery.snapshot().children()[0].name(), Some("heartbeat"));
     /// # nursery.abort_all();
     /// # nursery.close().await;
     /// # }
     /// ```
     #[track_caller]
-    pub fn spawn_named<F>(&self, name: impl Into<Arc<str>>, fut: F) -> Result<(), SpawnError<F>>
+    pub fn spawn_named<F>(
+        &self,
+        name: impl Into<Arc<str>>,
+        fut: F,
+    ) -> Result<AbortHandle, SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: ChildOutput<T, E>,
@@ -104,26 +127,27 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         self.shared.spawn(fut, Some(name.into()), false)
     }
 
-    /// As [`Nursery::try_spawn`](crate::Nursery::try_spawn).
+    /// [`spawn`](Self::spawn), only if the child can start now: past the
+    /// running limit it is refused ([`SpawnError::is_full`]) instead of
+    /// waiting for a slot.
     ///
     /// # Errors
     ///
-    /// As [`Nursery::try_spawn`](crate::Nursery::try_spawn).
+    /// As [`spawn`](Self::spawn), plus a full running limit.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::builder().max_running(1).build().unwrap();
-    /// let spawner = nursery.spawner();
-    /// spawner.try_spawn(std::future::pending::<()>()).unwrap();
-    /// assert!(spawner.try_spawn(async {}).unwrap_err().is_full());
+    /// nursery.try_spawn(std::future::pending::<()>()).unwrap();
+    /// assert!(nursery.try_spawn(async {}).unwrap_err().is_full());
     /// # nursery.abort_all();
     /// # nursery.close().await;
     /// # }
     /// ```
     #[track_caller]
-    pub fn try_spawn<F>(&self, fut: F) -> Result<(), SpawnError<F>>
+    pub fn try_spawn<F>(&self, fut: F) -> Result<AbortHandle, SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: ChildOutput<T, E>,
@@ -131,24 +155,67 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         self.shared.spawn(fut, None, true)
     }
 
-    /// As [`Nursery::spawn_blocking`](crate::Nursery::spawn_blocking).
+    /// Spawns a child that is not `Send` on the current `LocalSet` (or
+    /// `LocalRuntime`), as `JoinSet::spawn_local` does, under every rule of
+    /// the nursery: accounted for, reaped, limited, cancelled, aborted,
+    /// joined and drained like any child. It runs only while its `LocalSet`
+    /// is driven: a `close` waits for it there.
     ///
     /// # Errors
     ///
-    /// As [`Nursery::spawn`](crate::Nursery::spawn).
+    /// As [`spawn`](Self::spawn).
+    ///
+    /// # Panics
+    ///
+    /// Outside a `LocalSet` or `LocalRuntime`, as `JoinSet::spawn_local`
+    /// does (the nursery counts the attempt as refused).
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let mut nursery: scope_core::Nursery<usize, std::io::Error> = scope_core::Nursery::new();
-    /// nursery.spawner().spawn_blocking(|| Ok("a blocking read".len())).unwrap();
-    /// assert_eq!(nursery.join_next().await, Some(15));
-    /// # nursery.close().await;
+    /// use std::rc::Rc;
+    ///
+    /// let nursery: scope_core::Nursery<usize, std::io::Error> = scope_core::Nursery::new();
+    /// let local = tokio::task::LocalSet::new();
+    /// let report = local
+    ///     .run_until(async {
+    ///         let shared = Rc::new(vec![1, 2, 3]); // not `Send`
+    ///         nursery.spawn_local(async move { Ok(shared.len()) }).unwrap();
+    ///         nursery.close().await
+    ///     })
+    ///     .await;
+    /// assert_eq!(report.stats().completed, 1);
     /// # }
     /// ```
     #[track_caller]
-    pub fn spawn_blocking<Fn, O>(&self, f: Fn) -> Result<(), SpawnError<Fn>>
+    pub fn spawn_local<F>(&self, fut: F) -> Result<AbortHandle, SpawnError<F>>
+    where
+        F: Future + 'static,
+        F::Output: ChildOutput<T, E>,
+    {
+        self.shared.spawn_local(fut)
+    }
+
+    /// Runs a blocking closure on tokio's blocking pool as a child, as
+    /// `JoinSet::spawn_blocking` does. Once started it cannot be aborted: a
+    /// `shutdown` reports it as still running.
+    ///
+    /// # Errors
+    ///
+    /// As [`spawn`](Self::spawn), handing the closure back.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let mut nursery: scope_core::Nursery<u64, std::io::Error> = scope_core::Nursery::new();
+    /// nursery.spawn_blocking(|| Ok((1..=10u64).product())).unwrap();
+    /// assert_eq!(nursery.join_next().await, Some(3_628_800));
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn spawn_blocking<Fn, O>(&self, f: Fn) -> Result<AbortHandle, SpawnError<Fn>>
     where
         Fn: FnOnce() -> O + Send + 'static,
         O: ChildOutput<T, E>,
@@ -156,62 +223,77 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         self.shared.spawn_blocking(f, None)
     }
 
-    /// The nursery's cancellation token; see
-    /// [`Nursery::token`](crate::Nursery::token).
+    /// The nursery's cancellation token, for children to `select!` on.
+    /// Cancelling it (directly, or a token it descends from) is cancelling
+    /// the nursery: spawns are refused, children waiting for a running slot
+    /// end as cancelled, and children that return from then on count as
+    /// cancelled; it reaches every nested nursery.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// assert!(!nursery.spawner().token().is_cancelled());
+    /// let token = nursery.token().clone();
+    /// nursery.spawn(async move { token.cancelled().await }).unwrap();
+    /// nursery.token().cancel();
+    /// assert!(nursery.is_cancelled());
+    /// assert!(nursery.spawn(async {}).unwrap_err().is_cancelled());
+    /// assert_eq!(nursery.close().await.stats().cancelled, 1);
     /// # }
     /// ```
     #[must_use]
     pub fn token(&self) -> &CancellationToken {
-        &self.shared.token
+        self.shared.token()
     }
 
-    /// As [`Nursery::cancel`](crate::Nursery::cancel).
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// nursery.spawner().cancel();
-    /// assert!(nursery.is_cancelled());
-    /// # }
-    /// ```
-    pub fn cancel(&self) {
-        self.shared.cancel(CancelReason::Requested);
-    }
-
-    /// As [`Nursery::close`](crate::Nursery::close); from inside one of the
-    /// nursery's children it starts the close and returns at once.
+    /// Waits until the nursery has begun to close (`close`, `shutdown`,
+    /// `detach` or the owner's drop); at once if it has. This is the
+    /// graceful signal, "take no new work", for long-running children such
+    /// as an accept loop or a connection's request loop, which finish what
+    /// they hold and return; the [`token`](Self::token) is the forceful one.
+    /// A cancel does not begin the close.
     ///
     /// # Cancel safety
     ///
-    /// Cancel safe.
+    /// Cancel safe: dropping the future only stops waiting.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use tokio::sync::mpsc;
+    ///
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// let (requests, mut incoming) = mpsc::channel::<u32>(8);
     /// let spawner = nursery.spawner();
+    /// // A request loop: serves until the close begins, then returns.
     /// nursery.spawn(async move {
-    ///     let report = spawner.close().await; // returns: does not wait for itself
-    ///     assert!(!report.is_final());
+    ///     loop {
+    ///         tokio::select! {
+    ///             _ = spawner.closing() => return,
+    ///             Some(n) = incoming.recv() => {
+    ///                 // Follow-up work is still accepted from inside while draining.
+    ///                 spawner.spawn(async move { let _ = n * 2; }).unwrap();
+    ///             }
+    ///         }
+    ///     }
     /// }).unwrap();
-    /// assert!(nursery.closed().await.is_final());
+    /// requests.send(21).await.unwrap();
+    /// tokio::task::yield_now().await;
+    /// // Without `closing` this close would wait for the loop forever.
+    /// assert_eq!(nursery.close().await.stats().completed, 2);
+    /// nursery.closing().await; // resolves at once from now on
     /// # }
     /// ```
-    pub async fn close(&self) -> Report<E> {
-        crate::nursery::close(&self.shared).await
+    pub async fn closing(&self) {
+        self.shared.core.wait_closing().await;
     }
 
-    /// As [`Nursery::closed`](crate::Nursery::closed).
+    /// Waits for the nursery to drain (someone else begins the close) and
+    /// returns the final [`Report`]. From inside one of its children or its
+    /// body, which the drain would wait for, it returns a report that is not
+    /// [final](Report::is_final) at once.
     ///
     /// # Cancel safety
     ///
@@ -232,8 +314,10 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         self.shared.closed().await
     }
 
-    /// As [`Nursery::closing`](crate::Nursery::closing): resolves once the
-    /// nursery has begun to close, also when the owner was dropped.
+    /// Waits until no child is live (running, waiting for a slot, or
+    /// nested; a running [body](crate::Nursery::inside) does not count); at
+    /// once if none is. It starts nothing: an open nursery may get more
+    /// children after.
     ///
     /// # Cancel safety
     ///
@@ -244,28 +328,32 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// let spawner = nursery.spawner();
-    /// let waiter = tokio::spawn(async move { spawner.closing().await });
-    /// drop(nursery); // a drop begins the close too
-    /// waiter.await.unwrap();
+    /// nursery.spawn(tokio::task::yield_now()).unwrap();
+    /// nursery.idle().await;
+    /// assert_eq!(nursery.stats().live, 0);
+    /// assert!(!nursery.is_closing());
     /// # }
     /// ```
-    pub async fn closing(&self) {
-        self.shared.core.wait_closing().await;
+    pub async fn idle(&self) {
+        self.shared.idle().await;
     }
 
-    /// A builder for a nursery nested in this one; see
-    /// [`Nursery::child_builder`](crate::Nursery::child_builder).
+    /// A builder for a nursery nested in this one: its token is a child of
+    /// this one's, this nursery counts it as one live child until it
+    /// drains, and under [`FailFast`](crate::Policy::FailFast) its failure
+    /// is one failure here.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// let nested: scope_core::Nursery = nursery.spawner().child_builder().build().unwrap();
-    /// assert_eq!(nursery.stats().live, 1, "the nested nursery is one live child");
-    /// nested.close().await;
-    /// assert_eq!(nursery.close().await.stats().completed, 1);
+    /// let parent: scope_core::Nursery = scope_core::Nursery::new();
+    /// let child: scope_core::Nursery<u32> = parent.child_builder().name("conn-1").build().unwrap();
+    /// assert_eq!(parent.stats().live, 1, "the nested nursery is one live child");
+    /// parent.cancel();
+    /// assert!(child.is_cancelled());
+    /// child.close().await;
+    /// assert_eq!(parent.close().await.stats().cancelled, 1);
     /// # }
     /// ```
     #[must_use]
@@ -273,7 +361,9 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         Builder::new(Some(Arc::clone(&self.shared) as _))
     }
 
-    /// The report as it stands now; see [`Nursery::report`](crate::Nursery::report).
+    /// The report as it stands now: the final one (what `close` returned)
+    /// once the nursery has drained, otherwise one that is not
+    /// [final](Report::is_final).
     ///
     /// # Examples
     ///
@@ -281,6 +371,8 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
     /// let spawner = nursery.spawner();
+    /// nursery.spawn(async {}).unwrap();
+    /// assert!(!spawner.report().is_final());
     /// nursery.close().await;
     /// assert!(spawner.report().is_final());
     /// # }
@@ -290,14 +382,16 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         self.shared.report_now()
     }
 
-    /// As [`Nursery::stats`](crate::Nursery::stats).
+    /// The counters now; see [`Stats`].
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// assert_eq!(nursery.spawner().stats().live, 0);
+    /// nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// assert_eq!(nursery.stats().live, 1);
+    /// # nursery.abort_all();
     /// # }
     /// ```
     #[must_use]
@@ -305,14 +399,21 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         self.shared.core.stats()
     }
 
-    /// As [`Nursery::snapshot`](crate::Nursery::snapshot).
+    /// The live children now, with names and ages; see [`Snapshot`] for which
+    /// children are listed.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// assert!(nursery.spawner().snapshot().children().is_empty());
+    /// nursery.spawn_named("watcher", std::future::pending::<()>()).unwrap();
+    /// nursery.spawn(std::future::pending::<()>()).unwrap();
+    /// let snap = nursery.snapshot();
+    /// assert_eq!(snap.live(), 2);
+    /// assert_eq!(snap.children()[0].name(), Some("watcher"));
+    /// assert_eq!(snap.unlisted(), 1);
+    /// # nursery.abort_all();
     /// # }
     /// ```
     #[must_use]
@@ -320,7 +421,8 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         self.shared.snapshot()
     }
 
-    /// As [`Nursery::is_closing`](crate::Nursery::is_closing).
+    /// The close has begun (`close`, `shutdown`, `detach` or the owner's
+    /// drop): spawns from outside the nursery are refused.
     ///
     /// # Examples
     ///
@@ -337,14 +439,39 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         self.shared.core.is_closing()
     }
 
-    /// As [`Nursery::is_cancelled`](crate::Nursery::is_cancelled).
+    /// The last child (and body) ended after the close began: every spawn is
+    /// refused. ([`closed`](Self::closed) waits for it.)
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)] async fn main() {
+    /// use std::time::Duration;
+    /// let n: scope_core::Nursery = scope_core::Nursery::new();
+    /// n.spawn(tokio::time::sleep(Duration::from_secs(5))).unwrap();
+    /// // Start the close, but stop waiting after a second.
+    /// assert!(tokio::time::timeout(Duration::from_secs(1), n.close()).await.is_err());
+    /// assert!(n.is_closing() && !n.is_closed());
+    /// n.close().await;
+    /// assert!(n.is_closed());
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn is_closed(&self) -> bool {
+        self.shared.core.is_closed()
+    }
+
+    /// The nursery's token was cancelled, whoever cancelled it;
+    /// [`cancel_reason`](Self::cancel_reason) says why.
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
     /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
-    /// assert!(!nursery.spawner().is_cancelled());
+    /// assert!(!nursery.is_cancelled());
+    /// nursery.cancel();
+    /// assert!(nursery.spawner().is_cancelled());
     /// # }
     /// ```
     #[must_use]
@@ -352,17 +479,20 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         self.shared.core.is_cancelled()
     }
 
-    /// As [`Nursery::cancel_reason`](crate::Nursery::cancel_reason).
+    /// Why the token was cancelled, now; `None` while it has not fired. The
+    /// first reason is kept; see [`CancelReason`].
     ///
     /// # Examples
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() {
-    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// use scope_core::{CancelReason, Nursery};
+    ///
+    /// let nursery: Nursery = Nursery::new();
     /// let spawner = nursery.spawner();
     /// assert_eq!(spawner.cancel_reason(), None);
     /// drop(nursery);
-    /// assert_eq!(spawner.cancel_reason(), Some(scope_core::CancelReason::Dropped));
+    /// assert_eq!(spawner.cancel_reason(), Some(CancelReason::Dropped));
     /// # }
     /// ```
     #[must_use]
@@ -384,6 +514,8 @@ impl<T: Send + 'static, E: Send + 'static> fmt::Debug for Spawner<T, E> {
         f.debug_struct("Spawner")
             .field("name", &self.shared.name())
             .field("stats", &self.stats())
+            .field("closing", &self.is_closing())
+            .field("cancelled", &self.is_cancelled())
             .finish()
     }
 }

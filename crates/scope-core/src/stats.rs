@@ -1,6 +1,6 @@
 //! [`Stats`]: the nursery's counters, read cheaply.
 
-/// A reading of a nursery's counters ([`Nursery::stats`](crate::Nursery::stats)).
+/// A reading of a nursery's counters ([`Spawner::stats`](crate::Spawner::stats), on a nursery or any of its spawners).
 ///
 /// Each counter is read with one relaxed load; a reading taken while children
 /// run is an estimate (a child ending during the read may show in two places,

@@ -69,7 +69,7 @@ async fn shutdown_reports_which_phase_each_child_ended_in() {
     let report = nursery.shutdown(Duration::from_secs(10)).await;
     assert_eq!(report.ended_in_drain(), 1);
     assert_eq!(report.ended_after_cancel(), 2);
-    assert_eq!(report.aborted(), 3);
+    assert_eq!(report.stats().aborted, 3);
     assert_eq!(report.still_running(), 0);
     assert!(report.is_final());
     // Drain window, then the cancel window: the grace in total, never longer.
@@ -83,7 +83,7 @@ async fn shutdown_returns_exactly_at_grace_when_a_child_ignores_the_cancel() {
     let start = tokio::time::Instant::now();
     let report = nursery.shutdown(Duration::from_secs(8)).await;
     assert_eq!(start.elapsed(), Duration::from_secs(8));
-    assert_eq!(report.aborted(), 1);
+    assert_eq!(report.stats().aborted, 1);
     assert!(report.is_final());
 }
 
@@ -104,7 +104,7 @@ async fn shutdown_cancels_after_three_quarters_of_the_grace() {
     let report = nursery.shutdown(Duration::from_secs(8)).await;
     assert_eq!(seen_at.await.unwrap(), Duration::from_secs(6));
     assert_eq!(start.elapsed(), Duration::from_secs(8));
-    assert_eq!(report.aborted(), 1);
+    assert_eq!(report.stats().aborted, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -125,7 +125,7 @@ async fn shutdown_phases_sets_each_window() {
         .await;
     assert_eq!(seen_at.await.unwrap(), Duration::from_secs(3));
     assert_eq!(start.elapsed(), Duration::from_secs(5));
-    assert_eq!(report.aborted(), 1);
+    assert_eq!(report.stats().aborted, 1);
 }
 
 #[tokio::test(start_paused = true)]
@@ -163,7 +163,7 @@ async fn work_that_finishes_within_the_drain_window_is_never_cancelled() {
     }
     let report = nursery.shutdown(Duration::from_secs(6)).await;
     assert_eq!(report.ended_in_drain(), 4);
-    assert_eq!(report.ended_after_cancel() + report.aborted(), 0);
+    assert_eq!(report.ended_after_cancel() + report.stats().aborted, 0);
     assert!(!nursery.token().is_cancelled());
 }
 
@@ -172,7 +172,7 @@ async fn zero_grace_cancels_and_aborts_at_once() {
     let nursery: Nursery = Nursery::new();
     nursery.spawn(std::future::pending::<()>()).unwrap();
     let report = nursery.shutdown(Duration::ZERO).await;
-    assert_eq!(report.aborted(), 1);
+    assert_eq!(report.stats().aborted, 1);
     assert!(nursery.is_cancelled());
 }
 

@@ -26,10 +26,13 @@ async fn the_owners_cancel_is_requested() {
 }
 
 #[tokio::test]
-async fn a_spawners_cancel_is_requested() {
+async fn a_spawner_holders_cancel_through_the_token_is_requested() {
+    // A spawner cannot escalate; its holder cancels through the token.
     let nursery: Nursery = Nursery::new();
     let spawner = nursery.spawner();
-    nursery.spawn(async move { spawner.cancel() }).unwrap();
+    nursery
+        .spawn(async move { spawner.token().cancel() })
+        .unwrap();
     let report = nursery.close().await;
     assert_eq!(report.cancel_reason(), Some(CancelReason::Requested));
 }
@@ -122,7 +125,7 @@ async fn a_shutdown_of_a_cancelled_nursery_keeps_the_first_reason() {
     nursery.spawn(std::future::pending::<()>()).unwrap();
     nursery.cancel();
     let report = nursery.shutdown(Duration::from_secs(4)).await;
-    assert_eq!(report.aborted(), 1);
+    assert_eq!(report.stats().aborted, 1);
     assert_eq!(report.cancel_reason(), Some(CancelReason::Requested));
 }
 

@@ -116,13 +116,14 @@ async fn concurrent_closes_all_wait_and_see_the_same_report() {
 
 #[tokio::test]
 async fn close_from_inside_a_child_returns_without_waiting_for_itself() {
-    let nursery: Nursery = Nursery::new();
-    let spawner = nursery.spawner();
+    // The owner shared with its own child.
+    let nursery: Arc<Nursery> = Arc::new(Nursery::new());
+    let owner = nursery.clone();
     let returned = Arc::new(AtomicBool::new(false));
     let r = returned.clone();
     nursery
         .spawn(async move {
-            let report = spawner.close().await;
+            let report = owner.close().await;
             assert!(!report.is_final());
             r.store(true, Ordering::SeqCst);
         })
@@ -135,13 +136,13 @@ async fn close_from_inside_a_child_returns_without_waiting_for_itself() {
 
 #[tokio::test]
 async fn close_from_a_grandchild_in_a_nested_nursery_does_not_deadlock() {
-    let parent: Nursery = Nursery::new();
+    let parent: Arc<Nursery> = Arc::new(Nursery::new());
     let child: Nursery = parent.child_builder().build().unwrap();
-    let parent_spawner = parent.spawner();
+    let server = parent.clone();
     child
         .spawn(async move {
             // A connection task asking the whole server to close.
-            let report = parent_spawner.close().await;
+            let report = server.close().await;
             assert!(!report.is_final());
         })
         .unwrap();

@@ -108,12 +108,12 @@ async fn a_child_waiting_on_closing_returns_and_lets_the_close_finish() {
 
 #[tokio::test]
 async fn a_child_that_closes_its_own_nursery_sees_closing_at_once() {
-    let nursery: Nursery = Nursery::new();
-    let spawner = nursery.spawner();
+    let nursery: std::sync::Arc<Nursery> = std::sync::Arc::new(Nursery::new());
+    let owner = nursery.clone();
     nursery
         .spawn(async move {
-            assert!(!spawner.close().await.is_final());
-            assert!(poll_once(pin!(spawner.closing())).is_ready());
+            assert!(!owner.close().await.is_final());
+            assert!(poll_once(pin!(owner.closing())).is_ready());
         })
         .unwrap();
     assert!(nursery.closed().await.is_final());

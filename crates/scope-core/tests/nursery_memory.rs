@@ -73,9 +73,15 @@ async fn a_million_finished_children_leave_less_than_a_mebibyte() {
     let nursery: Nursery = Nursery::new();
     let done = Arc::new(Done::default());
     // Warm up: the JoinSet's and the runtime's queues reach their working size.
-    churn(10 * BATCH, &done, |d| nursery.spawn(d.child()).unwrap()).await;
+    churn(10 * BATCH, &done, |d| {
+        drop(nursery.spawn(d.child()).unwrap())
+    })
+    .await;
     let before = live();
-    churn(1_000_000, &done, |d| nursery.spawn(d.child()).unwrap()).await;
+    churn(1_000_000, &done, |d| {
+        drop(nursery.spawn(d.child()).unwrap())
+    })
+    .await;
     let after = live();
     let retained = after - before;
     println!("1,000,000 finished children: {retained} bytes retained");

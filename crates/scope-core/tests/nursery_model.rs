@@ -1,14 +1,16 @@
 //! Model-based randomized tests: random nurseries (policy, running limit),
 //! random children (ok / err / panic after a delay, waiting for cancellation,
 //! ignoring it), spawned from the owner, a `Spawner` or a plain thread at
-//! random times, an optional `cancel`, and a final `shutdown` with a random
-//! grace. Every run is checked against a small reference model of what each
-//! child must have ended as.
+//! random times, an optional `cancel`, aborts of single children through the
+//! handle their spawn returned (running, or still waiting for a slot), and a
+//! final `shutdown` with a random grace. Every run is checked against a small
+//! reference model of what each child must have ended as.
 //!
 //! Times are chosen so that no two events can tie: operations happen at whole
-//! multiples of 50 s (the shutdown at a whole second), and child `i` lasts `k`
-//! seconds plus `2^i` ms, so every chain of children through a running slot
-//! ends at a distinct instant that is never an operation's.
+//! multiples of 50 s (aborts half a second after an odd one, the shutdown at
+//! a whole second), and child `i` lasts `k` seconds plus `2^i` ms, so every
+//! chain of children through a running slot ends at a distinct instant (at
+//! most 255 ms past a whole second) that is never an operation's.
 //!
 //! `SCOPE_MODEL_SEQUENCES` sets how many sequences run (default 2,000);
 //! `SCOPE_MODEL_SEED` replays one.
@@ -40,6 +42,8 @@ struct Plan {
     /// (spawn time ms, kind, via), in spawn order.
     children: Vec<(u64, Kind, Via)>,
     cancel_at: Option<u64>,
+    /// (time ms, index of the child whose handle aborts it), in time order.
+    aborts: Vec<(u64, usize)>,
     shutdown_at: u64,
     grace: u64,
 }
@@ -91,6 +95,13 @@ fn plan(seed: u64) -> Plan {
         .collect::<Vec<_>>();
     let mut children = children;
     children.sort_by_key(|c| c.0); // stable: same-time spawns keep index order
+    let mut aborts: Vec<(u64, usize)> = (0..r.below(3))
+        .map(|_| {
+            let at = STEP * (1 + 2 * r.below(3)) + 500;
+            (at, r.below(n as u64) as usize)
+        })
+        .collect();
+    aborts.sort();
     Plan {
         fail_fast: r.below(2) == 0,
         limit: match r.below(3) {
@@ -103,6 +114,7 @@ fn plan(seed: u64) -> Plan {
             1 => Some(5 * STEP),
             _ => None,
         },
+        aborts,
         // Either after every timed child has ended, or a few whole seconds
         // after the last spawns, so that the shutdown's windows cut through
         // running children and queues.
@@ -213,6 +225,24 @@ impl Sim<'_> {
         }
     }
 
+    /// The child's handle aborts it: a running one ends and frees its slot,
+    /// a waiting one leaves the queue; any other is left alone.
+    fn abort(&mut self, i: usize, t: u64) {
+        match self.st[i] {
+            St::Running(_) => {
+                self.st[i] = St::Done;
+                self.e.aborted += 1;
+                self.free_slot(t);
+            }
+            St::Queued => {
+                self.queue.retain(|&q| q != i);
+                self.st[i] = St::Done;
+                self.e.aborted += 1;
+            }
+            _ => {}
+        }
+    }
+
     fn spawn(&mut self, i: usize, t: u64) {
         if self.cancelled {
             self.st[i] = St::Refused;
@@ -227,6 +257,26 @@ impl Sim<'_> {
     }
 }
 
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Spawn(usize),
+    Cancel,
+    Abort(usize),
+}
+
+/// Every operation of the plan but the shutdown, unsorted.
+fn events(p: &Plan) -> Vec<(u64, Op)> {
+    let mut ops: Vec<(u64, Op)> = p
+        .children
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.0, Op::Spawn(i)))
+        .collect();
+    ops.extend(p.cancel_at.map(|c| (c, Op::Cancel)));
+    ops.extend(p.aborts.iter().map(|&(t, i)| (t, Op::Abort(i))));
+    ops
+}
+
 fn expect(p: &Plan) -> Expect {
     let mut sim = Sim {
         p,
@@ -238,20 +288,16 @@ fn expect(p: &Plan) -> Expect {
         first_fail: None,
     };
     // Operations in time order; spawns (even multiples of STEP) never share an
-    // instant with a cancel (odd multiples).
-    let mut ops: Vec<(u64, Option<usize>)> = p
-        .children
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.0, Some(i)))
-        .collect();
-    ops.extend(p.cancel_at.map(|c| (c, None)));
+    // instant with a cancel (odd multiples), and aborts come half a second
+    // after one of those (two aborts at once run in plan order).
+    let mut ops: Vec<(u64, Op)> = events(p);
     ops.sort_by_key(|o| o.0);
     for (t, op) in ops {
         sim.settle(t);
         match op {
-            Some(i) => sim.spawn(i, t),
-            None => sim.cancel(t, true),
+            Op::Spawn(i) => sim.spawn(i, t),
+            Op::Cancel => sim.cancel(t, true),
+            Op::Abort(i) => sim.abort(i, t),
         }
     }
     // shutdown(grace): the drain window (three quarters of the grace), the
@@ -290,22 +336,24 @@ async fn run(p: &Plan) -> Expect {
     let spawner: Spawner<(), String> = nursery.spawner();
     let start = tokio::time::Instant::now();
     let at = |ms: u64| start + Duration::from_millis(ms);
-    let mut events: Vec<(u64, Option<usize>)> = p
-        .children
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.0, Some(i)))
-        .collect();
-    if let Some(c) = p.cancel_at {
-        events.push((c, None));
-    }
+    let mut events = events(p);
     events.sort_by_key(|e| e.0);
     let mut refused = 0;
+    let mut handles: Vec<Option<tokio::task::AbortHandle>> = vec![None; p.children.len()];
     for (t, what) in events {
         tokio::time::sleep_until(at(t)).await;
-        let Some(i) = what else {
-            nursery.cancel();
-            continue;
+        let i = match what {
+            Op::Spawn(i) => i,
+            Op::Cancel => {
+                nursery.cancel();
+                continue;
+            }
+            Op::Abort(i) => {
+                if let Some(h) = &handles[i] {
+                    h.abort();
+                }
+                continue;
+            }
         };
         let (_, kind, via) = p.children[i];
         let token = nursery.token().clone();
@@ -331,19 +379,20 @@ async fn run(p: &Plan) -> Expect {
             }
         };
         let name = format!("{i}");
-        let ok = match via {
-            Via::Owner => nursery.spawn_named(name, fut).is_ok(),
-            Via::Spawner => spawner.spawn_named(name, fut).is_ok(),
+        let handle = match via {
+            Via::Owner => nursery.spawn_named(name, fut).ok(),
+            Via::Spawner => spawner.spawn_named(name, fut).ok(),
             Via::Thread => {
                 let s = spawner.clone();
-                std::thread::spawn(move || s.spawn_named(name, fut).is_ok())
+                std::thread::spawn(move || s.spawn_named(name, fut).ok())
                     .join()
                     .unwrap()
             }
         };
-        if !ok {
+        if handle.is_none() {
             refused += 1;
         }
+        handles[i] = handle;
     }
     tokio::time::sleep_until(at(p.shutdown_at)).await;
     let report = nursery.shutdown(Duration::from_millis(p.grace)).await;

@@ -32,15 +32,15 @@ async fn cancelling_the_parent_reaches_every_descendant_never_the_reverse() {
 
 #[tokio::test]
 async fn the_parent_counts_a_nested_nursery_as_one_live_child_until_it_closes() {
-    let parent: Nursery = Nursery::new();
+    let parent: Arc<Nursery> = Arc::new(Nursery::new());
     let child: Nursery = parent.child_builder().build().unwrap();
     for _ in 0..5 {
         child.spawn(async {}).unwrap();
     }
     assert_eq!(parent.stats().live, 1);
     let parent_closing = tokio::spawn({
-        let spawner = parent.spawner();
-        async move { spawner.close().await }
+        let parent = parent.clone();
+        async move { parent.close().await }
     });
     tokio::task::yield_now().await;
     assert!(

@@ -85,7 +85,7 @@ async fn a_spawn_caught_mid_way_by_a_drop_is_refused_not_leaked() {
                 let _flag = flag;
                 std::future::pending::<()>().await
             });
-            r.map_err(|e| e.is_cancelled())
+            r.map(drop).map_err(|e| e.is_cancelled())
         })
     });
     // The spawn is admitted and parked before its hand-off.
@@ -173,7 +173,7 @@ async fn a_zero_grace_shutdown_is_always_final_without_blocking_children() {
         }
         let report = nursery.shutdown(Duration::ZERO).await;
         assert!(report.is_final(), "{report:?}");
-        assert_eq!(report.aborted(), 4);
+        assert_eq!(report.stats().aborted, 4);
     }
 }
 

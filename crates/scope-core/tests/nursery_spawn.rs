@@ -141,3 +141,70 @@ fn spawner_is_clone_send_sync() {
     fn send_sync<S: Send + Sync>() {}
     send_sync::<Nursery>();
 }
+
+/// Threads spawning at once spread the tasks over more than one set inside
+/// the nursery: an abort, a cancel and the close still reach every child.
+#[test]
+fn children_spawned_from_racing_threads_are_all_aborted_and_drained() {
+    const THREADS: usize = 4;
+    const EACH: usize = 5_000;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let nursery: Nursery = rt.block_on(async { Nursery::new() });
+    let start = Arc::new(std::sync::Barrier::new(THREADS));
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            let (spawner, start, handle) = (nursery.spawner(), start.clone(), rt.handle());
+            s.spawn(move || {
+                let _in = handle.enter();
+                start.wait();
+                for _ in 0..EACH {
+                    spawner.spawn(std::future::pending::<()>()).unwrap();
+                }
+            });
+        }
+    });
+    nursery.abort_all();
+    let report = rt.block_on(nursery.close());
+    assert_eq!(report.stats().spawned, (THREADS * EACH) as u64);
+    assert_eq!(report.stats().aborted, (THREADS * EACH) as u64);
+}
+
+/// The same for children that end by themselves: the close waits for all
+/// of them.
+#[test]
+fn children_spawned_from_racing_threads_all_finish_before_close_returns() {
+    const THREADS: usize = 4;
+    const EACH: usize = 5_000;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let nursery: Nursery = rt.block_on(async { Nursery::new() });
+    let ran = Arc::new(AtomicUsize::new(0));
+    let start = Arc::new(std::sync::Barrier::new(THREADS));
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            let (spawner, start, handle) = (nursery.spawner(), start.clone(), rt.handle());
+            let ran = ran.clone();
+            s.spawn(move || {
+                let _in = handle.enter();
+                start.wait();
+                for _ in 0..EACH {
+                    let ran = ran.clone();
+                    spawner
+                        .spawn(async move {
+                            tokio::task::yield_now().await;
+                            ran.fetch_add(1, Ordering::Relaxed);
+                        })
+                        .unwrap();
+                }
+            });
+        }
+    });
+    let report = rt.block_on(nursery.close());
+    assert_eq!(report.stats().completed, (THREADS * EACH) as u64);
+    assert_eq!(ran.load(Ordering::Relaxed), THREADS * EACH);
+}

@@ -57,6 +57,7 @@ impl JobOwner for Conn {
     {
         self.spawner()
             .spawn_named("job", job)
+            .map(drop)
             .map_err(SpawnError::into_inner)
     }
 

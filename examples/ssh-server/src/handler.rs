@@ -42,14 +42,14 @@ impl ConnHandler {
     /// Tells the client whether the nursery took the request's task.
     fn answer<F>(
         &self,
-        spawned: Result<(), SpawnError<F>>,
+        spawned: Result<tokio::task::AbortHandle, SpawnError<F>>,
         what: &str,
         channel: ChannelId,
         session: &mut Session,
     ) -> Result<(), russh::Error> {
         let id = self.conn.id();
         match spawned {
-            Ok(()) => {
+            Ok(_) => {
                 println!("conn {id}: {what}");
                 session.channel_success(channel)
             }

@@ -1,80 +1,107 @@
-//! The wrapper every child runs in: it records how the child ended, exactly
-//! once, whether the child returns, fails, panics, is aborted or is dropped
-//! unstarted.
+//! The wrappers children run in: each records how its child ended, exactly
+//! once, whether the child returns, fails, panics, is aborted, is dropped
+//! while waiting for a running slot, or is refused by the runtime.
+//!
+//! - [`Child`]: an async child, the future plus one pointer; [`Local`]
+//!   marks one that is not `Send`, for the current `LocalSet`.
+//! - [`BlockingChild`]: a closure for tokio's blocking pool.
+//! - [`Gated`]: a child that waits behind the running limit (see `limit.rs`)
+//!   inside its own task before the child inside it first runs; a blocking
+//!   child waits in a [`LaunchBlocking`] task that hands it to the blocking
+//!   pool once it has a slot.
 //!
 //! # Invariants
 //!
-//! 1. A child in the `JoinSet` ends exactly once: by `child_ended` when its
-//!    work returns or panics (the work is dropped first, so `fut`/`f` is
-//!    `None` afterwards), or by its `Drop` when the work is still there
-//!    (abort, runtime shutdown). A child *rescued* while the spawn that made
-//!    it is still on the stack (the runtime refused the task) ends nothing:
-//!    the spawner undoes the admission instead.
-//! 2. A queued child (waiting for a running slot) lives in a [`Queued`] box
-//!    and never reaches the wrapper's `Drop` with its work: it either starts
-//!    (and is then a child in the set) or is discarded, which ends it as
-//!    cancelled or aborted.
-//! 3. With a running limit, every child in the set holds a slot, so the
-//!    wrapper needs no flag for it: its end hands the slot on.
-//! 4. The wrapped future is never moved after its first poll: it is only
+//! 1. A child ends exactly once: by `Shared::child_ended` when its work
+//!    returns or panics (the work is dropped first), by its wrapper's `Drop`
+//!    when the work is still there (abort, runtime shutdown), or, while it
+//!    waits for a slot, by whoever decides its [`Slot`](super::limit::Slot)
+//!    (a cancel or abort sweeping the queue, or the `Gated` wrapper's own
+//!    `Drop`). A child *rescued* while the spawn that made it is still on the
+//!    stack (the runtime refused the task) ends nothing: the spawner undoes
+//!    the admission instead.
+//! 2. With a running limit, a child that runs holds a slot (it took one at
+//!    spawn or was granted one), so its end hands the slot on; a child that
+//!    ends while waiting holds none.
+//! 3. The wrapped future is never moved after its first poll: it is only
 //!    taken out while the spawn that armed the rescue slot is on this
 //!    thread's stack (tokio does not poll a task inside `spawn`), or while
-//!    queued (never handed to tokio), and only dropped in place otherwise.
-//!
-//! 5. In [`Child`], `shared.is_some()` iff `fut` holds a live future: the
+//!    its `Gated` wrapper still waits (the child inside was never polled),
+//!    and only dropped in place otherwise.
+//! 4. In [`Child`], `shared.is_some()` iff `fut` holds a live future: the
 //!    future is dropped (or moved out) exactly once, right before `shared` is
 //!    taken.
+//! 5. A [`Child`]'s pointer to its nursery holds no reference count: the
+//!    nursery keeps itself alive while the child is counted live
+//!    (`shared.rs`, invariant 6), and the child's end, which counts it out,
+//!    is the last use of the pointer.
 //!
-//! The wrapper is the future plus one pointer: in tokio's 128-byte-granular
-//! task cells every byte here can cost a whole step.
+//! The async wrapper is the future plus one pointer: in tokio's
+//! 128-byte-granular task cells every byte here can cost a whole step.
+//! Children that wait for a slot pay for the gate; the others do not.
 
 #![allow(unsafe_code)]
 
+use std::any::Any;
 use std::future::Future;
 use std::marker::PhantomPinned;
 use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
+use std::ptr::NonNull;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
 
 use tokio::runtime::Handle;
-use tokio::task::{Id, JoinSet};
+use tokio::task::{AbortHandle, Id, JoinHandle, JoinSet};
 
+use super::limit::{GONE, GRANTED, Slot, WAITING};
 use super::shared::Shared;
 use crate::ChildOutput;
 use crate::context;
+use crate::spawn_error::Kind;
 
 /// How a child ended.
 pub(crate) enum Ended<T, E> {
     Returned(Result<T, E>),
-    Panicked(Box<dyn std::any::Any + Send>),
+    Panicked(Box<dyn Any + Send>),
     /// Dropped after (or instead of) running, by abort or shutdown.
     Aborted,
-    /// Dropped unstarted from the queue by a cancellation.
+    /// Dropped while waiting for a slot, by a cancellation.
     Cancelled,
 }
 
 /// An async child: the future and one pointer. `shared` is `Some` exactly
-/// while `fut` holds a live future (invariant 5), which spares an `Option`
-/// around the future (no niche there: it would cost 8 bytes per task).
-pub(crate) struct Child<F: Send + 'static, T: Send + 'static, E: Send + 'static> {
+/// while `fut` holds a live future (invariant 4), which spares an `Option`
+/// around the future (no niche there: it would cost 8 bytes per task). The
+/// pointer holds no count (invariant 5): a spawn and an end each save two
+/// read-modify-writes of a counter every spawning and ending thread shares.
+pub(crate) struct Child<F: 'static, T: Send + 'static, E: Send + 'static> {
     fut: ManuallyDrop<F>,
-    shared: Option<Arc<Shared<T, E>>>,
+    shared: Option<NonNull<Shared<T, E>>>,
     #[cfg(feature = "tracing")]
     span: tracing::Span,
     _pin: PhantomPinned,
 }
 
+// SAFETY: the pointer stands for a shared reference to the nursery, which
+// is `Send` and `Sync`, kept alive by the live count rather than by a count
+// of its own (invariant 5): sending the child sends the future (hence `F:
+// Send`) and that reference. Sharing a `Child` shares nothing but `&F`.
+unsafe impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Send for Child<F, T, E> {}
+// SAFETY: as above.
+unsafe impl<F: Sync + 'static, T: Send + 'static, E: Send + 'static> Sync for Child<F, T, E> {}
+
 impl<F, T, E> Child<F, T, E>
 where
-    F: Future + Send + 'static,
+    F: Future + 'static,
     F::Output: ChildOutput<T, E>,
     T: Send + 'static,
     E: Send + 'static,
 {
+    /// `shared` must count the child live until its end (invariant 5).
     #[allow(unused_variables)]
-    pub(crate) fn new(fut: F, shared: Arc<Shared<T, E>>, name: Option<&str>) -> Self {
+    pub(crate) fn new(fut: F, shared: &Arc<Shared<T, E>>, name: Option<&str>) -> Self {
         #[cfg(feature = "tracing")]
         let span = tracing::trace_span!(
             "child",
@@ -83,7 +110,7 @@ where
         );
         Child {
             fut: ManuallyDrop::new(fut),
-            shared: Some(shared),
+            shared: NonNull::new(Arc::as_ptr(shared).cast_mut()),
             #[cfg(feature = "tracing")]
             span,
             _pin: PhantomPinned,
@@ -93,27 +120,29 @@ where
 
 impl<F, T, E> Future for Child<F, T, E>
 where
-    F: Future + Send + 'static,
+    F: Future + 'static,
     F::Output: ChildOutput<T, E>,
     T: Send + 'static,
     E: Send + 'static,
 {
-    type Output = Option<T>;
+    type Output = ();
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         // SAFETY: we never move out of `*this` after a poll: `fut` is only
-        // moved by `take_unstarted`, before any poll (invariant 4).
+        // moved by `take_unstarted`, before any poll (invariant 3).
         let this = unsafe { self.get_unchecked_mut() };
         if this.shared.is_none() {
             // Tokio never polls a completed future; be harmless if it did.
-            return Poll::Ready(None);
+            return Poll::Ready(());
         }
-        // SAFETY: `fut` is live (invariant 5), lives inside `*this`, which is
+        // SAFETY: `fut` is live (invariant 4), lives inside `*this`, which is
         // pinned, and is never moved again: it is only dropped in place.
         let fut = unsafe { Pin::new_unchecked(&mut *this.fut) };
         let polled = {
-            let core = &this.shared.as_ref().expect("checked above").core;
-            let _cx = context::enter(core);
+            // SAFETY: the child is counted live (it has not ended), so the
+            // nursery is alive (invariant 5).
+            let shared = unsafe { this.shared.expect("checked above").as_ref() };
+            let _cx = context::enter(shared);
             #[cfg(feature = "tracing")]
             let _span = this.span.enter();
             catch_unwind(AssertUnwindSafe(|| fut.poll(cx)))
@@ -124,11 +153,13 @@ where
             Err(payload) => Ended::Panicked(payload),
         };
         let shared = this.shared.take().expect("checked above");
+        // SAFETY: as above; the end below is the pointer's last use.
+        let shared = unsafe { shared.as_ref() };
         // Drop the finished future in place before the child counts as
         // ended, so `close` returning means its captures and resources are
         // gone. A destructor that panics turns the end into a panic.
         // SAFETY: `shared` was just taken, so this is the one drop of the
-        // live future (invariant 5), in place.
+        // live future (invariant 4), in place.
         let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
             ManuallyDrop::drop(&mut this.fut)
         }));
@@ -136,28 +167,33 @@ where
             Ok(()) => ended,
             Err(payload) => Ended::Panicked(payload),
         };
-        Poll::Ready(shared.child_ended(ended, true))
+        let let_go = shared.child_ended(ended, true, None);
+        // The pointer's last use is over: the nursery may let go of itself.
+        drop(let_go);
+        Poll::Ready(())
     }
 }
 
-impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Child<F, T, E> {
-    /// Moves the future out of a child that was never polled (invariant 4).
+impl<F: 'static, T: Send + 'static, E: Send + 'static> Unstarted for Child<F, T, E> {
+    type Raw = F;
+
     fn take_unstarted(&mut self) -> Option<F> {
         self.shared.take()?;
-        // SAFETY: `shared` was `Some`, so `fut` is live (invariant 5); taking
+        // SAFETY: `shared` was `Some`, so `fut` is live (invariant 4); taking
         // `shared` marks it gone, so it is neither read nor dropped again.
-        // It was never polled, hence never pinned, so it may move.
+        // It was never polled (invariant 3), hence never pinned, so it may
+        // move.
         Some(unsafe { ManuallyDrop::take(&mut self.fut) })
     }
 }
 
-impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for Child<F, T, E> {
+impl<F: 'static, T: Send + 'static, E: Send + 'static> Drop for Child<F, T, E> {
     fn drop(&mut self) {
         if self.shared.is_none() {
             return; // ended already, or taken back unstarted
         }
         if context::rescue_armed() {
-            // Invariant 4: the spawn is still on this thread's stack, so the
+            // Invariant 3: the spawn is still on this thread's stack, so the
             // future was never polled and may move.
             if let Some(fut) = self.take_unstarted() {
                 if let Err(fut) = context::try_rescue(fut) {
@@ -170,40 +206,26 @@ impl<F: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for Child<F, 
         // has no destructor of ours still running, then count it. A
         // panicking destructor must not skip the count.
         let shared = self.shared.take().expect("checked above");
-        // SAFETY: `shared` was `Some`, so `fut` is live (invariant 5); this is
+        // SAFETY: the child is counted live until the end below, the
+        // pointer's last use (invariant 5).
+        let shared = unsafe { shared.as_ref() };
+        // SAFETY: `shared` was `Some`, so `fut` is live (invariant 4); this is
         // its one drop, in place.
         let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
             ManuallyDrop::drop(&mut self.fut)
         }));
-        shared.child_ended(Ended::Aborted, true);
+        let let_go = shared.child_ended(Ended::Aborted, true, None);
+        drop(let_go); // the pointer's last use is over
     }
-}
-
-/// The `Drop` of a blocking child: rescue, or count an abort and let the
-/// closure drop with the wrapper.
-fn end_dropped<W: Send + 'static, T: Send + 'static, E: Send + 'static>(
-    work: &mut Option<W>,
-    shared: &Shared<T, E>,
-) {
-    if work.is_none() {
-        return; // ended already, or taken back unstarted
-    }
-    if context::rescue_armed() {
-        // Invariant 4: the spawn is still on this thread's stack, so the work
-        // was never polled and may move.
-        let w = work.take().expect("checked above");
-        if let Err(w) = context::try_rescue(w) {
-            drop(w);
-        }
-        return;
-    }
-    shared.child_ended(Ended::Aborted, true);
 }
 
 /// A blocking child: a closure run on tokio's blocking pool.
 pub(crate) struct BlockingChild<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> {
     f: Option<Fn>,
     shared: Arc<Shared<T, E>>,
+    /// The task it is known by, when that is not the blocking task it runs
+    /// in (a child that waited for a slot in a [`LaunchBlocking`] task).
+    id: Option<Id>,
 }
 
 impl<Fn, O, T, E> BlockingChild<Fn, T, E>
@@ -214,45 +236,222 @@ where
     E: Send + 'static,
 {
     pub(crate) fn new(f: Fn, shared: Arc<Shared<T, E>>) -> Self {
-        BlockingChild { f: Some(f), shared }
+        BlockingChild {
+            f: Some(f),
+            shared,
+            id: None,
+        }
     }
 
-    pub(crate) fn run(mut self) -> Option<T> {
+    pub(crate) fn run(mut self) {
         let f = self.f.take().expect("blocking child runs once");
-        let core = &self.shared.core;
-        core.blocking_moved(true);
+        let shared = &*self.shared;
+        shared.blocking_moved(true);
         let result = {
-            let _cx = context::enter(core);
+            let _cx = context::enter(shared);
             catch_unwind(AssertUnwindSafe(f))
         };
-        core.blocking_moved(false);
+        shared.blocking_moved(false);
         let ended = match result {
             Ok(out) => Ended::Returned(out.into_result()),
             Err(payload) => Ended::Panicked(payload),
         };
-        self.shared.child_ended(ended, true)
+        // Holds its own count of the nursery: the hold given back is not
+        // the last.
+        drop(self.shared.child_ended(ended, true, self.id));
+    }
+}
+
+impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Unstarted
+    for BlockingChild<Fn, T, E>
+{
+    type Raw = Fn;
+
+    fn take_unstarted(&mut self) -> Option<Fn> {
+        self.f.take()
     }
 }
 
 impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for BlockingChild<Fn, T, E> {
     fn drop(&mut self) {
-        end_dropped(&mut self.f, &self.shared);
+        let Some(f) = self.f.take() else {
+            return; // ran, or taken back unstarted
+        };
+        if context::rescue_armed() {
+            // The spawn is still on this thread's stack: hand the closure
+            // back.
+            if let Err(f) = context::try_rescue(f) {
+                drop(f);
+            }
+            return;
+        }
+        // Dropped unstarted (abort, runtime shutdown): the closure first,
+        // then the count.
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(f)));
+        drop(self.shared.child_ended(Ended::Aborted, true, self.id));
     }
 }
 
-/// One kind of child (async or blocking): how it is handed to tokio, and
-/// how its work is taken back while it has never run. The spawn path and the
-/// queue both start children through this, so there is one way to do each.
-pub(crate) trait Work<T>: Send + Sized + 'static {
+/// A blocking child waiting for a running slot in an async task: once the
+/// slot is granted, it hands the child to the blocking pool and waits for it.
+/// An abort after that cannot stop the closure, which still counts its own
+/// end (and hands its slot on).
+pub(crate) struct LaunchBlocking<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> {
+    child: Option<BlockingChild<Fn, T, E>>,
+    running: Option<JoinHandle<()>>,
+}
+
+// Nothing in it is ever pinned: the closure is moved to the blocking pool, and
+// the join handle is `Unpin`.
+impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Unpin for LaunchBlocking<Fn, T, E> {}
+
+impl<Fn, O, T, E> Future for LaunchBlocking<Fn, T, E>
+where
+    Fn: FnOnce() -> O + Send + 'static,
+    O: ChildOutput<T, E>,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        if let Some(mut child) = this.child.take() {
+            // Known by this task's id: its handle and listing name this task.
+            child.id = tokio::task::try_id();
+            let handle = child.shared.handle().clone();
+            this.running = Some(handle.spawn_blocking(move || child.run()));
+        }
+        let running = this.running.as_mut().expect("launched above");
+        // A blocking task is never cancelled; a runtime shutting down drops
+        // the closure, which counts itself as aborted.
+        let _ = ready!(Pin::new(running).poll(cx));
+        Poll::Ready(())
+    }
+}
+
+impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Unstarted
+    for LaunchBlocking<Fn, T, E>
+{
+    type Raw = Fn;
+
+    fn take_unstarted(&mut self) -> Option<Fn> {
+        self.child.as_mut()?.take_unstarted()
+    }
+}
+
+/// A child behind the running limit: its task waits for its slot before the
+/// child inside first runs.
+pub(crate) struct Gated<G: Unstarted, T: Send + 'static, E: Send + 'static> {
+    inner: G,
+    slot: Arc<Slot>,
+    shared: Arc<Shared<T, E>>,
+    /// Listed (if named or tracked) when it starts, not while it waits.
+    name: Option<Arc<str>>,
+    /// The slot was granted and the child inside may run.
+    started: bool,
+}
+
+impl<G: Unstarted, T: Send + 'static, E: Send + 'static> Gated<G, T, E> {
+    fn new(inner: G, slot: Arc<Slot>, shared: Arc<Shared<T, E>>, name: Option<Arc<str>>) -> Self {
+        Gated {
+            inner,
+            slot,
+            shared,
+            name,
+            started: false,
+        }
+    }
+}
+
+impl<G, T, E> Future for Gated<G, T, E>
+where
+    G: Future<Output = ()> + Unstarted,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        // SAFETY: `inner` is pinned with `*this` and never moved after its
+        // first poll: it is only moved out (by `take_unstarted`) before it
+        // ever started (invariant 3).
+        let this = unsafe { self.get_unchecked_mut() };
+        if !this.started {
+            match this.slot.poll(cx.waker()) {
+                GRANTED => {
+                    this.started = true;
+                    this.shared.started(this.name.take());
+                }
+                GONE => unreachable!("only this wrapper's drop gives the slot up"),
+                WAITING => return Poll::Pending,
+                // Cancelled or aborted while waiting: whoever decided it
+                // counted it. Drop the work here, on its own task.
+                _ => {
+                    drop(this.inner.take_unstarted());
+                    return Poll::Ready(());
+                }
+            }
+        }
+        // SAFETY: see above; `inner` stays where it is from now on.
+        unsafe { Pin::new_unchecked(&mut this.inner) }.poll(cx)
+    }
+}
+
+impl<G: Unstarted, T: Send + 'static, E: Send + 'static> Drop for Gated<G, T, E> {
+    fn drop(&mut self) {
+        if self.started || context::rescue_armed() {
+            // Started: the child inside holds its slot and counts its own
+            // end. Refused by the runtime inside the spawn: the child inside
+            // hands its work back.
+            return;
+        }
+        if self.slot.decide(GONE) {
+            // Aborted while waiting (invariant 1): the work first, then the
+            // count; it holds no slot.
+            let work = self.inner.take_unstarted();
+            let _ = catch_unwind(AssertUnwindSafe(move || drop(work)));
+            // Holds its own count of the nursery: not the last.
+            drop(
+                self.shared
+                    .child_ended(Ended::Aborted, false, self.slot.id()),
+            );
+        } else if self.slot.state() != GRANTED {
+            // Cancelled or aborted by a sweep, which counted it.
+            drop(self.inner.take_unstarted());
+        }
+        // Granted but never polled: the child inside holds the slot; its own
+        // drop counts it as aborted and hands the slot on.
+    }
+}
+
+/// Takes the work back out of a child that never ran (invariant 3).
+pub(crate) trait Unstarted {
     /// The caller's future or closure, as handed back.
-    type Raw: std::any::Any + Send;
+    type Raw: Any;
 
-    /// Hands the child to the `JoinSet` with the rescue slot armed; returns
-    /// its task id, or the work when the runtime refused the task.
-    fn launch(self, set: &mut JoinSet<Option<T>>, handle: &Handle) -> Result<Id, Self::Raw>;
-
-    /// Takes the work out of a child that never ran (invariant 4).
     fn take_unstarted(&mut self) -> Option<Self::Raw>;
+}
+
+/// One kind of child (async, local or blocking): how it is handed to tokio,
+/// at once or behind a slot. The spawn path starts every kind through this.
+/// Both ways return the child's abort handle, or, when tokio refused the
+/// task, why and the work.
+pub(crate) trait Work<T: Send + 'static, E: Send + 'static>:
+    Unstarted + Sized + 'static
+{
+    /// Hands the child to the `JoinSet` to run now.
+    fn launch(self, set: &mut JoinSet<()>, handle: &Handle) -> Launched<Self::Raw>;
+
+    /// Hands the child to the `JoinSet` to wait behind `slot`.
+    fn launch_gated(
+        self,
+        slot: Arc<Slot>,
+        shared: Arc<Shared<T, E>>,
+        name: Option<Arc<str>>,
+        set: &mut JoinSet<()>,
+        handle: &Handle,
+    ) -> Launched<Self::Raw>;
 
     fn into_unstarted(mut self) -> Self::Raw {
         self.take_unstarted()
@@ -260,115 +459,129 @@ pub(crate) trait Work<T>: Send + Sized + 'static {
     }
 }
 
-impl<F, T, E> Work<T> for Child<F, T, E>
+/// A child handed to tokio, or why not and its work.
+pub(crate) type Launched<W> = Result<AbortHandle, (Kind, W)>;
+
+impl<F, T, E> Work<T, E> for Child<F, T, E>
 where
     F: Future + Send + 'static,
     F::Output: ChildOutput<T, E>,
     T: Send + 'static,
     E: Send + 'static,
 {
-    type Raw = F;
-
-    fn launch(self, set: &mut JoinSet<Option<T>>, handle: &Handle) -> Result<Id, F> {
-        spawn_armed(|| set.spawn_on(self, handle).id())
+    fn launch(self, set: &mut JoinSet<()>, handle: &Handle) -> Launched<F> {
+        refused(spawn_armed(|| set.spawn_on(self, handle)))
     }
 
-    fn take_unstarted(&mut self) -> Option<F> {
-        Child::take_unstarted(self)
+    fn launch_gated(
+        self,
+        slot: Arc<Slot>,
+        shared: Arc<Shared<T, E>>,
+        name: Option<Arc<str>>,
+        set: &mut JoinSet<()>,
+        handle: &Handle,
+    ) -> Launched<F> {
+        let gated = Gated::new(self, slot, shared, name);
+        refused(spawn_armed(|| set.spawn_on(gated, handle)))
     }
 }
 
-impl<Fn, O, T, E> Work<T> for BlockingChild<Fn, T, E>
+impl<Fn, O, T, E> Work<T, E> for BlockingChild<Fn, T, E>
 where
     Fn: FnOnce() -> O + Send + 'static,
     O: ChildOutput<T, E>,
     T: Send + 'static,
     E: Send + 'static,
 {
-    type Raw = Fn;
-
-    fn launch(self, set: &mut JoinSet<Option<T>>, handle: &Handle) -> Result<Id, Fn> {
-        spawn_armed(|| set.spawn_blocking_on(move || self.run(), handle).id())
+    fn launch(self, set: &mut JoinSet<()>, handle: &Handle) -> Launched<Fn> {
+        refused(spawn_armed(|| {
+            set.spawn_blocking_on(move || self.run(), handle)
+        }))
     }
 
-    fn take_unstarted(&mut self) -> Option<Fn> {
-        self.f.take()
-    }
-}
-
-/// A child waiting for a running slot, type-erased for the queue.
-pub(crate) trait Pending<T>: Send {
-    /// [`Work::launch`]; the refused work comes back boxed, to be dropped
-    /// outside the lock and counted as aborted.
-    fn start(self: Box<Self>, set: &mut JoinSet<Option<T>>, handle: &Handle)
-    -> Result<Id, Rescued>;
-
-    /// Takes the work out of a child that will never start.
-    fn take_work(&mut self) -> Box<dyn std::any::Any + Send>;
-}
-
-/// Work the runtime refused, to be dropped outside the nursery's lock.
-pub(crate) struct Rescued(#[allow(dead_code)] pub(crate) Box<dyn std::any::Any + Send>);
-
-impl<T, C: Work<T>> Pending<T> for C {
-    fn start(
-        self: Box<Self>,
-        set: &mut JoinSet<Option<T>>,
+    fn launch_gated(
+        self,
+        slot: Arc<Slot>,
+        shared: Arc<Shared<T, E>>,
+        name: Option<Arc<str>>,
+        set: &mut JoinSet<()>,
         handle: &Handle,
-    ) -> Result<Id, Rescued> {
-        (*self)
-            .launch(set, handle)
-            .map_err(|w| Rescued(Box::new(w)))
-    }
-
-    fn take_work(&mut self) -> Box<dyn std::any::Any + Send> {
-        Box::new(self.take_unstarted().expect("a queued child has its work"))
-    }
-}
-
-/// A queued child with its name. Dropping it unstarted (the queue swept by
-/// an abort, or anything else) ends it as aborted; [`Queued::discard`] picks
-/// the outcome.
-pub(crate) struct Queued<T: Send + 'static, E: Send + 'static> {
-    pub(crate) child: Option<Box<dyn Pending<T>>>,
-    pub(crate) name: Option<Arc<str>>,
-    pub(crate) shared: Arc<Shared<T, E>>,
-}
-
-impl<T: Send + 'static, E: Send + 'static> Queued<T, E> {
-    /// Ends the queued child unstarted; its work is dropped after the count
-    /// (the caller holds no lock).
-    pub(crate) fn discard(mut self, cancelled: bool) {
-        if let Some(mut child) = self.child.take() {
-            let work = child.take_work();
-            let ended = if cancelled {
-                Ended::Cancelled
-            } else {
-                Ended::Aborted
-            };
-            self.shared.child_ended(ended, false);
-            // A destructor panicking here must not unwind into the canceller.
-            let _ = catch_unwind(AssertUnwindSafe(move || drop((work, child))));
-        }
+    ) -> Launched<Fn> {
+        let launcher = LaunchBlocking {
+            child: Some(self),
+            running: None,
+        };
+        let gated = Gated::new(launcher, slot, shared, name);
+        refused(spawn_armed(|| set.spawn_on(gated, handle)))
     }
 }
 
-impl<T: Send + 'static, E: Send + 'static> Drop for Queued<T, E> {
-    fn drop(&mut self) {
-        if self.child.is_some() {
-            let me = Queued {
-                child: self.child.take(),
-                name: self.name.take(),
-                shared: Arc::clone(&self.shared),
-            };
-            me.discard(false);
-        }
+/// An async child that is not `Send`: it runs on the current `LocalSet`
+/// (or `LocalRuntime`), like `JoinSet::spawn_local`.
+pub(crate) struct Local<F: 'static, T: Send + 'static, E: Send + 'static>(
+    pub(crate) Child<F, T, E>,
+);
+
+impl<F: 'static, T: Send + 'static, E: Send + 'static> Unstarted for Local<F, T, E> {
+    type Raw = F;
+
+    fn take_unstarted(&mut self) -> Option<F> {
+        self.0.take_unstarted()
+    }
+}
+
+impl<F, T, E> Work<T, E> for Local<F, T, E>
+where
+    F: Future + 'static,
+    F::Output: ChildOutput<T, E>,
+    T: Send + 'static,
+    E: Send + 'static,
+{
+    fn launch(self, set: &mut JoinSet<()>, _: &Handle) -> Launched<F> {
+        spawn_local_armed(|| set.spawn_local(self.0))
+    }
+
+    fn launch_gated(
+        self,
+        slot: Arc<Slot>,
+        shared: Arc<Shared<T, E>>,
+        name: Option<Arc<str>>,
+        set: &mut JoinSet<()>,
+        _: &Handle,
+    ) -> Launched<F> {
+        let gated = Gated::new(self.0, slot, shared, name);
+        spawn_local_armed(|| set.spawn_local(gated))
+    }
+}
+
+/// A refused spawn: the runtime has shut down.
+fn refused<W>(spawned: Result<AbortHandle, W>) -> Launched<W> {
+    spawned.map_err(|work| (Kind::RuntimeShutdown, work))
+}
+
+/// `spawn_armed` for `JoinSet::spawn_local`, which panics outside a
+/// `LocalSet`: the panic is caught here, under the nursery's locks, and
+/// reported as `Kind::NotLocal` with the work (which the child's drop
+/// rescued while the panic unwound through tokio), so the spawn can undo its
+/// admission after the locks before it panics in turn.
+fn spawn_local_armed<W: Any>(spawn: impl FnOnce() -> AbortHandle) -> Launched<W> {
+    let mut panicked = false;
+    let spawned = spawn_armed(|| {
+        catch_unwind(AssertUnwindSafe(spawn))
+            .map_err(|_| panicked = true)
+            .ok()
+    });
+    match spawned {
+        Ok(Some(handle)) => Ok(handle),
+        Err(work) if panicked => Err((Kind::NotLocal, work)),
+        Err(work) => Err((Kind::RuntimeShutdown, work)),
+        Ok(None) => unreachable!("a spawn that panicked dropped its future, which parked its work"),
     }
 }
 
 /// Runs one `spawn_on` with the rescue slot armed; `Err` carries the work if
 /// the runtime refused the task and the child parked it (runtime shut down).
-pub(crate) fn spawn_armed<W: std::any::Any + Send, R>(spawn: impl FnOnce() -> R) -> Result<R, W> {
+pub(crate) fn spawn_armed<W: Any, R>(spawn: impl FnOnce() -> R) -> Result<R, W> {
     let armed = context::arm();
     let r = spawn();
     if armed.disarm() {

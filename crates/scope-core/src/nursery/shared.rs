@@ -2,66 +2,73 @@
 //!
 //! # Invariants
 //!
-//! 1. Every admitted child is, until it ends, either in `inner.queue`
-//!    (waiting for a running slot) or a task in `inner.set`, or (briefly)
-//!    between admission and the hand-off under `inner`'s lock. A nested
-//!    nursery is admitted like a child and ends when it drains.
-//! 2. With a running limit, `inner.running` counts the children holding a
-//!    slot; it only changes under `inner`'s lock, and a slot is handed from an
-//!    ending child straight to the next queued one, so the number of running
-//!    children never exceeds the limit and the queue is served in FIFO order.
-//! 3. No user code runs while `inner` is locked: queued futures and rescued
-//!    work are moved out and dropped after the guard, reaped outputs are only
-//!    moved. (The one exception is a runtime that is already shut down, where
-//!    tokio may drop an aborted task inline; the child's accounting then only
-//!    `try_lock`s.)
+//! 1. Every admitted child is, until it ends, a task in one of `sets` (a
+//!    child waiting for a running slot too: it waits in its own task, see
+//!    `limit.rs`), or (briefly) between admission and the hand-off under
+//!    that set's lock. A nested nursery is admitted like a child and ends
+//!    when it drains.
+//! 2. With a running limit, the limit counts the children holding a slot and
+//!    queues the others in spawn order (see `limit.rs`).
+//! 3. No user code runs while a set or the limit is locked: rescued work
+//!    is moved out and dropped after the guard, reaped outputs are only
+//!    moved, swept children are counted and woken after the lock. (The one
+//!    exception is a runtime that is already shut down, where tokio may drop
+//!    an aborted task inline; the child's accounting then only `try_lock`s.)
 //! 4. The first failure is stored once, in `failure`, and every report clones
 //!    the same [`Failure`].
-//! 5. The nursery's `CANCELLED` state follows its token, whoever fires it. The
-//!    nursery's own cancels set the flag before firing the token. A token
-//!    fired from elsewhere (its `cancel()` called directly, or a token above
-//!    it) wakes the watcher registered in `token_watch` when the nursery was
-//!    built, which sets the flag inside that `cancel()` call: before it
-//!    returns, and before any task waiting on this token is woken (tokio's
-//!    `Notify` wakes in registration order, and the watcher registered
-//!    first). Cancelling a nursery therefore cancels every nested one (their
-//!    tokens descend from its token) before the cancel returns, with no walk
-//!    over the tree. Tasks woken through tokens below this one can run
-//!    before the watcher, so a child's end asks the token when the flag is
-//!    not set yet (`ended_after_cancel`).
+//! 5. The nursery's `CANCELLED` state follows its token, whoever fires it:
+//!    the nursery's own cancels set the flag here and in every nested
+//!    nursery before firing the token, and a token someone else may cancel
+//!    is watched (see `token.rs`).
+//! 6. While anything is counted live, the nursery holds one strong count of
+//!    itself (taken when the live count leaves zero, given back when it
+//!    returns there, by whoever moved it): a child's wrapper can then point
+//!    to the nursery without a reference count of its own, and a child's
+//!    end, which gives the count back last, touches nothing of the nursery
+//!    after that.
 //!
 //! # Lock order
 //!
-//! `inner` → `registry`; `failure`, `parent` and `nested` are leaves;
-//! `token_watch` is held only while polling the watcher, which takes
-//! tokio-util's and tokio's locks and none of ours. A child's end takes
-//! `inner` only with `try_lock` (to reap) unless it holds a running slot, and
-//! then never while its own thread holds `inner` (see 3). The watcher runs
-//! inside someone else's `cancel()`, so it too only `try_lock`s `inner` (the
-//! next slot release sweeps the queue when it cannot).
+//! A set (one at a time, see `sets.rs`) → the limit's queue → the
+//! registry's map; `failure` and the tree's nested list are leaves; the
+//! token watch is held only while polling it, which takes tokio-util's and
+//! tokio's locks and none of ours. A child's end takes the sets only with
+//! `try_lock` (to reap), and the limit's queue (to hand its slot on) never
+//! while its own thread holds it (see 3). The watcher runs inside someone
+//! else's `cancel()`, so it only `try_lock`s the queue (the next slot
+//! release sweeps it when it cannot).
 
-use std::collections::{HashMap, VecDeque};
-use std::mem;
+use std::collections::VecDeque;
+
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use tokio::runtime::Handle;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::Instant;
-use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
+use tokio_util::sync::CancellationToken;
 
-use super::child::{BlockingChild, Child, Ended, Queued, Rescued, Work};
-use super::state::{Core, Counters, Refusal};
+use super::child::{BlockingChild, Child, Ended, Local, Work};
+use super::lazy::{OnceArc, OnceBox};
+use super::limit::{self, Admit, Limit, Release, Slot};
+use super::outcomes::Outcomes;
+use super::registry::{Key, Registry};
+use super::sets::Sets;
+use super::state::{
+    ABORTED, CANCELLED, CLOSED, Core, Count, DETACHED, ENDED, EXPOSED, Refusal, TASKS, WATCHED,
+    live,
+};
+use super::token::{self as token_follow, Fired, Watch};
+use super::tree::{self, Above, Lineage, NestedEnd, Node, Tree};
 use crate::cancel_reason::CancelReason;
+use crate::child_end::ChildEnd;
 use crate::child_error::ChildError;
 use crate::policy::Policy;
-use crate::report::{Failure, Report};
-use crate::snapshot::{ChildInfo, Snapshot};
+use crate::report::{Failure, FailureInner, Report};
+use crate::snapshot::Snapshot;
 use crate::spawn_error::{Kind, SpawnError};
 use crate::{ChildOutput, context};
 
@@ -76,21 +83,6 @@ const REAP_EVERY: u64 = 32;
 
 pub(crate) type Handler<E> = Box<dyn Fn(&ChildError<E>) + Send + Sync>;
 
-/// Listed live children, by task (or nested nursery).
-type Registry = HashMap<Key, Listed>;
-
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-enum Key {
-    Task(tokio::task::Id),
-    Nested(u64),
-}
-
-struct Listed {
-    seq: u64,
-    name: Option<Arc<str>>,
-    since: Instant,
-}
-
 pub(crate) struct Config<E> {
     pub(crate) name: Option<Arc<str>>,
     pub(crate) policy: Policy,
@@ -100,157 +92,186 @@ pub(crate) struct Config<E> {
     /// 0 = unbounded.
     pub(crate) max_held: u64,
     pub(crate) track_all: bool,
+    pub(crate) keep_outcomes: bool,
     pub(crate) warn_after: Option<Duration>,
+    /// The application token a root nursery's token was made a child of.
+    pub(crate) token_parent: Option<CancellationToken>,
+    /// The runtime a nested nursery was given, to spawn on instead of its
+    /// parent's.
+    pub(crate) handle: Option<Handle>,
 }
 
-pub(crate) struct Inner<T: Send + 'static, E: Send + 'static> {
-    set: JoinSet<Option<T>>,
-    outputs: VecDeque<T>,
-    queue: VecDeque<Queued<T, E>>,
-    running: usize,
-    _e: std::marker::PhantomData<fn() -> E>,
+/// What a nursery keeps of its configuration: the settings every spawn or
+/// end reads inline, the rest in one box made only when one is set.
+struct Settings<E> {
+    /// 0 = unbounded.
+    max_held: u64,
+    policy: Policy,
+    track_all: bool,
+    extra: Option<Box<Extra<E>>>,
 }
 
-impl<T: Send + 'static, E: Send + 'static> Inner<T, E> {
-    /// Removes finished tasks, keeping their outputs.
-    fn reap(&mut self) {
-        while let Some(res) = self.set.try_join_next() {
-            if let Ok(Some(out)) = res {
-                self.outputs.push_back(out);
-            }
-        }
-    }
-}
-
-/// What a nested nursery tells its parent.
-pub(crate) trait Parent<E>: Send + Sync {
-    fn nested_ended(&self, link: &Link, failure: Option<Failure<E>>, cancelled: bool);
-}
-
-/// What a parent does to its nested nurseries.
-/// (Cancelling needs no entry here: it travels down the token tree.)
-pub(crate) trait Nested: Send + Sync {
-    fn abort_nested(&self);
-    fn force_end_nested(&self);
-}
-
-/// A nested nursery's place in its parent.
-pub(crate) struct Link {
-    /// The nested nursery's id in the parent's listing, if listed.
-    pub(crate) id: Option<u64>,
-}
-
-pub(crate) struct ParentLink<E> {
-    pub(crate) parent: Arc<dyn Parent<E>>,
-    pub(crate) link: Link,
+struct Extra<E> {
+    name: Option<Arc<str>>,
+    handler: Option<Handler<E>>,
+    warn_after: Option<Duration>,
+    /// The application token a root nursery's token was made a child of.
+    token_parent: Option<CancellationToken>,
+    /// A nested nursery's own runtime (a root's is in its tree link).
+    handle: Option<Handle>,
 }
 
 pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     pub(crate) core: Core,
+    /// This nursery's own allocation, for the strong count it holds while
+    /// anything is live (invariant 6). Never upgraded.
+    this: Weak<Self>,
     pub(crate) token: CancellationToken,
-    /// The token this one was made a child of (a parent nursery's), to tell
-    /// a cancellation that came from above from one made here.
-    parent_token: Option<CancellationToken>,
-    /// Waits for the token to fire (invariant 5); `None` once it has. Polled
-    /// only when built and when woken, never by a task.
-    token_watch: Mutex<Option<Pin<Box<WaitForCancellationFutureOwned>>>>,
-    pub(crate) handle: Handle,
-    pub(crate) config: Config<E>,
-    inner: Mutex<Inner<T, E>>,
-    failure: Mutex<Option<Failure<E>>>,
-    /// Made on first use: unnamed, untracked children never need it.
-    registry: Mutex<Option<Box<Registry>>>,
-    /// Entries in `registry`; an ending child looks there only if non-zero.
-    listed: AtomicUsize,
-    parent: Mutex<Option<ParentLink<E>>>,
-    // Read only by the `tracing` warning for failures nobody else sees.
-    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
-    has_parent: bool,
-    nested: Mutex<Vec<Weak<dyn Nested>>>,
-    pub(crate) detached: AtomicBool,
+    /// Follows the token when someone else may cancel it (invariant 5).
+    token_watch: OnceArc<Watch<Self>>,
+    settings: Settings<E>,
+    /// The tasks (invariant 1), in sets made with the first child.
+    sets: Sets,
+    /// The running limit, if there is one.
+    limit: Option<Box<Limit>>,
+    /// The children's ends kept for the owner, if it keeps them.
+    outcomes: Option<Box<Outcomes<T, E>>>,
+    /// The first failure, set once (invariant 4).
+    failure: OnceArc<FailureInner<E>>,
+    /// Made when a child is first listed.
+    registry: OnceBox<Registry>,
+    /// The parent, stored once, and the nested nurseries.
+    tree: Tree<E>,
     /// What may still move after the drain, frozen when it completes, so
     /// every later report is the same: `NOT_FINAL`, or the refused count with
     /// the cancel reason's code (0: the token never fired) above it.
-    final_mark: std::sync::atomic::AtomicU64,
+    final_mark: AtomicU64,
 }
 
 impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     pub(crate) fn new(
+        this: Weak<Self>,
         config: Config<E>,
-        handle: Handle,
         token: CancellationToken,
-        parent_token: Option<CancellationToken>,
-        parent: Option<Arc<dyn super::state::HasCore>>,
+        above: Above<E>,
     ) -> Self {
-        let nested = parent.is_some();
-        Shared {
-            core: Core::new(parent),
-            token,
-            parent_token,
-            token_watch: Mutex::new(None),
+        let Config {
+            name,
+            policy,
+            handler,
+            max_running,
+            max_held,
+            track_all,
+            keep_outcomes,
+            warn_after,
+            token_parent,
             handle,
-            config,
-            inner: Mutex::new(Inner {
-                set: JoinSet::new(),
-                outputs: VecDeque::new(),
-                queue: VecDeque::new(),
-                running: 0,
-                _e: std::marker::PhantomData,
-            }),
-            failure: Mutex::new(None),
-            registry: Mutex::new(None),
-            listed: AtomicUsize::new(0),
-            has_parent: nested,
-            parent: Mutex::new(None),
-            nested: Mutex::new(Vec::new()),
-            detached: AtomicBool::new(false),
-            final_mark: std::sync::atomic::AtomicU64::new(NOT_FINAL),
+        } = config;
+        let rare = name.is_some()
+            || handler.is_some()
+            || warn_after.is_some()
+            || token_parent.is_some()
+            || handle.is_some();
+        Shared {
+            core: Core::new(),
+            this,
+            token,
+            token_watch: OnceArc::new(),
+            settings: Settings {
+                max_held,
+                policy,
+                track_all,
+                extra: rare.then(|| {
+                    Box::new(Extra {
+                        name,
+                        handler,
+                        warn_after,
+                        token_parent,
+                        handle,
+                    })
+                }),
+            },
+            sets: Sets::new(),
+            limit: (max_running != 0).then(|| Box::new(Limit::new(max_running))),
+            outcomes: keep_outcomes.then(|| Box::new(Outcomes::new())),
+            failure: OnceArc::new(),
+            registry: OnceBox::new(),
+            tree: Tree::new(above),
+            final_mark: AtomicU64::new(NOT_FINAL),
         }
     }
 
+    /// The runtime the nursery spawns on: its own, or its nearest
+    /// ancestor's.
+    pub(crate) fn handle(&self) -> &Handle {
+        if let Some(handle) = Node::own_handle(self) {
+            return handle;
+        }
+        let mut up = self.tree.parent();
+        while let Some(parent) = up {
+            if let Some(handle) = parent.own_handle() {
+                return handle;
+            }
+            up = parent.tree().parent();
+        }
+        unreachable!("a root nursery holds its handle")
+    }
+
+    fn extra(&self) -> Option<&Extra<E>> {
+        self.settings.extra.as_deref()
+    }
+
+    /// The nursery's name, for a nested nursery's listing in its parent.
+    pub(crate) fn name_arc(&self) -> Option<Arc<str>> {
+        self.extra().and_then(|x| x.name.clone())
+    }
+
+    /// The owner detached the nursery.
+    pub(crate) fn detach(&self) {
+        self.core.mark(DETACHED);
+        self.close_joins();
+        self.begin_close();
+    }
+
+    pub(crate) fn is_detached(&self) -> bool {
+        self.core.has(DETACHED)
+    }
+
     pub(crate) fn name(&self) -> Option<&str> {
-        self.config.name.as_deref()
+        self.extra().and_then(|x| x.name.as_deref())
     }
 
     // ----- following the token (invariant 5) -------------------------------
 
-    /// Registers the watcher on the token; called once, by the builder, right
-    /// after the nursery is made. A token that has already fired (a parent's,
-    /// cancelled meanwhile) cancels the nursery at once.
-    pub(crate) fn watch_token(self: &Arc<Self>) {
-        *self.token_watch.lock() = Some(Box::pin(self.token.clone().cancelled_owned()));
-        let waker = Waker::from(Arc::new(TokenWaker {
-            shared: Arc::downgrade(self),
-        }));
-        self.poll_token_watch(&waker);
+    /// The token, for a holder outside the nursery: from now on someone else
+    /// may cancel it, so the nursery and everything below it follow it (see
+    /// `token.rs`).
+    pub(crate) fn token(self: &Arc<Self>) -> &CancellationToken {
+        if !self.core.has(WATCHED) {
+            token_follow::expose(&(Arc::clone(self) as Arc<dyn Node<E>>));
+        }
+        &self.token
     }
 
-    /// Polls the watcher; runs `token_fired` if the token has fired.
-    fn poll_token_watch(&self, waker: &Waker) {
-        let fired = {
-            let mut slot = self.token_watch.lock();
-            let Some(watch) = slot.as_mut() else {
-                return; // fired already
-            };
-            if watch
-                .as_mut()
-                .poll(&mut Context::from_waker(waker))
-                .is_pending()
-            {
-                // Registered (again, if this was a spurious wake-up).
-                return;
-            }
-            slot.take()
-        };
-        // Unregistering touches the token's locks: not under ours.
-        drop(fired);
-        self.token_fired();
+    /// A nursery being built under an exposed parent (or an application's
+    /// token) is exposed from the start (`token.rs`, invariant 1).
+    pub(crate) fn exposed_at_build(self: &Arc<Self>) {
+        self.core.mark(EXPOSED);
+        Arc::clone(self).start_watch();
+        self.core.mark(WATCHED);
+    }
+
+    /// The token has fired (the flag says so, or, for an exposed nursery, the
+    /// token does: see `ended_after_cancel`).
+    fn was_cancelled(&self) -> bool {
+        let state = self.core.load();
+        state & CANCELLED != 0 || (state & EXPOSED != 0 && self.token.is_cancelled())
     }
 
     /// The token fired, through this nursery or not: make the state follow.
     /// Runs inside the `cancel()` that fired it (or when the nursery is built),
-    /// so it never waits for `inner`: a holder may be this very thread (see
-    /// invariant 3), and the next slot release sweeps what is left queued.
+    /// so it never waits for the limit's queue: a holder may be this very
+    /// thread (see invariant 3), and the next slot release sweeps what waits.
     fn token_fired(&self) {
         // Mostly the nursery fired its own token and the flag is set: skip
         // asking the parent token (a lock) for a reason that would lose.
@@ -258,12 +279,30 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             return;
         }
         if self.core.set_cancelled(self.token_reason()) {
-            let queued = self
-                .inner
-                .try_lock()
-                .map(|mut inner| mem::take(&mut inner.queue));
-            for child in queued.into_iter().flatten() {
-                child.discard(true);
+            if let Some(waiting) = self.limit.as_ref().and_then(|l| l.try_take_waiting()) {
+                self.sweep(waiting, limit::CANCELLED);
+            }
+        }
+    }
+
+    /// Ends children taken out of the queue, unstarted: as cancelled or as
+    /// aborted (`to`). Each is counted by whoever decides its slot, then its
+    /// task is woken to drop its work (see `child.rs`, invariant 1).
+    fn sweep(&self, waiting: VecDeque<Arc<Slot>>, to: u8) {
+        for slot in waiting {
+            if slot.decide(to) {
+                // Whoever sweeps holds a count of the nursery (a caller's, or
+                // a running child's live one): the hold is not the last.
+                drop(self.child_ended(
+                    if to == limit::CANCELLED {
+                        Ended::Cancelled
+                    } else {
+                        Ended::Aborted
+                    },
+                    false,
+                    slot.id(),
+                ));
+                slot.wake();
             }
         }
     }
@@ -272,96 +311,83 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     /// Counts a child in.
     pub(crate) fn admit(&self) -> Result<(), Kind> {
-        match self
+        let (prev, refusal) = self
             .core
-            .admit(self.config.max_held, || context::is_inside(&self.core))
-        {
-            Ok(()) => Ok(()),
-            Err((why, finished)) => {
-                if finished {
-                    self.on_drained();
-                }
-                Err(match why {
-                    Refusal::Closed => Kind::Closed,
-                    Refusal::Cancelled => Kind::Cancelled,
-                    Refusal::Full => Kind::Full,
-                })
-            }
+            .admit(self.settings.max_held, || context::is_inside(&self.core));
+        if live(prev) == 0 {
+            self.hold_self();
         }
+        let Some(why) = refusal else {
+            return Ok(());
+        };
+        // Counted in for a moment: out again, and counted as refused. (The
+        // caller reaches this nursery through a count of its own, so the
+        // hold given back here cannot be the last.)
+        self.core.bump(Count::Refused);
+        drop(self.release());
+        Err(match why {
+            Refusal::Closed => Kind::Closed,
+            Refusal::Cancelled => Kind::Cancelled,
+            Refusal::Full => Kind::Full,
+        })
+    }
+
+    /// The live count left zero: hold a strong count (invariant 6).
+    #[allow(unsafe_code)]
+    fn hold_self(&self) {
+        // SAFETY: `this` points into this nursery's `Arc` allocation, with
+        // its provenance, and the caller holds a strong count (the spawner,
+        // owner or parent reaching this nursery), so it is at least 1.
+        unsafe { Arc::increment_strong_count(self.this.as_ptr()) }
+    }
+
+    /// The live count returned to zero: give the strong count back, here,
+    /// for a caller that holds a count of its own (so this is not the last,
+    /// and the nursery outlives the `&self`).
+    fn let_go_of_self(&self) {
+        drop(LetGo(Some(self.this.as_ptr())));
     }
 
     fn lists(&self, name: Option<&Arc<str>>) -> bool {
-        name.is_some() || self.config.track_all
+        name.is_some() || self.settings.track_all
     }
 
     /// Hands a child to tokio with `start`, listing it under its task id when
-    /// it is named or tracked. The registry lock is held across the spawn so
-    /// the child cannot end (and look for its entry) before it is there.
+    /// it is named or tracked.
     fn launch<R>(
         &self,
         name: Option<Arc<str>>,
-        start: impl FnOnce() -> Result<tokio::task::Id, R>,
-    ) -> Result<(), R> {
+        start: impl FnOnce() -> Result<AbortHandle, R>,
+    ) -> Result<AbortHandle, R> {
         if !self.lists(name.as_ref()) {
-            return start().map(drop);
+            return start();
         }
-        let mut registry = self.registry.lock();
-        // Counted before the spawn: a child that ends at once must look.
-        self.listed.fetch_add(1, Ordering::AcqRel);
-        match start() {
-            Ok(id) => {
-                let seq = self.core.counters.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-                registry.get_or_insert_default().insert(
-                    Key::Task(id),
-                    Listed {
-                        seq,
-                        name,
-                        since: Instant::now(),
-                    },
-                );
-                Ok(())
+        self.registry
+            .get_or_init(Registry::new)
+            .list_task(name, start)
+    }
+
+    /// Counts a child out; finishes the close if that was the last. Returns
+    /// the nursery's hold on itself if nothing is live any more (invariant
+    /// 6), to drop once the caller is done with the nursery.
+    fn release(&self) -> LetGo<T, E> {
+        let (finished, prev) = self.core.release_from();
+        if finished {
+            tree::closed(self);
+        }
+        self.wake_joiner_if_childless();
+        LetGo((live(prev) == 1).then_some(self.this.as_ptr()))
+    }
+
+    /// A joiner waiting while no end is kept returns once no child is left;
+    /// every decrement that may bring the count there wakes it.
+    fn wake_joiner_if_childless(&self) {
+        if let Some(outcomes) = &self.outcomes {
+            if self.core.children_now().1 == 0 {
+                if let Some(joiner) = outcomes.take_waker() {
+                    joiner.wake();
+                }
             }
-            Err(r) => {
-                self.listed.fetch_sub(1, Ordering::AcqRel);
-                Err(r)
-            }
-        }
-    }
-
-    /// Lists a nested nursery (by name) in this parent's snapshot.
-    pub(crate) fn list_nested(&self, name: Option<&Arc<str>>) -> Option<u64> {
-        if !self.lists(name) {
-            return None;
-        }
-        let seq = self.core.counters.next_id.fetch_add(1, Ordering::Relaxed) + 1;
-        self.listed.fetch_add(1, Ordering::AcqRel);
-        self.registry.lock().get_or_insert_default().insert(
-            Key::Nested(seq),
-            Listed {
-                seq,
-                name: name.cloned(),
-                since: Instant::now(),
-            },
-        );
-        Some(seq)
-    }
-
-    /// Removes a listing; returns the name it had.
-    fn unlist(&self, key: Key) -> Option<Arc<str>> {
-        let removed = self.registry.lock().as_mut()?.remove(&key)?;
-        self.listed.fetch_sub(1, Ordering::AcqRel);
-        removed.name
-    }
-
-    /// Undoes an admission whose work goes back to the caller.
-    fn undo_admission(&self) {
-        Counters::bump(&self.core.counters.refused);
-        self.release();
-    }
-
-    fn release(&self) {
-        if self.core.release() {
-            self.on_drained();
         }
     }
 
@@ -371,7 +397,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         fut: F,
         name: Option<Arc<str>>,
         try_only: bool,
-    ) -> Result<(), SpawnError<F>>
+    ) -> Result<AbortHandle, SpawnError<F>>
     where
         F: Future + Send + 'static,
         F::Output: ChildOutput<T, E>,
@@ -379,15 +405,38 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if let Err(kind) = self.admit() {
             return Err(SpawnError::new(kind, fut));
         }
-        let child = Child::new(fut, Arc::clone(self), name.as_deref());
+        let child = Child::new(fut, self, name.as_deref());
         self.hand_off(child, name, try_only)
+    }
+
+    #[track_caller]
+    pub(crate) fn spawn_local<F>(self: &Arc<Self>, fut: F) -> Result<AbortHandle, SpawnError<F>>
+    where
+        F: Future + 'static,
+        F::Output: ChildOutput<T, E>,
+    {
+        if let Err(kind) = self.admit() {
+            return Err(SpawnError::new(kind, fut));
+        }
+        let child = Local(Child::new(fut, self, None));
+        match self.hand_off(child, None, false) {
+            Err(refused) if refused.kind() == Kind::NotLocal => {
+                // Admission undone; now the panic tokio raised, as
+                // `JoinSet::spawn_local` would (tokio printed its message).
+                drop(refused);
+                std::panic::resume_unwind(Box::new(
+                    "`spawn_local` called from outside of a `task::LocalSet` or `runtime::LocalRuntime`",
+                ))
+            }
+            spawned => spawned,
+        }
     }
 
     pub(crate) fn spawn_blocking<Fn, O>(
         self: &Arc<Self>,
         f: Fn,
         name: Option<Arc<str>>,
-    ) -> Result<(), SpawnError<Fn>>
+    ) -> Result<AbortHandle, SpawnError<Fn>>
     where
         Fn: FnOnce() -> O + Send + 'static,
         O: ChildOutput<T, E>,
@@ -399,56 +448,77 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         self.hand_off(child, name, false)
     }
 
-    /// Starts an admitted child, or queues it behind the running limit.
-    fn hand_off<C: Work<T>>(
+    /// Hands an admitted child to tokio: to run at once, or to wait for a
+    /// running slot in its own task.
+    fn hand_off<C: Work<T, E>>(
         self: &Arc<Self>,
         child: C,
         name: Option<Arc<str>>,
         try_only: bool,
-    ) -> Result<(), SpawnError<C::Raw>> {
-        let mut inner = self.inner.lock();
+    ) -> Result<AbortHandle, SpawnError<C::Raw>> {
+        let mut inner = self.sets.for_spawn();
         // A cancel (and the abort a drop or shutdown does after it) may have
         // run between the admission and this lock; it has already swept the
         // set and the queue, so this child must not slip in behind it. The
-        // flag is set before `cancel` takes this lock, so holding the lock
-        // means we see it. (A watcher that could not take the lock leaves the
-        // queue to the next slot release, which sees the flag too.)
-        let refusal = if self.core.is_cancelled() {
-            Some(Kind::Cancelled)
-        } else if self.config.max_running != 0 && inner.running >= self.config.max_running {
-            if !try_only {
-                let shared = Arc::clone(self);
-                inner.queue.push_back(Queued {
-                    child: Some(Box::new(child)),
-                    name,
-                    shared,
-                });
-                return Ok(());
-            }
-            Some(Kind::Full)
-        } else {
-            None
-        };
-        if let Some(kind) = refusal {
+        // flag is set before the abort takes any set's lock, so holding a
+        // lock the abort has been through means we see it; one it has not
+        // reached yet, it sweeps after us (`sets.rs`, invariant 4).
+        if self.core.is_cancelled() {
             drop(inner);
-            let work = child.into_unstarted();
-            self.undo_admission();
-            return Err(SpawnError::new(kind, work));
+            return Err(self.refuse(Kind::Cancelled, child.into_unstarted()));
         }
-        let limited = self.config.max_running != 0;
-        if limited {
-            inner.running += 1;
-        }
-        let set = &mut inner.set;
-        match self.launch(name, || child.launch(set, &self.handle)) {
-            Ok(()) => Ok(()),
-            Err(work) => {
-                if limited {
-                    inner.running -= 1;
+        let set = match &mut *inner {
+            Some(set) => set,
+            none => {
+                // Marked before the child can be counted out: a drain that
+                // sees the close finished sees this too.
+                self.core.mark(TASKS);
+                none.insert(JoinSet::new())
+            }
+        };
+        let handle = self.handle();
+        let started = match &self.limit {
+            None => self.launch(name, || child.launch(set, handle)),
+            // `Ok` keeps the slot (or the place in the queue) taken; `Err`
+            // gives it back.
+            Some(limit) => limit.admit(try_only, |admit| match admit {
+                Admit::Run => self
+                    .launch(name, || child.launch(set, handle))
+                    .map(Ok)
+                    .map_err(Err),
+                Admit::Wait(slot) => {
+                    let gated = Arc::clone(&slot);
+                    match child.launch_gated(gated, Arc::clone(self), name, set, handle) {
+                        Ok(h) => {
+                            // Before the slot is queued, where a sweep finds it.
+                            slot.set_id(h.id());
+                            Ok(Ok(h))
+                        }
+                        Err(refused) => Err(Err(refused)),
+                    }
                 }
-                drop(inner);
-                self.undo_admission();
-                Err(SpawnError::new(Kind::RuntimeShutdown, work))
+                Admit::Full => Err(Err((Kind::Full, child.into_unstarted()))),
+            }),
+        };
+        drop(inner);
+        started.map_err(|(kind, work)| self.refuse(kind, work))
+    }
+
+    /// Undoes an admission whose work goes back to the caller.
+    fn refuse<W>(&self, kind: Kind, work: W) -> SpawnError<W> {
+        self.core.bump(Count::Refused);
+        // The spawner holds a count: not the last.
+        drop(self.release());
+        SpawnError::new(kind, work)
+    }
+
+    /// A child that waited for its slot starts: list it now, under its task.
+    pub(crate) fn started(&self, name: Option<Arc<str>>) {
+        if self.lists(name.as_ref()) {
+            if let Some(id) = tokio::task::try_id() {
+                self.registry
+                    .get_or_init(Registry::new)
+                    .list(Key::Task(id), name);
             }
         }
     }
@@ -456,39 +526,50 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     // ----- ending ----------------------------------------------------------
 
     /// Records how a child ended; the last step is the live-count decrement.
-    /// `in_set`: the child was a task (listed under its id, holding a running
-    /// slot when there is a limit), not a queued child discarded unstarted.
-    pub(crate) fn child_ended(&self, ended: Ended<T, E>, in_set: bool) -> Option<T> {
-        let name = if in_set && self.listed.load(Ordering::Acquire) > 0 {
-            tokio::task::try_id().and_then(|id| self.unlist(Key::Task(id)))
+    /// `ran`: the child ran (or could have: it held a running slot when there
+    /// is a limit, and may be listed under its task), as opposed to one that
+    /// ended while it waited for a slot. `task`: the task it is known by, when
+    /// that is not the one running this call.
+    ///
+    /// Returns the nursery's hold on itself when this was the last thing
+    /// live (invariant 6): a caller that holds no count of its own (a
+    /// child's wrapper) drops it after its last use of the nursery.
+    pub(crate) fn child_ended(
+        &self,
+        ended: Ended<T, E>,
+        ran: bool,
+        task: Option<Id>,
+    ) -> LetGo<T, E> {
+        let registry = self.registry.get().filter(|r| ran && !r.is_empty());
+        let id = if registry.is_some() || self.outcomes.is_some() {
+            task.or_else(tokio::task::try_id)
         } else {
             None
         };
-        let c = &self.core.counters;
+        let name = registry.and_then(|r| r.unlist(Key::Task(id?)));
         // One rule: a child that returns (or fails) after the token fired,
-        // whoever fired it, ended after the cancel. Ends by abort or from the
-        // queue need no answer.
+        // whoever fired it, ended after the cancel. Ends by abort or while
+        // waiting for a slot need no answer.
         let after_cancel = match ended {
             Ended::Returned(_) | Ended::Panicked(_) => self.ended_after_cancel(),
             Ended::Aborted | Ended::Cancelled => false,
         };
-        let mut out = None;
         // `seq` numbers the ends of this kind; it paces the reaping below.
-        let seq = match ended {
+        let (seq, end) = match ended {
             Ended::Returned(Ok(v)) => {
-                out = Some(v);
-                Counters::bump(if after_cancel {
-                    &c.cancelled
+                let seq = self.core.bump(if after_cancel {
+                    Count::Cancelled
                 } else {
-                    &c.completed
-                })
+                    Count::Completed
+                });
+                (seq, Some(ChildEnd::Returned(v)))
             }
             Ended::Returned(Err(e)) => self.failed(ChildError::error(e, name), after_cancel),
             Ended::Panicked(p) => self.failed(ChildError::panic(p, name), after_cancel),
-            Ended::Aborted => Counters::bump(&c.aborted),
-            Ended::Cancelled => Counters::bump(&c.cancelled),
+            Ended::Aborted => (self.core.bump(Count::Aborted), Some(ChildEnd::Aborted)),
+            Ended::Cancelled => (self.core.bump(Count::Cancelled), Some(ChildEnd::Cancelled)),
         };
-        if in_set && self.config.max_running != 0 {
+        if ran {
             self.release_slot();
         }
         // Amortised reaping: every `REAP_EVERY`th ending child removes the
@@ -497,30 +578,42 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         // freed and the set's lock is touched by one end in 32. A contended lock
         // means someone else is in the set and the next pass will reap.
         if seq % REAP_EVERY == REAP_EVERY - 1 {
-            if let Some(mut inner) = self.inner.try_lock() {
-                inner.reap();
-            }
+            self.sets.try_reap();
         }
-        self.release();
-        out
+        // Kept before the count falls (outcomes.rs, invariant 1); the end is
+        // dropped here, outside every lock, when nobody keeps it.
+        let joiner = match (&self.outcomes, id, end) {
+            (Some(outcomes), Some(id), Some(end)) => outcomes.push(id, end),
+            (_, _, end) => {
+                drop(end);
+                None
+            }
+        };
+        let let_go = self.release();
+        if let Some(joiner) = joiner {
+            joiner.wake();
+        }
+        let_go
     }
 
     /// Has the token fired? For a child's end, so the flag answers first.
     ///
-    /// The flag alone is not enough: tokio-util marks a token and every token
-    /// below it cancelled before it wakes anyone, so a child woken through a
-    /// child token of ours (or one that polls `is_cancelled`) can return
-    /// before the watcher has set the flag (invariant 5). Then only the token
-    /// knows, and asking it costs a lock: in tokio-util 0.7.20
-    /// `is_cancelled` locks the token's mutex (tokio-rs/tokio#7775), about
-    /// 20-50 ns uncontended, paid by every end until the token fires and by
-    /// none after. Finding it fired here also makes the state follow at once
-    /// instead of when the watcher gets there.
+    /// For an exposed nursery the flag alone is not enough: tokio-util marks
+    /// a token and every token below it cancelled before it wakes anyone, so
+    /// a child woken through a child token of ours (or one that polls
+    /// `is_cancelled`) can return before the watch has set the flag. Then
+    /// only the token knows, and asking it costs a lock (in tokio-util 0.7.20
+    /// `is_cancelled` locks the token's mutex, tokio-rs/tokio#7775), paid by
+    /// every end until the token fires. A nursery whose token nobody else
+    /// holds needs no such check: its flag is set before its token fires.
+    /// Finding it fired here also makes the state follow at once instead of
+    /// when the watch gets there.
     fn ended_after_cancel(&self) -> bool {
-        if self.core.is_cancelled() {
+        let state = self.core.load();
+        if state & CANCELLED != 0 {
             return true;
         }
-        if self.token.is_cancelled() {
+        if state & EXPOSED != 0 && self.token.is_cancelled() {
             self.token_fired();
             return true;
         }
@@ -528,20 +621,29 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     /// Returns the failure count before this one.
-    fn failed(&self, err: ChildError<E>, after_cancel: bool) -> u64 {
-        let c = &self.core.counters;
-        let seq = Counters::bump(&c.failed);
+    /// Counts a failure, hands it to the handler and records it if it is the
+    /// first; returns the failure count before it, and the end to keep (a
+    /// nursery that keeps outcomes shares a failure between the joiner and
+    /// the report).
+    fn failed(&self, err: ChildError<E>, after_cancel: bool) -> (u64, Option<ChildEnd<T, E>>) {
+        let seq = self.core.bump(Count::Failed);
         if after_cancel {
-            Counters::bump(&c.failed_after_cancel);
+            self.core.bump(Count::FailedAfterCancel);
         }
         self.call_handler(&err);
         self.warn_if_unowned(&err);
-        self.record_failure(|| Failure::new(err));
-        seq
+        if self.outcomes.is_some() {
+            let failure = Failure::new(err);
+            self.record_failure(|| failure.clone());
+            (seq, Some(ChildEnd::Failed(failure)))
+        } else {
+            self.record_failure(|| Failure::new(err));
+            (seq, None)
+        }
     }
 
     fn call_handler(&self, err: &ChildError<E>) {
-        if let Some(handler) = &self.config.handler {
+        if let Some(handler) = self.extra().and_then(|x| x.handler.as_ref()) {
             // A panicking handler must not take the child's accounting with it.
             if catch_unwind(AssertUnwindSafe(|| handler(err))).is_err() {
                 #[cfg(feature = "tracing")]
@@ -556,9 +658,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     #[allow(unused_variables)]
     fn warn_if_unowned(&self, err: &ChildError<E>) {
         #[cfg(feature = "tracing")]
-        if self.detached.load(Ordering::Relaxed)
-            && !self.has_parent
-            && self.config.handler.is_none()
+        if self.is_detached()
+            && !self.tree.has_parent()
+            && self.extra().is_none_or(|x| x.handler.is_none())
         {
             tracing::warn!(
                 nursery = self.name().unwrap_or(""),
@@ -570,101 +672,52 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     fn record_failure(&self, make: impl FnOnce() -> Failure<E>) {
-        let first = {
-            let mut slot = self.failure.lock();
-            if slot.is_none() {
-                *slot = Some(make());
-                true
-            } else {
-                false
-            }
-        };
-        if first && self.config.policy == Policy::FailFast {
+        // A later failure loses to the first; two racing to be first both
+        // make theirs, and the loser's is dropped by `set`.
+        let first = self.failure.get().is_none() && self.failure.set(make().into_arc());
+        if first && self.settings.policy == Policy::FailFast {
             self.cancel(CancelReason::Failure);
         }
     }
 
+    /// Hands the slot of a child that ran on, if there is a limit.
     fn release_slot(&self) {
-        let mut lost: Vec<Rescued> = Vec::new();
-        let mut swept = VecDeque::new();
-        {
-            let mut guard = self.inner.lock();
-            let inner = &mut *guard;
-            if self.core.is_cancelled() {
-                // No queued child starts after a cancel. The cancel sweeps the
-                // queue itself unless it was a watcher that could not take
-                // the lock; then the sweep is this one's.
-                swept = mem::take(&mut inner.queue);
-            }
-            loop {
-                match inner.queue.pop_front() {
-                    None => {
-                        inner.running -= 1;
-                        break;
-                    }
-                    Some(mut next) => {
-                        let child = next
-                            .child
-                            .take()
-                            .expect("a queued child is there until started");
-                        let name = next.name.take();
-                        let set = &mut inner.set;
-                        match self.launch(name, || child.start(set, &self.handle)) {
-                            Ok(()) => break,
-                            Err(rescued) => lost.push(rescued),
-                        }
-                    }
-                }
-            }
-        }
-        for child in swept {
-            child.discard(true);
-        }
-        // The runtime is gone: the queued work can never run.
-        for work in lost {
-            drop(work);
-            Counters::bump(&self.core.counters.aborted);
-            self.release();
-        }
-    }
-
-    /// Links a nested nursery to the parent that counted it in. If it already
-    /// drained (a parent's shutdown closed it in between), tells the parent
-    /// now: `on_drained` found no link to tell.
-    pub(crate) fn attach_parent(&self, link: ParentLink<E>) {
-        let mut slot = self.parent.lock();
-        if self.core.is_closed() {
-            drop(slot);
-            let failure = self.failure.lock().clone();
-            link.parent
-                .nested_ended(&link.link, failure, self.token.is_cancelled());
-        } else {
-            *slot = Some(link);
-        }
-    }
-
-    /// Runs once, when the live count reaches zero while closing.
-    pub(crate) fn on_drained(&self) {
-        let link = self.parent.lock().take();
-        if let Some(ParentLink { parent, link }) = link {
-            let failure = self.failure.lock().clone();
-            parent.nested_ended(&link, failure, self.token.is_cancelled());
+        let Some(limit) = &self.limit else {
+            return;
+        };
+        match limit.release(|| self.core.is_cancelled()) {
+            Release::Freed => {}
+            Release::Granted(slot) => slot.wake(),
+            // No waiting child starts after a cancel. The cancel sweeps the
+            // queue itself unless it was a watcher that could not take the
+            // lock; then the sweep is this one's.
+            Release::Sweep(waiting) => self.sweep(waiting, limit::CANCELLED),
         }
     }
 
     // ----- control ---------------------------------------------------------
 
+    /// Cancels: the flag here and in every nursery below (reason `Parent`),
+    /// then the token, which reaches every token below; then the children
+    /// waiting for a slot here end as cancelled (below, each nursery's walk
+    /// step swept its own).
     pub(crate) fn cancel(&self, reason: CancelReason) {
         if self.core.set_cancelled(reason) {
-            // Reaches every nested nursery through the token tree: their
-            // watchers have all run when this returns (invariant 5). Ours finds
-            // the flag set and does nothing.
+            tree::walk_below(self, |node| node.cancel_here());
             self.token.cancel();
-            let queued = mem::take(&mut self.inner.lock().queue);
-            for child in queued {
-                child.discard(true);
-            }
+            self.sweep_waiting(limit::CANCELLED);
         }
+    }
+
+    /// Ends the children waiting for a slot, unstarted, as `to`.
+    fn sweep_waiting(&self, to: u8) {
+        if let Some(limit) = &self.limit {
+            self.sweep(limit.take_waiting(), to);
+        }
+    }
+
+    fn first_failure(&self) -> Option<Failure<E>> {
+        self.failure.cloned().map(Failure::from_arc)
     }
 
     /// Why the token was cancelled; `None` while it has not fired.
@@ -674,85 +727,71 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         // token: it takes a lock.)
         self.core
             .cancel_reason()
-            .or_else(|| self.token.is_cancelled().then(|| self.token_reason()))
+            .or_else(|| self.was_cancelled().then(|| self.token_reason()))
     }
 
     /// Why the token fired when the nursery did not fire it.
     fn token_reason(&self) -> CancelReason {
-        if self
-            .parent_token
-            .as_ref()
-            .is_some_and(CancellationToken::is_cancelled)
-        {
+        let above = match self.tree.parent() {
+            Some(parent) => Some(parent.token()),
+            None => self.extra().and_then(|x| x.token_parent.as_ref()),
+        };
+        if above.is_some_and(CancellationToken::is_cancelled) {
             CancelReason::Parent
         } else {
             CancelReason::Requested
         }
     }
 
+    /// Aborts the children here and in every nested nursery; see
+    /// `Node::abort_here`.
     pub(crate) fn abort_all(&self) {
-        self.abort(false);
+        tree::walk_down(self, |node| node.abort_here());
     }
 
     /// The last phase of a shutdown: abort everything, and close every nested
     /// nursery too, so each can drain once its aborted children are gone
     /// (their owners may be elsewhere and never close them).
     pub(crate) fn force_end(&self) {
-        self.begin_close();
-        self.abort(true);
+        tree::walk_down(self, |node| node.force_end_here());
     }
 
-    fn abort(&self, and_close_nested: bool) {
-        let queued = {
-            let mut inner = self.inner.lock();
-            inner.set.abort_all();
-            mem::take(&mut inner.queue)
-        };
-        drop(queued);
-        for nested in self.nested() {
-            if and_close_nested {
-                nested.force_end_nested();
-            } else {
-                nested.abort_nested();
-            }
-        }
-    }
-
-    fn nested(&self) -> Vec<Arc<dyn Nested>> {
-        self.nested
-            .lock()
-            .iter()
-            .filter_map(Weak::upgrade)
-            .collect()
-    }
-
-    pub(crate) fn register_nested(&self, child: Weak<dyn Nested>) {
-        let mut nested = self.nested.lock();
-        if nested.len() >= 8 && nested.len().is_power_of_two() {
-            nested.retain(|w| w.strong_count() > 0);
-        }
-        nested.push(child);
+    /// Aborts this nursery's own tasks; the children waiting for a slot end
+    /// as aborted at once.
+    fn abort_own(&self) {
+        self.sets.abort_all();
+        self.sweep_waiting(limit::ABORTED);
     }
 
     // ----- closing ---------------------------------------------------------
 
     pub(crate) fn begin_close(&self) {
         if self.core.begin_close() {
-            self.on_drained();
+            tree::closed(self);
         }
     }
 
+    /// A report of where the nursery stands now (not final).
     pub(crate) fn report(&self, is_final: bool, still_running: u64) -> Report<E> {
+        self.build_report(is_final, still_running, None)
+    }
+
+    /// A report; with a final `mark`, its frozen refusals and reason.
+    fn build_report(&self, is_final: bool, still_running: u64, mark: Option<u64>) -> Report<E> {
+        let mut stats = self.core.stats();
+        let cancel_reason = match mark {
+            Some(mark) => {
+                stats.refused = mark & FINAL_REFUSED;
+                CancelReason::from_code(mark >> FINAL_REASON_SHIFT)
+            }
+            None => self.cancel_reason(),
+        };
         Report {
-            stats: self.core.stats(),
-            failed_after_cancel: self
-                .core
-                .counters
-                .failed_after_cancel
-                .load(Ordering::Relaxed),
+            stats,
+            failed_after_cancel: self.core.count(Count::FailedAfterCancel),
             still_running,
-            cancel_reason: self.cancel_reason(),
-            failure: self.failure.lock().clone(),
+            cancel_reason,
+            failure: self.first_failure(),
             is_final,
         }
     }
@@ -784,21 +823,18 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         // The live count is zero, so every task left in the set has finished
         // its accounting and is returning from its last poll; wait until tokio
         // has completed them, so the runtime holds none of our tasks when
-        // `close` returns. Polling the set would steal `join_next`'s waker, so
-        // this yields instead, for the few instructions those tasks have left.
-        // Concurrent closers may all do this: reaping is idempotent.
-        loop {
-            let empty = {
-                let mut inner = self.inner.lock();
-                inner.reap();
-                inner.set.is_empty()
-            };
-            if empty {
+        // `close` returns. Concurrent closers may all wait here, so this
+        // yields (for the few instructions those tasks have left) rather than
+        // register a waker in the set, which holds only one; reaping is
+        // idempotent.
+        // A nursery that never had a child has no set to look at.
+        while self.core.has(TASKS) {
+            if self.sets.reap_all() {
                 break;
             }
             tokio::task::yield_now().await;
         }
-        let refused = self.core.counters.refused.load(Ordering::Relaxed);
+        let refused = self.core.count(Count::Refused);
         let reason = self.cancel_reason().map_or(0, CancelReason::code);
         let mark = refused.min(FINAL_REFUSED) | reason << FINAL_REASON_SHIFT;
         // First closer through freezes the mark; later ones read it.
@@ -811,26 +847,24 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// The final report, once the drain has completed.
     fn final_report(&self) -> Option<Report<E>> {
         let mark = self.final_mark.load(Ordering::Acquire);
-        if mark == NOT_FINAL {
-            return None;
-        }
-        let mut report = self.report(true, 0);
-        report.stats.refused = mark & FINAL_REFUSED;
-        report.cancel_reason = CancelReason::from_code(mark >> FINAL_REASON_SHIFT);
-        Some(report)
+        (mark != NOT_FINAL).then(|| self.build_report(true, 0, Some(mark)))
     }
 
     async fn wait_closed_logging(&self) {
-        match self.config.warn_after {
+        match self.extra().and_then(|x| x.warn_after) {
             None => self.core.wait_closed().await,
-            Some(after) => {
-                while tokio::time::timeout(after, self.core.wait_closed())
-                    .await
-                    .is_err()
-                {
-                    self.warn_waiting();
-                }
-            }
+            // Boxed: the timer makes this future several times the size of
+            // a plain wait, and every `close` future would carry it.
+            Some(after) => Box::pin(self.wait_closed_warning(after)).await,
+        }
+    }
+
+    async fn wait_closed_warning(&self, after: Duration) {
+        while tokio::time::timeout(after, self.core.wait_closed())
+            .await
+            .is_err()
+        {
+            self.warn_waiting();
         }
     }
 
@@ -881,9 +915,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 // which wakes this wait too.
                 let _watching = self.core.watch();
                 self.core
-                    .wait_live(|live, core| {
-                        let children = core.children(live);
-                        core.is_closed() || children == 0 || children <= core.blocking()
+                    .wait_live(|core| {
+                        let (state, children) = core.children_now();
+                        state & CLOSED != 0 || children == 0 || children <= core.blocking()
                     })
                     .await;
                 let blocking = self.core.blocking();
@@ -923,7 +957,10 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
         let _watching = self.core.watch();
         self.core
-            .wait_live(|live, core| core.is_closed() || core.children(live) == 0)
+            .wait_live(|core| {
+                let (state, children) = core.children_now();
+                state & CLOSED != 0 || children == 0
+            })
             .await;
     }
 
@@ -933,14 +970,18 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         self: &Arc<Self>,
         body: F,
     ) -> impl Future<Output = F::Output> + use<F, T, E> {
+        let held = self.core.hold();
+        if held.is_some_and(|prev| live(prev) == 0) {
+            self.hold_self();
+        }
         let held = Held {
-            held: self.core.hold(),
+            held: held.is_some(),
             shared: Arc::clone(self),
         };
         async move {
             let mut body = std::pin::pin!(body);
             let out = std::future::poll_fn(|cx| {
-                let _cx = context::enter(&held.shared.core);
+                let _cx = context::enter(&*held.shared);
                 body.as_mut().poll(cx)
             })
             .await;
@@ -951,53 +992,83 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     // ----- outputs and observation -----------------------------------------
 
-    pub(crate) fn try_join_next(&self) -> Option<T> {
-        let mut inner = self.inner.lock();
-        inner.reap();
-        inner.outputs.pop_front()
+    /// The next end kept for the owner, or a wait for one; see
+    /// `Outcomes::poll_next`. `None` at once when nothing is kept.
+    pub(crate) fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Option<(Id, ChildEnd<T, E>)>> {
+        match &self.outcomes {
+            None => Poll::Ready(None),
+            Some(outcomes) => outcomes.poll_next(cx, || self.core.children_now().1 == 0),
+        }
     }
 
-    pub(crate) fn poll_join_next(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        let mut inner = self.inner.lock();
-        if let Some(out) = inner.outputs.pop_front() {
-            return Poll::Ready(Some(out));
-        }
+    /// The next output, skipping the ends that have none.
+    pub(crate) fn poll_output(&self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         loop {
-            match inner.set.poll_join_next(cx) {
-                Poll::Ready(Some(Ok(Some(out)))) => return Poll::Ready(Some(out)),
-                // Failed, cancelled or aborted: nothing to hand out.
-                Poll::Ready(Some(_)) => continue,
-                Poll::Ready(None) => {
-                    if inner.queue.is_empty() {
-                        return Poll::Ready(None);
-                    }
-                    // Unreachable by invariant 2 (a queue implies a running
-                    // child), but never report "empty" with work queued.
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
-                }
-                Poll::Pending => return Poll::Pending,
+            match ready!(self.poll_join(cx)) {
+                Some((_, ChildEnd::Returned(out))) => return Poll::Ready(Some(out)),
+                Some(_) => continue,
+                None => return Poll::Ready(None),
             }
         }
     }
 
+    /// The next output kept now, if any, skipping the ends that have none.
+    pub(crate) fn try_join_next(&self) -> Option<T> {
+        let outcomes = self.outcomes.as_ref()?;
+        loop {
+            if let (_, ChildEnd::Returned(out)) = outcomes.try_next()? {
+                return Some(out);
+            }
+        }
+    }
+
+    /// Ends kept and not yet joined.
+    pub(crate) fn ready_count(&self) -> usize {
+        self.outcomes.as_ref().map_or(0, |o| o.len())
+    }
+
+    /// The owner is gone: keep nothing more for it.
+    pub(crate) fn close_joins(&self) {
+        if let Some(outcomes) = &self.outcomes {
+            outcomes.close_joins();
+        }
+    }
+
     pub(crate) fn snapshot(&self) -> Snapshot {
-        let now = Instant::now();
-        let mut children: Vec<ChildInfo> = self
-            .registry
-            .lock()
-            .iter()
-            .flat_map(|r| r.values())
-            .map(|l| ChildInfo {
-                id: l.seq,
-                name: l.name.clone(),
-                age: now - l.since,
-            })
-            .collect();
-        children.sort_by_key(ChildInfo::id);
         Snapshot {
-            live: self.core.live(),
-            children,
+            live: self.core.children_now().1,
+            children: self
+                .registry
+                .get()
+                .map_or_else(Vec::new, |r| r.children(Instant::now())),
+        }
+    }
+
+    /// Counts a blocking child of this nursery starting or ending, here and
+    /// in every ancestor (none of their shutdowns can abort it either).
+    pub(crate) fn blocking_moved(&self, started: bool) {
+        for node in tree::ancestry(self) {
+            node.core().blocking_moved(started);
+        }
+    }
+}
+
+/// The nursery's hold on itself (invariant 6), given back when dropped:
+/// returned by the end that brought the live count to zero, to be dropped
+/// once the caller is done with the nursery, since dropping it may free it
+/// (no `&Shared` may be live then as a function's argument).
+#[must_use]
+pub(crate) struct LetGo<T: Send + 'static, E: Send + 'static>(Option<*const Shared<T, E>>);
+
+impl<T: Send + 'static, E: Send + 'static> Drop for LetGo<T, E> {
+    #[allow(unsafe_code)]
+    fn drop(&mut self) {
+        if let Some(this) = self.0 {
+            // SAFETY: `this` points into the nursery's `Arc` allocation, with
+            // its provenance (`Weak::as_ptr`), and carries the strong count
+            // `hold_self` took when the live count left zero, so the
+            // allocation is live until this drops that count.
+            unsafe { Arc::decrement_strong_count(this) }
         }
     }
 }
@@ -1010,67 +1081,151 @@ struct Held<T: Send + 'static, E: Send + 'static> {
 
 impl<T: Send + 'static, E: Send + 'static> Drop for Held<T, E> {
     fn drop(&mut self) {
-        if self.held && self.shared.core.unhold() {
-            self.shared.on_drained();
+        if !self.held {
+            return;
+        }
+        let (finished, prev) = self.shared.core.unhold();
+        if finished {
+            tree::closed(&*self.shared);
+        }
+        if live(prev) == 1 {
+            self.shared.let_go_of_self();
         }
     }
 }
 
-impl<T: Send + 'static, E: Send + 'static> Parent<E> for Shared<T, E> {
-    fn nested_ended(&self, link: &Link, failure: Option<Failure<E>>, cancelled: bool) {
-        let c = &self.core.counters;
+impl<T: Send + 'static, E: Send + 'static> Lineage for Shared<T, E> {
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn up(&self) -> Option<&dyn Lineage> {
+        self.tree.parent().map(|p| p.as_lineage())
+    }
+}
+
+impl<T: Send + 'static, E: Send + 'static> Node<E> for Shared<T, E> {
+    fn tree(&self) -> &Tree<E> {
+        &self.tree
+    }
+
+    fn as_lineage(&self) -> &dyn Lineage {
+        self
+    }
+
+    fn into_lineage(self: Arc<Self>) -> Arc<dyn Lineage> {
+        self
+    }
+
+    fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    fn own_handle(&self) -> Option<&Handle> {
+        self.tree
+            .runtime()
+            .or_else(|| self.extra().and_then(|x| x.handle.as_ref()))
+    }
+
+    fn admit_nested(&self, name: Option<&Arc<str>>) -> Result<u64, Kind> {
+        self.admit()?;
+        Ok(if self.lists(name) {
+            self.registry.get_or_init(Registry::new).list_nested(name)
+        } else {
+            0
+        })
+    }
+
+    fn nested_ended(&self, end: NestedEnd<E>) -> bool {
         let after_cancel = self.ended_after_cancel();
-        match failure {
+        match end.failure {
             Some(f) => {
-                Counters::bump(&c.failed);
+                self.core.bump(Count::Failed);
                 if after_cancel {
-                    Counters::bump(&c.failed_after_cancel);
+                    self.core.bump(Count::FailedAfterCancel);
                 }
                 f.inspect(|e| self.call_handler(e));
                 self.record_failure(|| f);
             }
             None => {
-                Counters::bump(if cancelled || after_cancel {
-                    &c.cancelled
+                self.core.bump(if end.cancelled || after_cancel {
+                    Count::Cancelled
                 } else {
-                    &c.completed
+                    Count::Completed
                 });
             }
         }
-        if let Some(id) = link.id {
-            self.unlist(Key::Nested(id));
+        if end.listed != 0 {
+            if let Some(registry) = self.registry.get() {
+                registry.unlist(Key::Nested(end.listed));
+            }
         }
-        self.release();
+        // The caller goes on up the tree when this finished the close (it
+        // holds this nursery, which may let go of itself here).
+        let (finished, prev) = self.core.release_from();
+        self.wake_joiner_if_childless();
+        if live(prev) == 1 {
+            self.let_go_of_self();
+        }
+        finished
+    }
+
+    fn end(&self, listed: u64) -> NestedEnd<E> {
+        NestedEnd {
+            listed,
+            failure: self.first_failure(),
+            cancelled: self.was_cancelled(),
+        }
+    }
+
+    fn cancel_here(&self) -> bool {
+        if !self.core.set_cancelled(CancelReason::Parent) {
+            // Cancelled already, and so is everything below it: its own
+            // cancel walked there, or (exposed) its token fired, whose
+            // watches below ran before its own.
+            return false;
+        }
+        self.sweep_waiting(limit::CANCELLED);
+        true
+    }
+
+    fn start_watch(self: Arc<Self>) {
+        self.token_watch
+            .get_or_init(|| Watch::start(&self, &self.token));
+    }
+
+    fn abort_here(&self) -> bool {
+        // A cancelled nursery aborted once has nothing new to abort, nor
+        // has anything below it (tree.rs, invariant 3).
+        if self.core.load() & CANCELLED != 0 && !self.core.mark(ABORTED) {
+            return false;
+        }
+        self.abort_own();
+        true
+    }
+
+    fn force_end_here(&self) -> bool {
+        if !self.core.mark(ENDED) {
+            return false;
+        }
+        self.begin_close();
+        self.abort_own();
+        true
     }
 }
 
-impl<T: Send + 'static, E: Send + 'static> super::state::HasCore for Shared<T, E> {
-    fn core(&self) -> &Core {
-        &self.core
+impl<T: Send + 'static, E: Send + 'static> Fired for Shared<T, E> {
+    fn token_fired(&self) {
+        Shared::token_fired(self);
     }
 }
 
-impl<T: Send + 'static, E: Send + 'static> Nested for Shared<T, E> {
-    fn abort_nested(&self) {
-        self.abort_all();
-    }
-
-    fn force_end_nested(&self) {
-        self.force_end();
-    }
-}
-
-/// Wakes the nursery's token watcher (invariant 5). Holds the nursery weakly:
-/// the watcher the nursery owns holds this waker, and a strong pointer would
-/// keep the nursery alive until its token fired.
-struct TokenWaker<T: Send + 'static, E: Send + 'static> {
-    shared: Weak<Shared<T, E>>,
-}
-
-impl<T: Send + 'static, E: Send + 'static> Wake for TokenWaker<T, E> {
-    fn wake(self: Arc<Self>) {
-        if let Some(shared) = self.shared.upgrade() {
-            shared.poll_token_watch(&Waker::from(self));
+impl<T: Send + 'static, E: Send + 'static> Drop for Shared<T, E> {
+    fn drop(&mut self) {
+        // Breaks the watch's cycle through its own waker (token.rs,
+        // invariant 4).
+        if let Some(watch) = self.token_watch.get() {
+            watch.stop();
         }
     }
 }

@@ -3,11 +3,11 @@
 //!
 //! # Invariants
 //!
-//! 1. `state` packs the live count, four flags and the cancel reason into one
-//!    `AtomicU64`, so a
-//!    spawn's admission and a close's decision are ordered by the single
-//!    modification order of that word: a spawn either sees `CLOSING` or is
-//!    counted in the live count that `close` waits on. Never both, never neither.
+//! 1. `state` packs the live count, the bodies among it, the flags and the
+//!    cancel reason into one `AtomicU64`, so a spawn's admission and a
+//!    close's decision are ordered by the single modification order of that
+//!    word: a spawn either sees `CLOSING` or is counted in the live count
+//!    that `close` waits on. Never both, never neither.
 //! 2. The live count counts every accepted child that has not yet ended:
 //!    queued (waiting for a running slot), running, and nested nurseries that
 //!    have not drained. It is incremented before a child is handed to the
@@ -20,6 +20,12 @@
 //!    wakes the waiters. After `CLOSED` every spawn is refused, so the live
 //!    count stays zero. Whoever sets `CLOSING` first wakes the same waiters
 //!    (`closing()` waits for that); each waiter re-checks its own condition.
+//!    Those wake-ups take the `Notify`'s lock, so they are skipped until
+//!    someone has waited: a waiter sets `WAITERS` in the word before it
+//!    registers and looks, and a waker reads it in the value its own update
+//!    of the word returned. Both are read-modify-writes of the one word, so
+//!    either the waker sees `WAITERS`, or the waiter's look sees the flag the
+//!    waker set.
 //! 4. `CANCELLED` is set when the token fires, whoever fires it (the nursery's
 //!    cancel, fail-fast, shutdown or drop, or the token's `cancel()` called
 //!    directly or from above; see `shared.rs`, invariant 5). It refuses every
@@ -38,10 +44,14 @@
 //!    the tree); starting or ending one wakes the watchers.
 //! 7. A running *body* (`Nursery::inside`) holds the nursery open: it is
 //!    counted in the live count, so `CLOSED` waits for it like for a child,
-//!    and in `bodies`, which every child count shown to users (`stats`, the
-//!    held limit, "no child left") subtracts. `bodies` is raised before the
-//!    live count and lowered after it, so the difference never shows a
-//!    body as a child.
+//!    and in the word's body count, which every child count shown to users
+//!    (`stats`, the held limit, "no child left") subtracts. Both move in one
+//!    update of the word, so no reading ever shows a body as a child.
+//! 8. `ABORTED` and `ENDED` mark a nursery that a walk over its tree has
+//!    already aborted after it was cancelled, or force-ended (see
+//!    `tree.rs`); `EXPOSED` and `WATCHED` say how the nursery follows its
+//!    token (see `token.rs`); `DETACHED` that the owner let go of it;
+//!    `TASKS` that it made its `JoinSet`. Once set they stay set.
 //!
 //! # Orderings
 //!
@@ -53,12 +63,12 @@
 //! are statistics, published by the `AcqRel` state operations that follow them.
 
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, OnceLock};
 
 use crate::sync::AtomicU64;
 
 use tokio::sync::Notify;
 
+use super::lazy::OnceBox;
 use crate::cancel_reason::CancelReason;
 use crate::stats::Stats;
 
@@ -66,12 +76,31 @@ pub(crate) const CLOSING: u64 = 1 << 0;
 pub(crate) const CLOSED: u64 = 1 << 1;
 pub(crate) const CANCELLED: u64 = 1 << 2;
 pub(crate) const WATCH: u64 = 1 << 3;
+pub(crate) const ABORTED: u64 = 1 << 4;
+pub(crate) const ENDED: u64 = 1 << 5;
+/// Someone other than the nursery may cancel its token (see `token.rs`).
+pub(crate) const EXPOSED: u64 = 1 << 6;
+/// The token's watch is registered here and in every nursery below.
+pub(crate) const WATCHED: u64 = 1 << 7;
+/// The owner detached the nursery.
+pub(crate) const DETACHED: u64 = 1 << 8;
+/// Someone has waited on `drained` (invariant 3).
+const WAITERS: u64 = 1 << 9;
+/// The nursery has made its `JoinSet` (with its first child).
+pub(crate) const TASKS: u64 = 1 << 10;
 /// The cancel reason's code (0 while not cancelled) sits above the flags.
-const REASON_SHIFT: u32 = 4;
+const REASON_SHIFT: u32 = 11;
 const REASON_MASK: u64 = ((1 << CancelReason::BITS) - 1) << REASON_SHIFT;
-/// Flags and reason; the live count takes the remaining 57 bits.
-const FLAG_BITS: u32 = REASON_SHIFT + CancelReason::BITS;
-const LIVE_ONE: u64 = 1 << FLAG_BITS;
+/// Running bodies (invariant 7), above the flags and reason: at most
+/// `BODY_MAX` at once.
+const BODY_SHIFT: u32 = REASON_SHIFT + CancelReason::BITS;
+const BODY_BITS: u32 = 16;
+const BODY_ONE: u64 = 1 << BODY_SHIFT;
+const BODY_MASK: u64 = ((1 << BODY_BITS) - 1) << BODY_SHIFT;
+pub(crate) const BODY_MAX: u64 = (1 << BODY_BITS) - 1;
+/// The live count (children and bodies) takes the remaining 34 bits.
+const LIVE_SHIFT: u32 = BODY_SHIFT + BODY_BITS;
+const LIVE_ONE: u64 = 1 << LIVE_SHIFT;
 
 /// Why an admission was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,8 +110,19 @@ pub(crate) enum Refusal {
     Full,
 }
 
+/// Children and bodies counted in `state`.
 pub(crate) fn live(state: u64) -> u64 {
-    state >> FLAG_BITS
+    state >> LIVE_SHIFT
+}
+
+/// Bodies counted in `state`.
+fn bodies(state: u64) -> u64 {
+    (state & BODY_MASK) >> BODY_SHIFT
+}
+
+/// Live children in `state`, bodies left out.
+pub(crate) fn children(state: u64) -> u64 {
+    live(state) - bodies(state)
 }
 
 /// Lifecycle word, counters and wake-ups shared by a nursery's owner,
@@ -90,55 +130,39 @@ pub(crate) fn live(state: u64) -> u64 {
 #[derive(Debug)]
 pub(crate) struct Core {
     state: AtomicU64,
-    pub(crate) counters: Counters,
+    /// The one counter every ordinary end bumps; the others are made on
+    /// first use.
+    completed: AtomicU64,
+    rare: OnceBox<Rare>,
     /// Woken when the close begins (by whoever sets `CLOSING` first) and when
     /// it finishes (by the winner of the `CLOSED` swap). One `Notify` serves
     /// both waits: each waiter loops until its own condition holds, and a
     /// nursery is woken through it at most twice.
     drained: Notify,
-    /// The shutdown watchers' side (started blocking children, `progress`),
-    /// made on first use: most nurseries never need it.
-    watch: OnceLock<Box<Watch>>,
-    /// The parent nursery, for "is the caller a descendant?" (see `context`)
-    /// and for counting blocking children up the tree.
-    pub(crate) parent: Option<Arc<dyn HasCore>>,
-    /// Running bodies, also counted live (invariant 7).
-    bodies: std::sync::atomic::AtomicU64,
+    /// Bodies, and the shutdown watchers' side (started blocking children,
+    /// `progress`), made on first use: most nurseries never need it.
+    watch: OnceBox<Watch>,
 }
 
-/// Event counters. Each is only ever incremented.
+/// The counters most nurseries never move. Each is only ever incremented.
 #[derive(Debug)]
-pub(crate) struct Counters {
-    /// Ids for listed (named or tracked) children.
-    pub(crate) next_id: AtomicU64,
-    pub(crate) completed: AtomicU64,
-    pub(crate) failed: AtomicU64,
-    pub(crate) failed_after_cancel: AtomicU64,
-    pub(crate) cancelled: AtomicU64,
-    pub(crate) aborted: AtomicU64,
-    pub(crate) refused: AtomicU64,
+struct Rare {
+    failed: AtomicU64,
+    failed_after_cancel: AtomicU64,
+    cancelled: AtomicU64,
+    aborted: AtomicU64,
+    refused: AtomicU64,
 }
 
-impl Default for Counters {
-    fn default() -> Self {
-        let zero = || AtomicU64::new(0);
-        Counters {
-            next_id: zero(),
-            completed: zero(),
-            failed: zero(),
-            failed_after_cancel: zero(),
-            cancelled: zero(),
-            aborted: zero(),
-            refused: zero(),
-        }
-    }
-}
-
-impl Counters {
-    /// Adds one; returns the count before.
-    pub(crate) fn bump(counter: &AtomicU64) -> u64 {
-        counter.fetch_add(1, Ordering::Relaxed)
-    }
+/// One of the event counters.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Count {
+    Completed,
+    Failed,
+    FailedAfterCancel,
+    Cancelled,
+    Aborted,
+    Refused,
 }
 
 /// What a shutdown waiting past its abort needs to see.
@@ -153,53 +177,95 @@ pub(crate) struct Watch {
     watchers: parking_lot::Mutex<usize>,
 }
 
-/// Anything that owns a [`Core`]: lets a nested nursery reach its parent's
-/// core without knowing the parent's output type.
-pub(crate) trait HasCore: Send + Sync {
-    fn core(&self) -> &Core;
-}
-
-impl std::fmt::Debug for dyn HasCore {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Parent")
-            .field("state", &self.core().load())
-            .finish_non_exhaustive()
-    }
-}
-
 impl Core {
-    pub(crate) fn new(parent: Option<Arc<dyn HasCore>>) -> Self {
+    pub(crate) fn new() -> Self {
         Core {
             state: AtomicU64::new(0),
-            counters: Counters::default(),
+            completed: AtomicU64::new(0),
+            rare: OnceBox::new(),
             drained: Notify::new(),
-            watch: OnceLock::new(),
-            parent,
-            bodies: std::sync::atomic::AtomicU64::new(0),
+            watch: OnceBox::new(),
         }
     }
 
     fn watch_state(&self) -> &Watch {
-        self.watch.get_or_init(Box::default)
+        self.watch.get_or_init(Watch::default)
     }
 
-    /// This core and its ancestors, nearest first.
-    pub(crate) fn lineage(&self) -> impl Iterator<Item = &Core> {
-        std::iter::successors(Some(self), |c| c.parent.as_deref().map(HasCore::core))
-    }
-
-    /// A blocking child started (`+1`) or ended (`-1`): counted here and in
-    /// every ancestor, whose shutdowns cannot abort it either.
-    pub(crate) fn blocking_moved(&self, started: bool) {
-        for core in self.lineage() {
-            let w = core.watch_state();
-            if started {
-                w.blocking.fetch_add(1, Ordering::AcqRel);
-            } else {
-                w.blocking.fetch_sub(1, Ordering::AcqRel);
-            }
-            w.progress.notify_waiters();
+    fn counter(&self, which: Count) -> &AtomicU64 {
+        if let Count::Completed = which {
+            return &self.completed;
         }
+        let rare = self.rare.get_or_init(|| {
+            let zero = || AtomicU64::new(0);
+            Rare {
+                failed: zero(),
+                failed_after_cancel: zero(),
+                cancelled: zero(),
+                aborted: zero(),
+                refused: zero(),
+            }
+        });
+        match which {
+            Count::Completed => unreachable!("inline above"),
+            Count::Failed => &rare.failed,
+            Count::FailedAfterCancel => &rare.failed_after_cancel,
+            Count::Cancelled => &rare.cancelled,
+            Count::Aborted => &rare.aborted,
+            Count::Refused => &rare.refused,
+        }
+    }
+
+    /// Adds one to a counter; returns the count before. `Relaxed`: counters
+    /// are statistics, published by the `AcqRel` update of the word that
+    /// follows them (see the module docs).
+    pub(crate) fn bump(&self, which: Count) -> u64 {
+        self.counter(which).fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// A counter's value now (zero for a rare one never moved).
+    pub(crate) fn count(&self, which: Count) -> u64 {
+        let Some(rare) = self.rare.get() else {
+            return match which {
+                Count::Completed => self.completed.load(Ordering::Relaxed),
+                _ => 0,
+            };
+        };
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        match which {
+            Count::Completed => r(&self.completed),
+            Count::Failed => r(&rare.failed),
+            Count::FailedAfterCancel => r(&rare.failed_after_cancel),
+            Count::Cancelled => r(&rare.cancelled),
+            Count::Aborted => r(&rare.aborted),
+            Count::Refused => r(&rare.refused),
+        }
+    }
+
+    /// A blocking child of this nursery or of a descendant started (`+1`) or
+    /// ended (`-1`): a shutdown here cannot abort it either. (The nursery
+    /// calls this for itself and each ancestor.)
+    pub(crate) fn blocking_moved(&self, started: bool) {
+        let w = self.watch_state();
+        if started {
+            w.blocking.fetch_add(1, Ordering::AcqRel);
+        } else {
+            w.blocking.fetch_sub(1, Ordering::AcqRel);
+        }
+        w.progress.notify_waiters();
+    }
+
+    /// Sets `flag` (one of the flags that are only ever set: `ABORTED`,
+    /// `ENDED`, `EXPOSED`, `WATCHED`, `DETACHED`, `TASKS`); `true` if this
+    /// call set it. `AcqRel`
+    /// as every update of the word.
+    pub(crate) fn mark(&self, flag: u64) -> bool {
+        self.state.fetch_or(flag, Ordering::AcqRel) & flag == 0
+    }
+
+    /// Is `flag` set?
+    pub(crate) fn has(&self, flag: u64) -> bool {
+        self.load() & flag != 0
     }
 
     fn notify_progress(&self) {
@@ -212,40 +278,54 @@ impl Core {
         self.state.load(Ordering::Acquire)
     }
 
-    pub(crate) fn live(&self) -> u64 {
-        live(self.load())
-    }
-
     /// Running bodies (invariant 7).
     pub(crate) fn bodies(&self) -> u64 {
-        self.bodies.load(Ordering::Acquire)
+        bodies(self.load())
     }
 
-    /// Live children, bodies left out.
-    pub(crate) fn children(&self, live: u64) -> u64 {
-        live.saturating_sub(self.bodies())
+    /// The word now, and the live children in it.
+    pub(crate) fn children_now(&self) -> (u64, u64) {
+        let state = self.load();
+        (state, children(state))
     }
 
-    /// Counts a body in (invariant 7), unless the nursery has closed.
-    /// `Acquire`/`Release` on `bodies` pair with the loads that subtract it.
-    pub(crate) fn hold(&self) -> bool {
-        self.bodies.fetch_add(1, Ordering::AcqRel);
-        let prev = self.state.fetch_add(LIVE_ONE, Ordering::AcqRel);
-        if prev & CLOSED != 0 {
-            // Closed: it cannot be held open again. (Undoing the increment
-            // cannot finish a close that already finished.)
-            self.state.fetch_sub(LIVE_ONE, Ordering::AcqRel);
-            self.bodies.fetch_sub(1, Ordering::AcqRel);
-            return false;
+    /// Counts a body in (invariant 7), unless the nursery has closed: a
+    /// compare-and-swap, so a closed nursery is never even briefly held.
+    /// Returns the word before, if it held.
+    ///
+    /// # Panics
+    ///
+    /// With `BODY_MAX` bodies already running.
+    pub(crate) fn hold(&self) -> Option<u64> {
+        let mut cur = self.state.load(Ordering::Acquire);
+        loop {
+            if cur & CLOSED != 0 {
+                return None;
+            }
+            assert!(
+                bodies(cur) < BODY_MAX,
+                "more than {BODY_MAX} bodies running at once in one nursery"
+            );
+            // `AcqRel` as every update of the word; a failed swap only
+            // retries, so `Acquire` is enough there.
+            match self.state.compare_exchange(
+                cur,
+                cur + LIVE_ONE + BODY_ONE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(cur),
+                Err(actual) => cur = actual,
+            }
         }
-        true
     }
 
-    /// Counts a body out. Returns `true` if this finished the close.
-    pub(crate) fn unhold(&self) -> bool {
-        let finished = self.release();
-        self.bodies.fetch_sub(1, Ordering::AcqRel);
-        finished
+    /// Counts a body out. Returns `true` if this finished the close, and the
+    /// word before.
+    pub(crate) fn unhold(&self) -> (bool, u64) {
+        let prev = self.state.fetch_sub(LIVE_ONE + BODY_ONE, Ordering::AcqRel);
+        debug_assert!(bodies(prev) > 0, "body count underflow");
+        (self.released(prev, false), prev)
     }
 
     pub(crate) fn is_closed(&self) -> bool {
@@ -260,17 +340,19 @@ impl Core {
         self.load() & CANCELLED != 0
     }
 
-    /// Counts one child in, or says why not.
+    /// Counts one child in; returns the word before, and why the child is
+    /// refused, if it is. A refused child is still counted: the caller undoes
+    /// it with [`Core::release`] (which may be what finishes the close),
+    /// after counting the refusal.
     ///
     /// `inside` is asked only while closing: children (and their descendants)
     /// may keep spawning follow-up work until the last of them ends.
-    /// `max_held` bounds the live count (0 = unbounded). A refusal says
-    /// whether undoing the increment finished the close (see [`Core::release`]).
+    /// `max_held` bounds the live count (0 = unbounded).
     pub(crate) fn admit(
         &self,
         max_held: u64,
         inside: impl FnOnce() -> bool,
-    ) -> Result<(), (Refusal, bool)> {
+    ) -> (u64, Option<Refusal>) {
         let prev = self.state.fetch_add(LIVE_ONE, Ordering::AcqRel);
         let refusal = if prev & CLOSED != 0 {
             Some(Refusal::Closed)
@@ -278,26 +360,33 @@ impl Core {
             Some(Refusal::Cancelled)
         } else if prev & CLOSING != 0 && !inside() {
             Some(Refusal::Closed)
-        } else if max_held != 0 && self.children(live(prev)) >= max_held {
+        } else if max_held != 0 && children(prev) >= max_held {
             Some(Refusal::Full)
         } else {
             None
         };
-        match refusal {
-            None => Ok(()),
-            Some(why) => {
-                Counters::bump(&self.counters.refused);
-                // Undoing may be what brings a closing nursery to zero.
-                Err((why, self.release()))
-            }
-        }
+        (prev, refusal)
     }
 
     /// Counts one child out. Returns `true` if this call finished the close
     /// (the caller must then run the nursery's on-drained work).
+    // The nursery needs the word before too (`release_from`); the models
+    // ask only this.
+    #[cfg_attr(not(scope_loom), allow(dead_code))]
     pub(crate) fn release(&self) -> bool {
+        self.release_from().0
+    }
+
+    /// [`Core::release`], and the word before it.
+    pub(crate) fn release_from(&self) -> (bool, u64) {
         let prev = self.state.fetch_sub(LIVE_ONE, Ordering::AcqRel);
-        debug_assert!(live(prev) > 0, "live count underflow");
+        debug_assert!(children(prev) > 0, "live count underflow");
+        (self.released(prev, true), prev)
+    }
+
+    /// After a decrement of the live count from `prev` (by a child, or a
+    /// body): wakes who waits for it; `true` if it finished the close.
+    fn released(&self, prev: u64, child: bool) -> bool {
         if prev & WATCH != 0 {
             self.notify_progress();
         }
@@ -307,7 +396,7 @@ impl Core {
         if live(prev) == 1 {
             return self.try_finish();
         }
-        if live(prev) - 1 == self.bodies() {
+        if child && prev & WAITERS != 0 && children(prev) == 1 {
             // Only bodies are left: wake `wait_idle` (the close itself waits
             // for them to end).
             self.drained.notify_waiters();
@@ -318,7 +407,7 @@ impl Core {
     /// Sets `CLOSING`. Returns `true` if this call finished the close.
     pub(crate) fn begin_close(&self) -> bool {
         let prev = self.state.fetch_or(CLOSING, Ordering::AcqRel);
-        if prev & CLOSING == 0 {
+        if prev & CLOSING == 0 && prev & WAITERS != 0 {
             // The first to begin the close wakes `wait_closing`. The waiters
             // registered before they looked at the word, so the flag set above
             // is either seen by their check or followed by this wake-up.
@@ -380,12 +469,21 @@ impl Core {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    self.drained.notify_waiters();
+                    if cur & WAITERS != 0 {
+                        self.drained.notify_waiters();
+                    }
                     self.notify_progress();
                     return true;
                 }
                 Err(actual) => cur = actual,
             }
+        }
+    }
+
+    /// A waiter on `drained` is about to register (invariant 3).
+    fn note_waiter(&self) {
+        if self.load() & WAITERS == 0 {
+            self.state.fetch_or(WAITERS, Ordering::AcqRel);
         }
     }
 
@@ -403,6 +501,7 @@ impl Core {
     /// set, and both wake `drained`. Cancel safe: nothing changes but the
     /// registration, which the dropped `Notified` undoes.
     async fn wait_state(&self, flag: u64) {
+        self.note_waiter();
         loop {
             let notified = self.drained.notified();
             tokio::pin!(notified);
@@ -423,26 +522,27 @@ impl Core {
     /// finished, or only bodies are left. The last child's release wakes
     /// `drained` in both cases. Cancel safe.
     pub(crate) async fn wait_idle_closing(&self) {
+        self.note_waiter();
         loop {
             let notified = self.drained.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let state = self.load();
-            if state & CLOSED != 0 || self.children(live(state)) == 0 {
+            let (state, children) = self.children_now();
+            if state & CLOSED != 0 || children == 0 {
                 return;
             }
             notified.await;
         }
     }
 
-    /// Waits until `cond(live count)` holds; needs a [`Watching`] guard.
-    /// Cancel safe.
-    pub(crate) async fn wait_live(&self, cond: impl Fn(u64, &Core) -> bool) {
+    /// Waits until `cond(core)` holds (asked after each ending child); needs
+    /// a [`Watching`] guard. Cancel safe.
+    pub(crate) async fn wait_live(&self, cond: impl Fn(&Core) -> bool) {
         loop {
             let notified = self.watch_state().progress.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if cond(self.live(), self) {
+            if cond(self) {
                 return;
             }
             notified.await;
@@ -457,21 +557,15 @@ impl Core {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        let c = &self.counters;
-        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let state = self.load();
+        let (state, children) = self.children_now();
         // After `CLOSED` the word only moves by refused admissions undoing
         // themselves; no child is live.
-        let live = if state & CLOSED != 0 {
-            0
-        } else {
-            self.children(live(state))
-        };
+        let live = if state & CLOSED != 0 { 0 } else { children };
         let (completed, failed, cancelled, aborted) = (
-            r(&c.completed),
-            r(&c.failed),
-            r(&c.cancelled),
-            r(&c.aborted),
+            self.count(Count::Completed),
+            self.count(Count::Failed),
+            self.count(Count::Cancelled),
+            self.count(Count::Aborted),
         );
         Stats {
             live,
@@ -482,7 +576,7 @@ impl Core {
             failed,
             cancelled,
             aborted,
-            refused: r(&c.refused),
+            refused: self.count(Count::Refused),
         }
     }
 }

@@ -16,7 +16,7 @@ use super::{CANCELLED, CLOSED, Core, Refusal, live};
 use crate::cancel_reason::CancelReason;
 
 fn core() -> Arc<Core> {
-    Arc::new(Core::new(None))
+    Arc::new(Core::new())
 }
 
 /// Counts how many callers report having finished the close.
@@ -34,9 +34,22 @@ impl Finishes {
     }
 }
 
+/// `Core::admit`, undoing a refusal as the nursery does: `Err` says why,
+/// and whether the undo finished the close.
+fn try_admit(
+    core: &Core,
+    max_held: u64,
+    inside: impl FnOnce() -> bool,
+) -> Result<(), (Refusal, bool)> {
+    match core.admit(max_held, inside) {
+        (_, None) => Ok(()),
+        (_, Some(why)) => Err((why, core.release())),
+    }
+}
+
 /// An outside spawn: admitted and later ended, or refused.
 fn outside_spawn(core: &Core, finishes: &Finishes) -> bool {
-    match core.admit(0, || false) {
+    match try_admit(&core, 0, || false) {
         Ok(()) => {
             assert_eq!(core.load() & CLOSED, 0, "admitted into a closed nursery");
             finishes.note(core.release());
@@ -74,7 +87,7 @@ fn loom_spawn_racing_cancel() {
         let finishes = Arc::new(Finishes::default());
         let (c, f) = (core.clone(), finishes.clone());
         let spawner = thread::spawn(move || {
-            match c.admit(0, || false) {
+            match try_admit(&c, 0, || false) {
                 Ok(()) => {
                     f.note(c.release());
                     Ok(())
@@ -106,7 +119,7 @@ fn loom_spawn_racing_cancel() {
 fn loom_two_concurrent_closes_and_the_last_child() {
     ::loom::model(|| {
         let core = core();
-        core.admit(0, || false).unwrap();
+        try_admit(&core, 0, || false).unwrap();
         let finishes = Arc::new(Finishes::default());
         let closers: Vec<_> = (0..2)
             .map(|_| {
@@ -128,13 +141,13 @@ fn loom_inside_spawn_racing_close_and_the_last_exit() {
     ::loom::model(|| {
         let core = core();
         // The running child that will spawn a follow-up and then end.
-        core.admit(0, || false).unwrap();
+        try_admit(&core, 0, || false).unwrap();
         let finishes = Arc::new(Finishes::default());
         let (c, f) = (core.clone(), finishes.clone());
         let child = thread::spawn(move || {
             // While the child is live the close cannot finish, so an inside
             // spawn is always accepted, closing or not.
-            c.admit(0, || true).expect("inside spawn while live");
+            try_admit(&c, 0, || true).expect("inside spawn while live");
             f.note(c.release()); // the child ends
             f.note(c.release()); // the follow-up ends
         });
@@ -152,8 +165,8 @@ fn loom_detached_child_nursery_racing_the_parents_close() {
         let child = core();
         // The nested nursery is one live child of the parent; it has one
         // running child of its own.
-        parent.admit(0, || false).unwrap();
-        child.admit(0, || false).unwrap();
+        try_admit(&parent, 0, || false).unwrap();
+        try_admit(&child, 0, || false).unwrap();
         let child_done = Arc::new(AtomicBool::new(false));
         let parent_finishes = Arc::new(Finishes::default());
 
@@ -197,7 +210,7 @@ fn loom_held_limit_is_exact_under_races() {
             .map(|_| {
                 let (c, a) = (core.clone(), admitted.clone());
                 thread::spawn(move || {
-                    if c.admit(1, || false).is_ok() {
+                    if try_admit(&c, 1, || false).is_ok() {
                         a.fetch_add(1, Ordering::SeqCst);
                     }
                 })
@@ -220,10 +233,10 @@ fn loom_first_cancel_reason_wins_against_another_and_a_spawn() {
         let core = core();
         // A running child keeps the live count (and the reason's neighbour
         // bits) moving while the reasons race.
-        core.admit(0, || false).unwrap();
+        try_admit(&core, 0, || false).unwrap();
         let (c1, c2) = (core.clone(), core.clone());
         let failure = thread::spawn(move || c1.set_cancelled(CancelReason::Failure));
-        let spawner = thread::spawn(move || match c2.admit(0, || false) {
+        let spawner = thread::spawn(move || match try_admit(&c2, 0, || false) {
             Ok(()) => {
                 assert!(!c2.release());
                 true
@@ -258,5 +271,48 @@ fn loom_first_cancel_reason_wins_against_another_and_a_spawn() {
             Some(want),
             "the reason outlives the count"
         );
+    });
+}
+
+#[test]
+fn loom_body_hold_racing_the_last_child_and_the_close() {
+    ::loom::model(|| {
+        let core = core();
+        // The running child whose end races the body and the close.
+        try_admit(&core, 0, || false).unwrap();
+        let finishes = Arc::new(Finishes::default());
+        let (c, f) = (core.clone(), finishes.clone());
+        let body = thread::spawn(move || {
+            if c.hold().is_some() {
+                // Held: the close cannot finish until the body lets go, and
+                // the body is never shown as a child.
+                assert_eq!(c.load() & CLOSED, 0, "closed under a body");
+                assert!(c.children_now().1 <= 1);
+                f.note(c.unhold().0);
+                true
+            } else {
+                // Refused only once the close has finished.
+                assert_ne!(c.load() & CLOSED, 0);
+                false
+            }
+        });
+        let (c, f) = (core.clone(), finishes.clone());
+        let child = thread::spawn(move || {
+            // Whenever it looks, a reader never counts the body as a child.
+            assert_eq!(c.children_now().1, 1);
+            f.note(c.release());
+        });
+        finishes.note(core.begin_close());
+        let _held = body.join().unwrap();
+        child.join().unwrap();
+        let s = core.load();
+        assert_ne!(
+            s & CLOSED,
+            0,
+            "the close finishes once the child and the body are gone"
+        );
+        assert_eq!(live(s), 0);
+        assert_eq!(core.bodies(), 0);
+        assert_eq!(finishes.get(), 1, "exactly one caller finishes the close");
     });
 }

@@ -1,0 +1,313 @@
+//! A nursery's place in its tree: the parent, stored once, and the nested
+//! nurseries below it. Every walk over a tree is a loop, never recursion, so
+//! a tree's depth is bounded by memory, not by the stack, and ending a tree
+//! costs time linear in its size:
+//!
+//! - up: a nested nursery whose close finishes tells its parent, whose close
+//!   that may finish in turn ([`closed`]);
+//! - down: an abort or a forced end visits the nurseries below with a work
+//!   list ([`walk_down`]), skipping subtrees an earlier walk already ended;
+//! - dropping: a nursery holds its parent strongly, so dropping the last
+//!   reference to a chain would drop it one stack frame per level; a parent is
+//!   dropped through a per-thread queue instead (`Tree`'s `Drop`).
+//!
+//! # Invariants
+//!
+//! 1. What a nursery hangs from is set when it is made and never changes:
+//!    a root, the runtime it spawns on; a nested nursery, its parent, held
+//!    strongly: a parent whose owner is gone (detached or dropped) must
+//!    live until its nested nurseries have told it they ended. A parent never
+//!    holds its nested nurseries strongly (`nested` keeps `Weak`s), so there
+//!    is no cycle.
+//! 2. A nested nursery tells its parent it ended exactly once, and only once
+//!    its parent has admitted it: `place` is `NOT_ADMITTED` until the
+//!    admission, and a close that finishes before it (a parent's forced end
+//!    can close a nested nursery that is still being built) marks
+//!    `ENDED_EARLY` and leaves the telling to [`admitted`].
+//! 3. A walk marks a nursery (`ABORTED` once it is cancelled, `ENDED`) before
+//!    it goes below it, and a walk that finds the mark set skips the nursery
+//!    and its subtree: nothing can join a cancelled nursery (every spawn and
+//!    every nested build is refused), so what the first walk ended stays
+//!    ended. Two walks racing over one subtree may leave the second to return
+//!    before the first is through; both are requests that take effect at the
+//!    children's next `.await` anyway.
+//!
+//! # Lock order
+//!
+//! `nested` is a leaf: a walk copies the live entries out before it visits
+//! them.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+
+use parking_lot::Mutex;
+use tokio::runtime::Handle;
+use tokio_util::sync::CancellationToken;
+
+use super::lazy::OnceBox;
+use super::state::Core;
+use crate::report::Failure;
+use crate::spawn_error::Kind;
+
+/// A nursery as the thread-local context sees it: its core and its parent,
+/// whatever its output and error types.
+pub(crate) trait Lineage: Send + Sync + 'static {
+    fn core(&self) -> &Core;
+    fn up(&self) -> Option<&dyn Lineage>;
+}
+
+/// `node` and its ancestors, nearest first.
+pub(crate) fn ancestry(node: &dyn Lineage) -> impl Iterator<Item = &dyn Lineage> {
+    std::iter::successors(Some(node), |n| n.up())
+}
+
+/// A nursery as its tree sees it: a parent to nested nurseries of any output
+/// type (they share the error type, which a nested failure carries up).
+pub(crate) trait Node<E>: Lineage {
+    fn tree(&self) -> &Tree<E>;
+    fn as_lineage(&self) -> &dyn Lineage;
+    fn into_lineage(self: Arc<Self>) -> Arc<dyn Lineage>;
+
+    /// What a nested nursery inherits: the token it descends from, and the
+    /// runtime (held by the nearest ancestor that was given one).
+    fn token(&self) -> &CancellationToken;
+    /// The runtime it was given: a root's, or a nested nursery's own.
+    fn own_handle(&self) -> Option<&Handle>;
+    /// Counts a nested nursery in, as a spawn; returns its listed id (0 when
+    /// it is not listed).
+    fn admit_nested(&self, name: Option<&Arc<str>>) -> Result<u64, Kind>;
+
+    /// A nested nursery ended; `true` if that finished this nursery's close.
+    fn nested_ended(&self, end: NestedEnd<E>) -> bool;
+    /// This nursery's close finished: what its parent is told.
+    fn end(&self, listed: u64) -> NestedEnd<E>;
+
+    /// One step of a walk cancelling what is below a nursery that cancels:
+    /// sets the flag (reason `Parent`) before the token fires; `false` to
+    /// skip what is below (already cancelled).
+    fn cancel_here(&self) -> bool;
+    /// One step of an abort walk; `false` to skip what is below.
+    fn abort_here(&self) -> bool;
+    /// Registers the token's watch (see `token.rs`), once.
+    fn start_watch(self: Arc<Self>);
+    /// One step of a forced end (close and abort); `false` to skip what is
+    /// below.
+    fn force_end_here(&self) -> bool;
+}
+
+/// How a nested nursery ended, as its parent counts it.
+pub(crate) struct NestedEnd<E> {
+    /// Its listed id in the parent (0: not listed).
+    pub(crate) listed: u64,
+    /// Its first failure: one failure of the parent.
+    pub(crate) failure: Option<Failure<E>>,
+    /// It was cancelled.
+    pub(crate) cancelled: bool,
+}
+
+const NOT_ADMITTED: u64 = u64::MAX;
+const ENDED_EARLY: u64 = u64::MAX - 1;
+
+/// What a nursery hangs from (invariant 1).
+pub(crate) enum Above<E: 'static> {
+    /// A root: the runtime it spawns on.
+    Runtime(Handle),
+    /// A nested nursery: its parent (whose runtime it spawns on, unless it
+    /// was given its own).
+    Parent(Arc<dyn Node<E>>),
+}
+
+/// The tree link of one nursery.
+pub(crate) struct Tree<E: 'static> {
+    /// `None` only while the link drops. One field for both: a nursery has
+    /// a parent or a runtime of its own, rarely both (see `Shared::handle`).
+    above: Option<Above<E>>,
+    /// `NOT_ADMITTED`, `ENDED_EARLY`, or the listed id in the parent (0: not
+    /// listed, and what a root holds). See invariant 2.
+    place: AtomicU64,
+    /// The nested nurseries, weakly (made with the first); dead entries are
+    /// pruned as it grows.
+    nested: OnceBox<Mutex<Vec<Weak<dyn Node<E>>>>>,
+}
+
+impl<E: 'static> Tree<E> {
+    pub(crate) fn new(above: Above<E>) -> Self {
+        let place = match above {
+            Above::Runtime(_) => 0,
+            Above::Parent(_) => NOT_ADMITTED,
+        };
+        Tree {
+            above: Some(above),
+            place: AtomicU64::new(place),
+            nested: OnceBox::new(),
+        }
+    }
+
+    pub(crate) fn parent(&self) -> Option<&Arc<dyn Node<E>>> {
+        match &self.above {
+            Some(Above::Parent(parent)) => Some(parent),
+            _ => None,
+        }
+    }
+
+    /// A root's runtime.
+    pub(crate) fn runtime(&self) -> Option<&Handle> {
+        match &self.above {
+            Some(Above::Runtime(handle)) => Some(handle),
+            _ => None,
+        }
+    }
+
+    // Read only by the `tracing` warning for failures nobody else sees.
+    #[cfg_attr(not(feature = "tracing"), allow(dead_code))]
+    pub(crate) fn has_parent(&self) -> bool {
+        self.parent().is_some()
+    }
+
+    /// Adds a nested nursery, before its parent counts it in, so that any
+    /// walk from then on reaches it.
+    pub(crate) fn register(&self, child: Weak<dyn Node<E>>) {
+        let mut nested = self.nested.get_or_init(|| Mutex::new(Vec::new())).lock();
+        if nested.len() >= 8 && nested.len().is_power_of_two() {
+            nested.retain(|w| w.strong_count() > 0);
+        }
+        nested.push(child);
+    }
+
+    pub(crate) fn live_nested(&self) -> Vec<Arc<dyn Node<E>>> {
+        self.nested.get().map_or_else(Vec::new, |nested| {
+            nested.lock().iter().filter_map(Weak::upgrade).collect()
+        })
+    }
+}
+
+impl<E: 'static> Drop for Tree<E> {
+    fn drop(&mut self) {
+        if let Some(Above::Parent(parent)) = self.above.take() {
+            drop_deferred(parent.into_lineage());
+        }
+    }
+}
+
+/// `node`'s close finished: tell its parent, and each ancestor whose close
+/// that finishes in turn. A loop, however deep the tree.
+pub(crate) fn closed<E: 'static>(node: &dyn Node<E>) {
+    let mut up = report_up(node);
+    while let Some(parent) = up {
+        up = report_up(&*parent);
+    }
+}
+
+/// The parent has admitted `node` as a nested nursery listed under `listed`
+/// (0: unlisted). If `node`'s close already finished, tells the parent now
+/// (invariant 2).
+pub(crate) fn admitted<E: 'static>(node: &dyn Node<E>, listed: u64) {
+    let early = node
+        .tree()
+        .place
+        // `AcqRel`/`Acquire`: the one swap that decides who tells the parent
+        // (see `report_up`), which must see the other side's writes.
+        .compare_exchange(NOT_ADMITTED, listed, Ordering::AcqRel, Ordering::Acquire)
+        .is_err();
+    if early {
+        let mut up = tell(node, listed);
+        while let Some(parent) = up {
+            up = report_up(&*parent);
+        }
+    }
+}
+
+/// Tells `node`'s parent, if it has one and has admitted it, that `node`
+/// ended; returns the parent if that finished the parent's close.
+fn report_up<E: 'static>(node: &dyn Node<E>) -> Option<Arc<dyn Node<E>>> {
+    node.tree().parent()?;
+    match node.tree().place.compare_exchange(
+        NOT_ADMITTED,
+        ENDED_EARLY,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
+        // Not admitted yet: the admission tells (invariant 2).
+        Ok(_) => None,
+        Err(listed) => tell(node, listed),
+    }
+}
+
+fn tell<E: 'static>(node: &dyn Node<E>, listed: u64) -> Option<Arc<dyn Node<E>>> {
+    let parent = node.tree().parent()?;
+    parent
+        .nested_ended(node.end(listed))
+        .then(|| Arc::clone(parent))
+}
+
+/// Visits `top` and, where `visit` returns `true`, the nurseries below it,
+/// with a work list (invariant 3).
+pub(crate) fn walk_down<E: 'static>(top: &dyn Node<E>, visit: fn(&dyn Node<E>) -> bool) {
+    if visit(top) {
+        walk_below(top, visit);
+    }
+}
+
+/// As [`walk_down`], without visiting `top`.
+pub(crate) fn walk_below<E: 'static>(top: &dyn Node<E>, visit: fn(&dyn Node<E>) -> bool) {
+    let mut work = top.tree().live_nested();
+    while let Some(node) = work.pop() {
+        if visit(&*node) {
+            work.extend(node.tree().live_nested());
+        }
+        // `node` may be the last reference: its drop queues its parent
+        // rather than dropping it here (see `drop_deferred`).
+    }
+}
+
+/// Drops `node` (a parent being let go by a nursery being dropped), unless a
+/// drop on this thread is already letting go of a chain: then it is queued
+/// for that outer drop, which drops the queue one by one. A chain of
+/// nurseries, each the last holder of its parent, is thus dropped in a loop
+/// instead of one nested `drop` per level.
+fn drop_deferred(node: Arc<dyn Lineage>) {
+    // Not the last reference: this drop cannot take the parent (and a chain
+    // above it) with it. (A holder dropping its own reference meanwhile can
+    // make ours the last: then one more level is dropped inline, and it
+    // takes this path again.)
+    if Arc::strong_count(&node) > 1 {
+        return drop(node);
+    }
+    thread_local! {
+        static QUEUE: RefCell<Option<Vec<Arc<dyn Lineage>>>> = const { RefCell::new(None) };
+    }
+    // Queue it if an outer drop is running here. During thread teardown the
+    // queue may be gone: then drop in place.
+    let mut node = Some(node);
+    let queued = QUEUE.try_with(|q| match &mut *q.borrow_mut() {
+        Some(queue) => {
+            queue.extend(node.take());
+            true
+        }
+        slot @ None => {
+            *slot = Some(Vec::new());
+            false
+        }
+    });
+    if queued.unwrap_or(false) {
+        return;
+    }
+    // This is the outer drop (or there is no queue). Give the queue up even
+    // if a drop panics; the entries left are dropped with it.
+    struct Outer;
+    impl Drop for Outer {
+        fn drop(&mut self) {
+            let _ = QUEUE.try_with(|q| q.borrow_mut().take());
+        }
+    }
+    let _outer = Outer;
+    drop(node);
+    while let Some(next) = QUEUE
+        .try_with(|q| q.borrow_mut().as_mut().and_then(Vec::pop))
+        .ok()
+        .flatten()
+    {
+        drop(next);
+    }
+}
