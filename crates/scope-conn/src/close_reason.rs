@@ -25,7 +25,8 @@ pub enum CloseReason {
     /// the peer left, or the protocol ended the connection.
     SessionEnded,
     /// A task failed under [`Policy::FailFast`](scope_core::Policy::FailFast);
-    /// the report's [`failure`](crate::ConnReport::failure) is that failure.
+    /// the report's [`tasks().failure()`](scope_core::Report::failure) is that
+    /// failure.
     Failed,
     /// The connection's token was cancelled without a failure (someone
     /// called `cancel` on it, or a parent token fired).

@@ -65,13 +65,16 @@
 //!
 //! # Features
 //!
-//! - `tracing` (default): the core's warnings and spans, a span per
-//!   connection, and a warning when accepting fails.
+//! - `tracing` (default): the core's warnings and spans, an `info` span per
+//!   connection (`conn`, with `id` and `peer`), and a warning when accepting
+//!   fails. Under an `info` filter, an event in a connection's task carries
+//!   both its `conn` span and its `child` span (see `scope-core`'s
+//!   *Observability*).
 //! - `signal`: [`Signals`], SIGINT and SIGTERM as one stream, for a server's
 //!   graceful shutdown and its abort on a second signal.
 //! - `hyper`: [`serve_http`] (a hyper service as a connection's session:
-//!   HTTP/1.1 and h2c, the connection in every request's extensions, hyper's
-//!   graceful shutdown as the close's first phase) and [`HyperExecutor`]
+//!   HTTP/1.1 and h2c, hyper's graceful shutdown as the close's first phase)
+//!   and [`HyperExecutor`]
 //!   (HTTP/2 streams as the connection's tasks).
 //!
 //! # Examples

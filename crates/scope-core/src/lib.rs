@@ -61,7 +61,31 @@
 //!
 //! - `tracing` (default): warnings (a drop with live children, a close still
 //!   waiting, a failure in a detached nursery) and a span per child naming its
-//!   nursery.
+//!   nursery (see *Observability*).
+//!
+//! # Observability
+//!
+//! - Every child runs in an `info`-level span named `child`, with fields
+//!   `nursery` (the [`Builder::name`]) and `child` (the name given to
+//!   [`Spawner::spawn_named`], empty otherwise). `info`, not `trace`: under
+//!   the usual `info` filter an event inside a child carries the nursery and
+//!   the child it came from. A subscriber that does not want the span pays
+//!   one check of a cached interest per spawn.
+//! - A nursery dropped with live children logs a warning naming its live
+//!   count and up to three of them (`children = "mailer, resizer and 5
+//!   more"`).
+//! - [`Nursery::snapshot`] lists live children with their names and ages,
+//!   for a status page or a debugger.
+//! - **tokio-console** shows a named child's task under its name when the
+//!   program is built with tokio's unstable flag (which tokio-console needs
+//!   anyway) and uses `console-subscriber`:
+//!
+//!   ```text
+//!   RUSTFLAGS="--cfg tokio_unstable" cargo run --release
+//!   tokio-console   # in another terminal
+//!   ```
+//!
+//!   Without the flag the names stay in the `child` spans and snapshots only.
 //!
 //! # Examples
 //!

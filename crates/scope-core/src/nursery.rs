@@ -545,6 +545,7 @@ impl<T: Send + 'static, E: Send + 'static> Drop for Nursery<T, E> {
             tracing::warn!(
                 nursery = shared.name().unwrap_or(""),
                 live,
+                children = %named_children(&shared.snapshot(), 3),
                 "nursery dropped without close, shutdown or detach: cancelling and aborting its live children"
             );
         }
@@ -578,6 +579,24 @@ impl<T: Send + 'static, E: Send + 'static> Stream for Nursery<T, E> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         self.shared().poll_output(cx)
+    }
+}
+
+/// Up to `most` of the live children's names (the named ones; the others
+/// by count), for a warning: "mailer, resizer and 5 more".
+#[cfg(feature = "tracing")]
+fn named_children(snapshot: &crate::snapshot::Snapshot, most: usize) -> String {
+    let names: Vec<&str> = snapshot
+        .children()
+        .iter()
+        .filter_map(|c| c.name())
+        .take(most)
+        .collect();
+    let rest = snapshot.live().saturating_sub(names.len() as u64);
+    match (names.is_empty(), rest) {
+        (true, _) => format!("{rest} unnamed"),
+        (false, 0) => names.join(", "),
+        (false, _) => format!("{} and {rest} more", names.join(", ")),
     }
 }
 

@@ -22,7 +22,7 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// scope connection whose session is hyper's, and the jobs a request starts
 /// after its response are tasks of that connection's nursery, never a
 /// detached `tokio::spawn`. HTTP/2 streams are the connection's tasks too
-/// ([`HyperExecutor`]).
+/// ([`HyperExecutor`](scope_conn::HyperExecutor)).
 ///
 /// # Guarantees
 ///

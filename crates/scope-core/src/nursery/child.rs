@@ -103,7 +103,10 @@ where
     #[allow(unused_variables)]
     pub(crate) fn new(fut: F, shared: &Arc<Shared<T, E>>, name: Option<&str>) -> Self {
         #[cfg(feature = "tracing")]
-        let span = tracing::trace_span!(
+        // `info`: under the usual `info` filter an event inside the child
+        // then carries its nursery and its name. Without a subscriber that
+        // wants it, a span costs one check of a cached interest.
+        let span = tracing::info_span!(
             "child",
             nursery = shared.name().unwrap_or(""),
             child = name.unwrap_or(""),
@@ -440,8 +443,14 @@ pub(crate) trait Unstarted {
 pub(crate) trait Work<T: Send + 'static, E: Send + 'static>:
     Unstarted + Sized + 'static
 {
-    /// Hands the child to the `JoinSet` to run now.
-    fn launch(self, set: &mut JoinSet<()>, handle: &Handle) -> Launched<Self::Raw>;
+    /// Hands the child to the `JoinSet` to run now; `name` names its task
+    /// for tokio-console (see [`spawn_task`]).
+    fn launch(
+        self,
+        set: &mut JoinSet<()>,
+        handle: &Handle,
+        name: Option<&str>,
+    ) -> Launched<Self::Raw>;
 
     /// Hands the child to the `JoinSet` to wait behind `slot`.
     fn launch_gated(
@@ -469,8 +478,8 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    fn launch(self, set: &mut JoinSet<()>, handle: &Handle) -> Launched<F> {
-        refused(spawn_armed(|| set.spawn_on(self, handle)))
+    fn launch(self, set: &mut JoinSet<()>, handle: &Handle, name: Option<&str>) -> Launched<F> {
+        refused(spawn_armed(|| spawn_task(set, self, handle, name)))
     }
 
     fn launch_gated(
@@ -481,8 +490,11 @@ where
         set: &mut JoinSet<()>,
         handle: &Handle,
     ) -> Launched<F> {
+        let label = name.clone();
         let gated = Gated::new(self, slot, shared, name);
-        refused(spawn_armed(|| set.spawn_on(gated, handle)))
+        refused(spawn_armed(|| {
+            spawn_task(set, gated, handle, label.as_deref())
+        }))
     }
 }
 
@@ -493,9 +505,9 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    fn launch(self, set: &mut JoinSet<()>, handle: &Handle) -> Launched<Fn> {
+    fn launch(self, set: &mut JoinSet<()>, handle: &Handle, name: Option<&str>) -> Launched<Fn> {
         refused(spawn_armed(|| {
-            set.spawn_blocking_on(move || self.run(), handle)
+            spawn_blocking_task(set, move || self.run(), handle, name)
         }))
     }
 
@@ -511,8 +523,11 @@ where
             child: Some(self),
             running: None,
         };
+        let label = name.clone();
         let gated = Gated::new(launcher, slot, shared, name);
-        refused(spawn_armed(|| set.spawn_on(gated, handle)))
+        refused(spawn_armed(|| {
+            spawn_task(set, gated, handle, label.as_deref())
+        }))
     }
 }
 
@@ -537,8 +552,8 @@ where
     T: Send + 'static,
     E: Send + 'static,
 {
-    fn launch(self, set: &mut JoinSet<()>, _: &Handle) -> Launched<F> {
-        spawn_local_armed(|| set.spawn_local(self.0))
+    fn launch(self, set: &mut JoinSet<()>, _: &Handle, name: Option<&str>) -> Launched<F> {
+        spawn_local_armed(|| spawn_local_task(set, self.0, name))
     }
 
     fn launch_gated(
@@ -549,9 +564,69 @@ where
         set: &mut JoinSet<()>,
         _: &Handle,
     ) -> Launched<F> {
+        let label = name.clone();
         let gated = Gated::new(self.0, slot, shared, name);
-        spawn_local_armed(|| set.spawn_local(gated))
+        spawn_local_armed(|| spawn_local_task(set, gated, label.as_deref()))
     }
+}
+
+/// Spawns `fut` into `set`. Built with `--cfg tokio_unstable` and the
+/// `tracing` feature (tokio-console's setting), a named child's task carries
+/// its name, which tokio-console shows.
+#[allow(unused_variables)]
+fn spawn_task<F>(set: &mut JoinSet<()>, fut: F, handle: &Handle, name: Option<&str>) -> AbortHandle
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    #[cfg(all(tokio_unstable, feature = "tracing"))]
+    if let Some(name) = name {
+        // tokio's builder never fails today; its `io::Result` is for later.
+        return set
+            .build_task()
+            .name(name)
+            .spawn_on(fut, handle)
+            .expect("tokio's task builder spawns");
+    }
+    set.spawn_on(fut, handle)
+}
+
+/// [`spawn_task`] for a blocking closure.
+#[allow(unused_variables)]
+fn spawn_blocking_task<W>(
+    set: &mut JoinSet<()>,
+    work: W,
+    handle: &Handle,
+    name: Option<&str>,
+) -> AbortHandle
+where
+    W: FnOnce() + Send + 'static,
+{
+    #[cfg(all(tokio_unstable, feature = "tracing"))]
+    if let Some(name) = name {
+        return set
+            .build_task()
+            .name(name)
+            .spawn_blocking_on(work, handle)
+            .expect("tokio's task builder spawns");
+    }
+    set.spawn_blocking_on(work, handle)
+}
+
+/// [`spawn_task`] for a `!Send` child, on the current `LocalSet`.
+#[allow(unused_variables)]
+fn spawn_local_task<F>(set: &mut JoinSet<()>, fut: F, name: Option<&str>) -> AbortHandle
+where
+    F: Future<Output = ()> + 'static,
+{
+    #[cfg(all(tokio_unstable, feature = "tracing"))]
+    if let Some(name) = name {
+        return set
+            .build_task()
+            .name(name)
+            .spawn_local(fut)
+            .expect("tokio's task builder spawns");
+    }
+    set.spawn_local(fut)
 }
 
 /// A refused spawn: the runtime has shut down.

@@ -477,13 +477,16 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             }
         };
         let handle = self.handle();
+        // Its task's name, for tokio-console: a clone only for named children.
+        let label = name.clone();
+        let label = label.as_deref();
         let started = match &self.limit {
-            None => self.launch(name, || child.launch(set, handle)),
+            None => self.launch(name, || child.launch(set, handle, label)),
             // `Ok` keeps the slot (or the place in the queue) taken; `Err`
             // gives it back.
             Some(limit) => limit.admit(try_only, |admit| match admit {
                 Admit::Run => self
-                    .launch(name, || child.launch(set, handle))
+                    .launch(name, || child.launch(set, handle, label))
                     .map(Ok)
                     .map_err(Err),
                 Admit::Wait(slot) => {
