@@ -74,7 +74,7 @@
 //! - A nursery dropped with live children logs a warning naming its live
 //!   count and up to three of them (`children = "mailer, resizer and 5
 //!   more"`).
-//! - [`Nursery::snapshot`] lists live children with their names and ages,
+//! - [`Spawner::snapshot`] lists live children with their names and ages,
 //!   for a status page or a debugger.
 //! - **tokio-console** shows a named child's task under its name when the
 //!   program is built with tokio's unstable flag (which tokio-console needs
