@@ -16,7 +16,7 @@ use crate::config_error::ConfigError;
 use crate::conn::Conn;
 use crate::conn::driver::{body, drive};
 use crate::conn::shared::ConnShared;
-use crate::io::{Io, Stall};
+use crate::io::Io;
 use crate::report::ConnReport;
 
 type Configure<E> = Arc<dyn Fn(Builder<(), E>) -> Builder<(), E> + Send + Sync>;
@@ -337,10 +337,9 @@ pub(crate) fn assemble<E: Send + 'static, S>(
     io: S,
 ) -> (Conn<E>, Io<S>, Arc<ConnShared<E>>) {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let stall = Stall::new(config.send_timeout);
     let touch = config.idle.is_some();
     let shared = Arc::new(ConnShared::new(spawner, id, peer, local, config));
-    let io = Io::new(io, Arc::clone(&shared) as _, stall, touch);
+    let io = Io::new(io, Arc::clone(&shared) as _, touch);
     (Conn::from_shared(Arc::clone(&shared)), io, shared)
 }
 

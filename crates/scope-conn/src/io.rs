@@ -11,7 +11,6 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf, ReadHalf};
 
-pub(crate) use self::stall::Stall;
 use crate::writer::{Pump, Writer};
 
 /// What the transport tells its connection. Implemented by the connection's
@@ -29,6 +28,8 @@ pub(crate) trait Link: Send + Sync + 'static {
     fn install_pump(&self, pump: Pump);
     /// The queued writer's bound, in bytes.
     fn write_queue_bytes(&self) -> usize;
+    /// How long a write may make no progress.
+    fn send_timeout(&self) -> std::time::Duration;
     /// The connection is over: whoever still holds the transport (a
     /// protocol library's own task, say) must let go.
     fn killed(&self) -> bool;
@@ -89,30 +90,33 @@ pub(crate) trait Link: Send + Sync + 'static {
 pub struct Io<S> {
     inner: S,
     link: Arc<dyn Link>,
-    stall: Stall,
+    /// The send timeout's clock (`stall.rs`): made the first time a write
+    /// blocks.
+    stall_timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// The clock runs for the current stall (it may be left over from an
+    /// earlier one otherwise).
+    stall_armed: bool,
+    /// While reads end at the close: end-of-stream once it resolves.
+    end_reads: Option<Pin<Box<dyn Future<Output = ()> + Send>>>,
     /// Set once a write timed out: every later write fails the same way.
     dead: bool,
     /// The connection has an idle timeout: stamp activity.
     touch: bool,
-    reads: Reads,
-}
-
-enum Reads {
-    Open,
-    /// End-of-stream once this resolves.
-    EndOnClose(Pin<Box<dyn Future<Output = ()> + Send>>),
-    Ended,
+    /// Reads ended at the close: end-of-stream from now on.
+    reads_ended: bool,
 }
 
 impl<S> Io<S> {
-    pub(crate) fn new(inner: S, link: Arc<dyn Link>, stall: Stall, touch: bool) -> Self {
+    pub(crate) fn new(inner: S, link: Arc<dyn Link>, touch: bool) -> Self {
         Io {
             inner,
             link,
-            stall,
+            stall_timer: None,
+            stall_armed: false,
+            end_reads: None,
             dead: false,
             touch,
-            reads: Reads::Open,
+            reads_ended: false,
         }
     }
 
@@ -178,8 +182,8 @@ impl<S> Io<S> {
     /// # }
     /// ```
     pub fn end_reads_on_close(&mut self) {
-        if let Reads::Open = self.reads {
-            self.reads = Reads::EndOnClose(self.link.closing());
+        if self.end_reads.is_none() && !self.reads_ended {
+            self.end_reads = Some(self.link.closing());
         }
     }
 
@@ -210,7 +214,7 @@ impl<S> Io<S> {
 
     /// A write-side poll returned `Pending`: has the stall lasted too long?
     fn poll_stall<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
-        match self.stall.poll_expired(cx) {
+        match self.stall_expired(cx) {
             Poll::Ready(()) => {
                 self.dead = true;
                 let err = self.timed_out();
@@ -230,7 +234,7 @@ impl<S> Io<S> {
     ) -> Poll<io::Result<T>> {
         match res {
             Poll::Ready(Ok(v)) => {
-                self.stall.progress();
+                self.stall_progress();
                 if self.touch && moved {
                     self.link.touch();
                 }
@@ -295,14 +299,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Io<S> {
         if this.link.killed() {
             return Poll::Ready(Err(Self::aborted()));
         }
-        match &mut this.reads {
-            Reads::Open => {}
-            Reads::Ended => return Poll::Ready(Ok(())),
-            Reads::EndOnClose(closing) => {
-                if closing.as_mut().poll(cx).is_ready() {
-                    this.reads = Reads::Ended;
-                    return Poll::Ready(Ok(()));
-                }
+        if this.reads_ended {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(closing) = &mut this.end_reads {
+            if closing.as_mut().poll(cx).is_ready() {
+                this.end_reads = None;
+                this.reads_ended = true;
+                return Poll::Ready(Ok(()));
             }
         }
         let before = buf.filled().len();

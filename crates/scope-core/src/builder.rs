@@ -373,11 +373,6 @@ where
             // given one.
             (Some(p), h) => (Above::Parent(Arc::clone(p)), h),
         };
-        let token = match (&self.parent, &self.token_parent) {
-            (Some(p), _) => p.token().child_token(),
-            (None, Some(up)) => up.child_token(),
-            (None, None) => CancellationToken::new(),
-        };
         let config = Config {
             name: self.name,
             policy: self.policy,
@@ -394,7 +389,7 @@ where
         };
         let parent = self.parent;
         let parented = config.token_parent.is_some();
-        let shared = Arc::new_cyclic(|this| Shared::new(this.clone(), config, token, above));
+        let shared = Arc::new_cyclic(|this| Shared::new(this.clone(), config, above));
         if parented {
             // An application's token may be cancelled by anyone: follow it.
             shared.exposed_at_build();

@@ -247,6 +247,34 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
         self.shared.token()
     }
 
+    /// Polls for the nursery's cancel, whoever cancelled it: `Ready` once
+    /// [`is_cancelled`](Self::is_cancelled) is true. For a task that drives
+    /// the nursery from its own `poll` (a connection's driver, a custom
+    /// future), at the cost of one waker slot and without making the
+    /// nursery's token: like [`JoinSet::poll_join_next`], only the waker of
+    /// the latest call is woken. Any number of tasks can wait on
+    /// `token().cancelled()` instead.
+    ///
+    /// [`JoinSet::poll_join_next`]: tokio::task::JoinSet::poll_join_next
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// let nursery: scope_core::Nursery = scope_core::Nursery::new();
+    /// let spawner = nursery.spawner();
+    /// let waiter = tokio::spawn(async move {
+    ///     std::future::poll_fn(|cx| spawner.poll_cancelled(cx)).await
+    /// });
+    /// tokio::task::yield_now().await;
+    /// nursery.cancel();
+    /// waiter.await.unwrap();
+    /// # }
+    /// ```
+    pub fn poll_cancelled(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.shared.poll_cancelled(cx)
+    }
+
     /// Waits until the nursery has begun to close (`close`, `shutdown`,
     /// `detach` or the owner's drop); at once if it has. This is the
     /// graceful signal, "take no new work", for long-running children such

@@ -103,3 +103,19 @@ fn a_chain_100_000_deep_is_closed_level_by_level() {
         }
     });
 }
+
+#[test]
+fn the_innermost_token_of_a_chain_100_000_deep_is_made_and_fires_from_the_root() {
+    on_a_worker(|| async {
+        let levels = chain(None);
+        // Tokens are made on demand, each level's from the one above: the
+        // innermost's makes 100,000 of them, in a loop.
+        let token = levels.last().unwrap().token().clone();
+        assert!(!token.is_cancelled());
+        levels[0].cancel();
+        assert!(token.is_cancelled());
+        assert!(levels.last().unwrap().is_cancelled());
+        let report = levels[0].shutdown(Duration::ZERO).await;
+        assert_eq!(report.stats().live, 0);
+    });
+}

@@ -166,8 +166,6 @@ where
 
     // ----- open: until something starts the close -----
     let (mode, _) = {
-        let token = nursery.token().clone();
-        let mut cancelled = pin!(token.cancelled());
         let mut shutdown = pin!(server.as_ref().map(|s| s.notify.notified()));
         let mut idle: Option<Pin<Box<Sleep>>> = config
             .idle
@@ -189,21 +187,18 @@ where
             if !run.session_live() {
                 return Poll::Ready(CloseReason::SessionEnded);
             }
-            // The token and the server's announcement each wake this task
-            // through a registration made on the first poll; after that the
-            // driver reads the state they change (one atomic load each)
-            // rather than poll them on every wake-up of the session.
-            if first || nursery.is_cancelled() {
-                let fired = cancelled.as_mut().poll(cx).is_ready();
-                if fired || nursery.is_cancelled() {
-                    return Poll::Ready(
-                        if nursery.cancel_reason() == Some(CancelReason::Failure) {
-                            CloseReason::Failed
-                        } else {
-                            CloseReason::Cancelled
-                        },
-                    );
-                }
+            // A cancel of the nursery and the server's announcement each
+            // wake this task through a registration made on the first poll;
+            // after that the driver reads the state they change (one atomic
+            // load each) rather than poll them on every wake-up of the
+            // session. `poll_cancelled` rather than a wait on the token: an
+            // open connection then needs no token at all, one waker slot.
+            if (first || nursery.is_cancelled()) && nursery.poll_cancelled(cx).is_ready() {
+                return Poll::Ready(if nursery.cancel_reason() == Some(CancelReason::Failure) {
+                    CloseReason::Failed
+                } else {
+                    CloseReason::Cancelled
+                });
             }
             if let Some(signal) = &server {
                 if signal.server.is_closing() {

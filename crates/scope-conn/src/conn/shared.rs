@@ -294,6 +294,10 @@ impl<E: Send + 'static> Link for ConnShared<E> {
         self.driver.wake();
     }
 
+    fn send_timeout(&self) -> std::time::Duration {
+        self.config.send_timeout
+    }
+
     fn write_queue_bytes(&self) -> usize {
         self.config.write_queue
     }

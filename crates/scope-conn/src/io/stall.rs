@@ -1,4 +1,4 @@
-//! [`Stall`]: the send timeout's clock.
+//! The send timeout's clock.
 //!
 //! The clock starts when a write (or flush, or shutdown) first returns
 //! `Pending` after the transport last made progress, and any progress stops
@@ -8,48 +8,35 @@
 //! connection whose writes never block pays one `Option` for it.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
-use tokio::time::{Instant, Sleep};
+use tokio::time::Instant;
 
-#[derive(Debug)]
-pub(crate) struct Stall {
-    timeout: Duration,
-    timer: Option<Pin<Box<Sleep>>>,
-    /// The timer runs for the current stall (it may be left over from an
-    /// earlier one otherwise).
-    armed: bool,
-}
+use super::Io;
 
-impl Stall {
-    pub(crate) fn new(timeout: Duration) -> Self {
-        Stall {
-            timeout,
-            timer: None,
-            armed: false,
-        }
-    }
-
+// The clock's state is two fields of `Io` (`stall_timer`, `stall_armed`),
+// beside its other flags rather than in a struct of its own, whose padding
+// every connection would pay; the timeout itself is the connection's
+// (`Link::send_timeout`).
+impl<S> Io<S> {
     /// The transport took bytes (or finished a flush): the next stall gets a
     /// fresh clock.
-    pub(crate) fn progress(&mut self) {
-        self.armed = false;
+    pub(super) fn stall_progress(&mut self) {
+        self.stall_armed = false;
     }
 
     /// The transport would block. `Ready` once it has been blocked for the
     /// whole timeout; otherwise the task is woken when that happens.
-    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        if !self.armed {
-            let at = Instant::now() + self.timeout;
-            match &mut self.timer {
+    pub(super) fn stall_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if !self.stall_armed {
+            let at = Instant::now() + self.link.send_timeout();
+            match &mut self.stall_timer {
                 Some(timer) => timer.as_mut().reset(at),
-                None => self.timer = Some(Box::pin(tokio::time::sleep_until(at))),
+                None => self.stall_timer = Some(Box::pin(tokio::time::sleep_until(at))),
             }
-            self.armed = true;
+            self.stall_armed = true;
         }
-        match &mut self.timer {
+        match &mut self.stall_timer {
             Some(timer) => timer.as_mut().poll(cx),
             None => Poll::Pending,
         }

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use parking_lot::Mutex;
 use scope_core::{Nursery, Report, Spawner, Stats};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -251,40 +252,43 @@ fn peer_of<E: Send + 'static>(shared: &ConnShared<E>) -> &dyn std::fmt::Display 
 }
 
 /// One connection, as a task of the server's nursery.
-async fn serve_one<E: Send + 'static>(
+///
+/// Combinators, not an `async fn`: a generator would keep its arguments
+/// after handing them to `drive` and reserve room for the report during the
+/// whole connection; this future is `drive`'s plus what the end needs.
+fn serve_one<E: Send + 'static>(
     server: Arc<ServerShared<E>>,
     shared: Arc<ConnShared<E>>,
     nursery: Nursery<(), E>,
     session: Session,
     slot: Slot<E>,
-) {
-    let mut fold = FoldOnDrop {
-        server: Arc::clone(&server),
+) -> impl Future<Output = ()> + Send + 'static {
+    let fold = FoldOnDrop {
         conn: Some(Arc::clone(&shared)),
+        server,
     };
-    let report = drive(
-        Arc::clone(&shared),
-        nursery,
-        session,
-        Some(Arc::clone(&server.shutdown)),
-        server.mode,
-    )
-    .await;
-    // The transport is closed: the slot is free.
-    drop(slot);
-    if let Some(on_closed) = &server.on_closed {
-        on_closed(&report);
-    }
-    let (mut tasks, detached) = (report.tasks().stats(), !report.tasks().is_final());
-    // Not held across the wait below: the task's state stays small.
-    drop(report);
-    if detached {
-        // Detached tasks run on under the server: count them when they end
-        // (the shutdown waits for them too). Rare: boxed.
-        tasks = Box::pin(shared.spawner.closed()).await.stats();
-    }
-    fold.conn = None;
-    server.fold(tasks);
+    let shutdown = Some(Arc::clone(&fold.server.shutdown));
+    let mode = fold.server.mode;
+    drive(shared, nursery, session, shutdown, mode).then(move |report| {
+        // The transport is closed: the slot is free.
+        drop(slot);
+        if let Some(on_closed) = &fold.server.on_closed {
+            on_closed(&report);
+        }
+        let (tasks, detached) = (report.tasks().stats(), !report.tasks().is_final());
+        drop(report);
+        let mut fold = fold;
+        async move {
+            let tasks = match (&fold.conn, detached) {
+                // Detached tasks run on under the server: count them when
+                // they end (the shutdown waits for them too).
+                (Some(conn), true) => conn.spawner.closed().await.stats(),
+                _ => tasks,
+            };
+            fold.conn = None;
+            fold.server.fold(tasks);
+        }
+    })
 }
 
 fn is_connection_error(e: &std::io::Error) -> bool {

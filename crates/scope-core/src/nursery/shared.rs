@@ -39,13 +39,15 @@
 //! release sweeps it when it cannot).
 
 use std::collections::VecDeque;
-
+use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use tokio::runtime::Handle;
 use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::Instant;
@@ -126,7 +128,11 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     /// This nursery's own allocation, for the strong count it holds while
     /// anything is live (invariant 6). Never upgraded.
     this: Weak<Self>,
-    pub(crate) token: CancellationToken,
+    /// Made on first demand (a holder, a nested nursery's, a watch): most
+    /// nurseries never need one. See "The token, made late" in `token.rs`.
+    token: OnceBox<CancellationToken>,
+    /// The waker of `poll_cancelled`, made with its first call.
+    cancel_waker: OnceBox<AtomicWaker>,
     /// Follows the token when someone else may cancel it (invariant 5).
     token_watch: OnceArc<Watch<Self>>,
     settings: Settings<E>,
@@ -149,12 +155,7 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
 }
 
 impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
-    pub(crate) fn new(
-        this: Weak<Self>,
-        config: Config<E>,
-        token: CancellationToken,
-        above: Above<E>,
-    ) -> Self {
+    pub(crate) fn new(this: Weak<Self>, config: Config<E>, above: Above<E>) -> Self {
         let Config {
             name,
             policy,
@@ -175,7 +176,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         Shared {
             core: Core::new(),
             this,
-            token,
+            token: OnceBox::new(),
+            cancel_waker: OnceBox::new(),
             token_watch: OnceArc::new(),
             settings: Settings {
                 max_held,
@@ -250,7 +252,80 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if !self.core.has(WATCHED) {
             token_follow::expose(&(Arc::clone(self) as Arc<dyn Node<E>>));
         }
-        &self.token
+        self.token_now()
+    }
+
+    /// The token, made now if it was not: its ancestors' first, top down
+    /// (a loop, however deep), so each is made a child of a made one.
+    fn token_now(&self) -> &CancellationToken {
+        if let Some(token) = self.token.get() {
+            return token;
+        }
+        let mut missing = Vec::new();
+        let mut at = self.tree.parent().cloned();
+        while let Some(node) = at {
+            if node.made_token().is_some() {
+                break;
+            }
+            at = node.tree().parent().cloned();
+            missing.push(node);
+        }
+        for node in missing.iter().rev() {
+            node.token_now();
+        }
+        let token = self.token.get_or_init(|| match self.tree.parent() {
+            Some(parent) => parent
+                .made_token()
+                .expect("the parent's token is made first")
+                .child_token(),
+            None => match self.extra().and_then(|x| x.token_parent.as_ref()) {
+                Some(up) => up.child_token(),
+                None => CancellationToken::new(),
+            },
+        });
+        // A cancel that set the flag before the token was published may
+        // have found no token to fire: fire it here. SeqCst, paired with
+        // the fence in `cancel_wakes`: of the publication and the flag, at
+        // least one side sees the other's (`token.rs`, "made late").
+        fence(Ordering::SeqCst);
+        if self.core.is_cancelled() {
+            token.cancel();
+        }
+        token
+    }
+
+    /// Polls for the cancel, with one waker slot (see
+    /// `Spawner::poll_cancelled`).
+    pub(crate) fn poll_cancelled(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.was_cancelled() {
+            return Poll::Ready(());
+        }
+        self.cancel_waker
+            .get_or_init(AtomicWaker::new)
+            .register(cx.waker());
+        // Paired with the fence in `cancel_wakes`, as in `token_now`.
+        fence(Ordering::SeqCst);
+        if self.was_cancelled() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// The flag was just set: fire the token if it is made, and wake a
+    /// `poll_cancelled`. `fire` is `false` for a nursery below the one that
+    /// cancels, whose token the top token's firing reaches.
+    fn cancel_wakes(&self, fire: bool) {
+        // SeqCst: see `token_now` and `poll_cancelled`.
+        fence(Ordering::SeqCst);
+        if fire {
+            if let Some(token) = self.token.get() {
+                token.cancel();
+            }
+        }
+        if let Some(waker) = self.cancel_waker.get() {
+            waker.wake();
+        }
     }
 
     /// A nursery being built under an exposed parent (or an application's
@@ -265,7 +340,14 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// token does: see `ended_after_cancel`).
     fn was_cancelled(&self) -> bool {
         let state = self.core.load();
-        state & CANCELLED != 0 || (state & EXPOSED != 0 && self.token.is_cancelled())
+        state & CANCELLED != 0 || (state & EXPOSED != 0 && self.token_fired_already())
+    }
+
+    /// The token is made and has fired.
+    fn token_fired_already(&self) -> bool {
+        self.token
+            .get()
+            .is_some_and(CancellationToken::is_cancelled)
     }
 
     /// The token fired, through this nursery or not: make the state follow.
@@ -279,6 +361,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             return;
         }
         if self.core.set_cancelled(self.token_reason()) {
+            // Its token has fired already: nothing to fire.
+            self.cancel_wakes(false);
             if let Some(waiting) = self.limit.as_ref().and_then(|l| l.try_take_waiting()) {
                 self.sweep(waiting, limit::CANCELLED);
             }
@@ -616,7 +700,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if state & CANCELLED != 0 {
             return true;
         }
-        if state & EXPOSED != 0 && self.token.is_cancelled() {
+        if state & EXPOSED != 0 && self.token_fired_already() {
             self.token_fired();
             return true;
         }
@@ -707,7 +791,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     pub(crate) fn cancel(&self, reason: CancelReason) {
         if self.core.set_cancelled(reason) {
             tree::walk_below(self, |node| node.cancel_here());
-            self.token.cancel();
+            self.cancel_wakes(true);
             self.sweep_waiting(limit::CANCELLED);
         }
     }
@@ -736,7 +820,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// Why the token fired when the nursery did not fire it.
     fn token_reason(&self) -> CancelReason {
         let above = match self.tree.parent() {
-            Some(parent) => Some(parent.token()),
+            Some(parent) => parent.made_token(),
             None => self.extra().and_then(|x| x.token_parent.as_ref()),
         };
         if above.is_some_and(CancellationToken::is_cancelled) {
@@ -977,19 +1061,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if held.is_some_and(|prev| live(prev) == 0) {
             self.hold_self();
         }
-        let held = Held {
-            held: held.is_some(),
-            shared: Arc::clone(self),
-        };
-        async move {
-            let mut body = std::pin::pin!(body);
-            let out = std::future::poll_fn(|cx| {
-                let _cx = context::enter(&*held.shared);
-                body.as_mut().poll(cx)
-            })
-            .await;
-            drop(held);
-            out
+        Inside {
+            body,
+            held: Some(Held {
+                held: held.is_some(),
+                shared: Arc::clone(self),
+            }),
         }
     }
 
@@ -1076,6 +1153,45 @@ impl<T: Send + 'static, E: Send + 'static> Drop for LetGo<T, E> {
     }
 }
 
+/// A body running inside its nursery (`Shared::inside`): each poll of the
+/// body is inside (`context::enter`), and the hold is given up when the
+/// body returns or is dropped.
+///
+/// A struct rather than an `async` block: a block would keep the body it
+/// captured and the pinned copy it polls, twice the body's size, for as
+/// long as it runs (a connection's whole session).
+struct Inside<F, T: Send + 'static, E: Send + 'static> {
+    /// Structurally pinned: never moved once `Inside` is pinned (no method
+    /// moves it, and `Inside` has no `Drop` of its own).
+    body: F,
+    /// `None` once the body has returned.
+    held: Option<Held<T, E>>,
+}
+
+impl<F: Future, T: Send + 'static, E: Send + 'static> Future for Inside<F, T, E> {
+    type Output = F::Output;
+
+    #[allow(unsafe_code)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // SAFETY: `body` is structurally pinned (see the field); `held` is
+        // not, and is only ever replaced, never pinned.
+        let this = unsafe { self.get_unchecked_mut() };
+        let held = this
+            .held
+            .as_ref()
+            .expect("`Inside` polled after it returned");
+        let out = {
+            let _cx = context::enter(&*held.shared);
+            // SAFETY: as above: `body` never moves while `Inside` is pinned.
+            unsafe { Pin::new_unchecked(&mut this.body) }.poll(cx)
+        };
+        if out.is_ready() {
+            this.held = None;
+        }
+        out
+    }
+}
+
 /// A body's hold on its nursery, given up when the body ends or is dropped.
 struct Held<T: Send + 'static, E: Send + 'static> {
     shared: Arc<Shared<T, E>>,
@@ -1120,8 +1236,12 @@ impl<T: Send + 'static, E: Send + 'static> Node<E> for Shared<T, E> {
         self
     }
 
-    fn token(&self) -> &CancellationToken {
-        &self.token
+    fn made_token(&self) -> Option<&CancellationToken> {
+        self.token.get()
+    }
+
+    fn token_now(&self) -> &CancellationToken {
+        Shared::token_now(self)
     }
 
     fn own_handle(&self) -> Option<&Handle> {
@@ -1188,13 +1308,15 @@ impl<T: Send + 'static, E: Send + 'static> Node<E> for Shared<T, E> {
             // watches below ran before its own.
             return false;
         }
+        // The top's token, firing after the walk, reaches this one's.
+        self.cancel_wakes(false);
         self.sweep_waiting(limit::CANCELLED);
         true
     }
 
     fn start_watch(self: Arc<Self>) {
         self.token_watch
-            .get_or_init(|| Watch::start(&self, &self.token));
+            .get_or_init(|| Watch::start(&self, self.token_now()));
     }
 
     fn abort_here(&self) -> bool {

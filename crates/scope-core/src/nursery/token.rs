@@ -18,6 +18,21 @@
 //! an exposed nursery's ending children also ask the token while the flag is
 //! not set (`Shared::ended_after_cancel`).
 //!
+//! # The token, made late
+//!
+//! A nursery makes its token on first demand: `token()`, a watch, or a
+//! nested nursery's (made as a child of its parent's, so a parent's token
+//! is made before any below it). Most nurseries never need one: their
+//! cancels are the flags, and `poll_cancelled` waits on a waker slot. What
+//! keeps a made token true to the flag: whoever sets `CANCELLED` then fires
+//! the token if it is made (`Shared::cancel_wakes`), and whoever makes a
+//! token then fires it if the flag is set (`Shared::token_now`); each side
+//! puts a `SeqCst` fence between its write and its read, so at least one
+//! sees the other's write. A nursery below the one cancelling is reached
+//! by the top token's firing, since its token (if made) descends from it;
+//! the same fence pairs the top's flag with a token made below it (which
+//! makes the top's first).
+//!
 //! # Invariants
 //!
 //! 1. `EXPOSED` is set on a nursery before any code outside the nursery can

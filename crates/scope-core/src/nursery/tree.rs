@@ -69,9 +69,12 @@ pub(crate) trait Node<E>: Lineage {
     fn as_lineage(&self) -> &dyn Lineage;
     fn into_lineage(self: Arc<Self>) -> Arc<dyn Lineage>;
 
-    /// What a nested nursery inherits: the token it descends from, and the
-    /// runtime (held by the nearest ancestor that was given one).
-    fn token(&self) -> &CancellationToken;
+    /// What a nested nursery inherits: the token it descends from (made
+    /// late: `made_token` is `None` until someone needs it, `token_now`
+    /// makes it), and the runtime (held by the nearest ancestor that was
+    /// given one).
+    fn made_token(&self) -> Option<&CancellationToken>;
+    fn token_now(&self) -> &CancellationToken;
     /// The runtime it was given: a root's, or a nested nursery's own.
     fn own_handle(&self) -> Option<&Handle>;
     /// Counts a nested nursery in, as a spawn; returns its listed id (0 when
