@@ -102,14 +102,24 @@ fn a_token_made_while_a_cancel_runs_on_another_thread_is_always_fired() {
     let _guard = rt.enter();
     for _ in 0..rounds() {
         let root: Nursery = Nursery::new();
-        let nested: Nursery = root.child_builder().build().unwrap();
+        let middle: Nursery = root.child_builder().build().unwrap();
+        let nested: Nursery = middle.child_builder().build().unwrap();
         let start = Arc::new(Barrier::new(2));
         let maker = {
             let spawner = nested.spawner();
             let start = Arc::clone(&start);
             std::thread::spawn(move || {
                 start.wait();
-                spawner.token().clone()
+                let token = spawner.token().clone();
+                // Nobody sees the token fired before the flags say so: not
+                // even while the cancel's walk is still on its way down.
+                if token.is_cancelled() {
+                    assert!(
+                        spawner.is_cancelled(),
+                        "the token fired before the flag below was set"
+                    );
+                }
+                token
             })
         };
         start.wait();

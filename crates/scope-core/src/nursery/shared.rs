@@ -60,8 +60,8 @@ use super::outcomes::Outcomes;
 use super::registry::{Key, Registry};
 use super::sets::Sets;
 use super::state::{
-    ABORTED, CANCELLED, CLOSED, Core, Count, DETACHED, ENDED, EXPOSED, Refusal, TASKS, WATCHED,
-    live,
+    ABORTED, CANCELLED, CLOSED, Core, Count, DETACHED, ENDED, EXPOSED, FIRE, Refusal, TASKS,
+    WATCHED, live,
 };
 use super::token::{self as token_follow, Fired, Watch};
 use super::tree::{self, Above, Lineage, NestedEnd, Node, Tree};
@@ -283,12 +283,15 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 None => CancellationToken::new(),
             },
         });
-        // A cancel that set the flag before the token was published may
-        // have found no token to fire: fire it here. SeqCst, paired with
-        // the fence in `cancel_wakes`: of the publication and the flag, at
-        // least one side sees the other's (`token.rs`, "made late").
+        // A cancel that had walked below before the token was published
+        // may have found no token to fire: fire it here. `FIRE`, not
+        // `CANCELLED`: firing before the walk has set the flags below would
+        // let a holder see the token fired before they say so. SeqCst,
+        // paired with the fence in `cancel_wakes`: of the publication and
+        // `FIRE`, at least one side sees the other's (`token.rs`, "made
+        // late"). A token made below one that fires descends from it.
         fence(Ordering::SeqCst);
-        if self.core.is_cancelled() {
+        if self.core.has(FIRE) {
             token.cancel();
         }
         token
@@ -316,6 +319,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// `poll_cancelled`. `fire` is `false` for a nursery below the one that
     /// cancels, whose token the top token's firing reaches.
     fn cancel_wakes(&self, fire: bool) {
+        if fire {
+            self.core.mark(FIRE);
+        }
         // SeqCst: see `token_now` and `poll_cancelled`.
         fence(Ordering::SeqCst);
         if fire {
@@ -1315,8 +1321,16 @@ impl<T: Send + 'static, E: Send + 'static> Node<E> for Shared<T, E> {
     }
 
     fn start_watch(self: Arc<Self>) {
-        self.token_watch
-            .get_or_init(|| Watch::start(&self, self.token_now()));
+        if self.token_watch.get().is_some() {
+            return;
+        }
+        let watch = Watch::start(&self, self.token_now());
+        if !self.token_watch.set(Arc::clone(&watch)) {
+            // Two first `token()` calls raced and the other's watch is the
+            // one kept: unregister this one, whose future holds its own
+            // waker (token.rs, invariant 4).
+            watch.stop();
+        }
     }
 
     fn abort_here(&self) -> bool {

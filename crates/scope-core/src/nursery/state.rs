@@ -88,8 +88,12 @@ pub(crate) const DETACHED: u64 = 1 << 8;
 const WAITERS: u64 = 1 << 9;
 /// The nursery has made its `JoinSet` (with its first child).
 pub(crate) const TASKS: u64 = 1 << 10;
+/// A cancel has set the flag here and in every nursery below: a token made
+/// from now on may fire at once (`token.rs`, "made late"). Set by the
+/// nursery whose `cancel` ran, not by those its walk reached.
+pub(crate) const FIRE: u64 = 1 << 11;
 /// The cancel reason's code (0 while not cancelled) sits above the flags.
-const REASON_SHIFT: u32 = 11;
+const REASON_SHIFT: u32 = 12;
 const REASON_MASK: u64 = ((1 << CancelReason::BITS) - 1) << REASON_SHIFT;
 /// Running bodies (invariant 7), above the flags and reason: at most
 /// `BODY_MAX` at once.
@@ -98,7 +102,7 @@ const BODY_BITS: u32 = 16;
 const BODY_ONE: u64 = 1 << BODY_SHIFT;
 const BODY_MASK: u64 = ((1 << BODY_BITS) - 1) << BODY_SHIFT;
 pub(crate) const BODY_MAX: u64 = (1 << BODY_BITS) - 1;
-/// The live count (children and bodies) takes the remaining 34 bits.
+/// The live count (children and bodies) takes the remaining bits (33).
 const LIVE_SHIFT: u32 = BODY_SHIFT + BODY_BITS;
 const LIVE_ONE: u64 = 1 << LIVE_SHIFT;
 

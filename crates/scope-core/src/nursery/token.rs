@@ -24,14 +24,16 @@
 //! nested nursery's (made as a child of its parent's, so a parent's token
 //! is made before any below it). Most nurseries never need one: their
 //! cancels are the flags, and `poll_cancelled` waits on a waker slot. What
-//! keeps a made token true to the flag: whoever sets `CANCELLED` then fires
-//! the token if it is made (`Shared::cancel_wakes`), and whoever makes a
-//! token then fires it if the flag is set (`Shared::token_now`); each side
-//! puts a `SeqCst` fence between its write and its read, so at least one
-//! sees the other's write. A nursery below the one cancelling is reached
-//! by the top token's firing, since its token (if made) descends from it;
-//! the same fence pairs the top's flag with a token made below it (which
-//! makes the top's first).
+//! keeps a made token true to the flags: a nursery whose `cancel` runs sets
+//! `CANCELLED` here and below (the walk), then `FIRE` here, then fires its
+//! token if it is made (`Shared::cancel_wakes`); whoever makes a token then
+//! fires it if `FIRE` is set (`Shared::token_now`). Each side puts a `SeqCst`
+//! fence between its write and its read, so at least one sees the other's
+//! write, and neither fires before the walk has set every flag below (the
+//! rule above: nobody sees the token fired before the flags say so). A
+//! nursery below the one cancelling is reached by the top token's firing,
+//! since its token (if made) descends from it, and making it makes the
+//! top's first.
 //!
 //! # Invariants
 //!
