@@ -138,14 +138,6 @@ impl<T> OnceArc<T> {
             }
         }
     }
-
-    /// The value, set now by `make` if none was set.
-    pub(crate) fn get_or_init(&self, make: impl FnOnce() -> Arc<T>) -> &T {
-        if self.get().is_none() {
-            self.set(make());
-        }
-        self.get().expect("set above, or by a winner")
-    }
 }
 
 impl<T> Drop for OnceArc<T> {
