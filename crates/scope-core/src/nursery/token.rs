@@ -117,8 +117,10 @@ impl<N: Fired> Watch<N> {
 
     /// Unregisters (invariant 4).
     pub(crate) fn stop(&self) {
-        let fut = self.fut.lock().take();
-        drop(fut);
+        // Dropped in place, by the assignment: a registered future must not
+        // move (`take` would move it out first, leaving the token's list
+        // pointing at the slot it left).
+        *self.fut.lock() = None;
     }
 }
 
