@@ -436,6 +436,32 @@ pub(crate) trait Unstarted {
     fn take_unstarted(&mut self) -> Option<Self::Raw>;
 }
 
+/// Spawns into `set` with `$spawn` (a method that `JoinSet` and tokio's
+/// task builder both have) and its arguments. Built with `--cfg
+/// tokio_unstable` and the `tracing` feature (tokio-console's setting), a
+/// named child's task goes through the builder and carries its name, which
+/// tokio-console shows.
+macro_rules! spawn_task {
+    ($set:expr, $name:expr, $spawn:ident($($arg:expr),*)) => {{
+        #[cfg(all(tokio_unstable, feature = "tracing"))]
+        let spawned = match $name {
+            // tokio's builder never fails today; its `io::Result` is for later.
+            Some(name) => $set
+                .build_task()
+                .name(name)
+                .$spawn($($arg),*)
+                .expect("tokio's task builder spawns"),
+            None => $set.$spawn($($arg),*),
+        };
+        #[cfg(not(all(tokio_unstable, feature = "tracing")))]
+        let spawned = {
+            let _ = $name;
+            $set.$spawn($($arg),*)
+        };
+        spawned
+    }};
+}
+
 /// One kind of child (async, local or blocking): how it is handed to tokio,
 /// at once or behind a slot. The spawn path starts every kind through this.
 /// Both ways return the child's abort handle, or, when tokio refused the
@@ -444,7 +470,7 @@ pub(crate) trait Work<T: Send + 'static, E: Send + 'static>:
     Unstarted + Sized + 'static
 {
     /// Hands the child to the `JoinSet` to run now; `name` names its task
-    /// for tokio-console (see [`spawn_task`]).
+    /// for tokio-console (see `spawn_task!`).
     fn launch(
         self,
         set: &mut JoinSet<()>,
@@ -479,7 +505,9 @@ where
     E: Send + 'static,
 {
     fn launch(self, set: &mut JoinSet<()>, handle: &Handle, name: Option<&str>) -> Launched<F> {
-        refused(spawn_armed(|| spawn_task(set, self, handle, name)))
+        refused(spawn_armed(|| {
+            spawn_task!(set, name, spawn_on(self, handle))
+        }))
     }
 
     fn launch_gated(
@@ -493,7 +521,7 @@ where
         let label = name.clone();
         let gated = Gated::new(self, slot, shared, name);
         refused(spawn_armed(|| {
-            spawn_task(set, gated, handle, label.as_deref())
+            spawn_task!(set, label.as_deref(), spawn_on(gated, handle))
         }))
     }
 }
@@ -507,7 +535,7 @@ where
 {
     fn launch(self, set: &mut JoinSet<()>, handle: &Handle, name: Option<&str>) -> Launched<Fn> {
         refused(spawn_armed(|| {
-            spawn_blocking_task(set, move || self.run(), handle, name)
+            spawn_task!(set, name, spawn_blocking_on(move || self.run(), handle))
         }))
     }
 
@@ -526,7 +554,7 @@ where
         let label = name.clone();
         let gated = Gated::new(launcher, slot, shared, name);
         refused(spawn_armed(|| {
-            spawn_task(set, gated, handle, label.as_deref())
+            spawn_task!(set, label.as_deref(), spawn_on(gated, handle))
         }))
     }
 }
@@ -553,7 +581,7 @@ where
     E: Send + 'static,
 {
     fn launch(self, set: &mut JoinSet<()>, _: &Handle, name: Option<&str>) -> Launched<F> {
-        spawn_local_armed(|| spawn_local_task(set, self.0, name))
+        spawn_local_armed(|| spawn_task!(set, name, spawn_local(self.0)))
     }
 
     fn launch_gated(
@@ -566,67 +594,8 @@ where
     ) -> Launched<F> {
         let label = name.clone();
         let gated = Gated::new(self.0, slot, shared, name);
-        spawn_local_armed(|| spawn_local_task(set, gated, label.as_deref()))
+        spawn_local_armed(|| spawn_task!(set, label.as_deref(), spawn_local(gated)))
     }
-}
-
-/// Spawns `fut` into `set`. Built with `--cfg tokio_unstable` and the
-/// `tracing` feature (tokio-console's setting), a named child's task carries
-/// its name, which tokio-console shows.
-#[allow(unused_variables)]
-fn spawn_task<F>(set: &mut JoinSet<()>, fut: F, handle: &Handle, name: Option<&str>) -> AbortHandle
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    #[cfg(all(tokio_unstable, feature = "tracing"))]
-    if let Some(name) = name {
-        // tokio's builder never fails today; its `io::Result` is for later.
-        return set
-            .build_task()
-            .name(name)
-            .spawn_on(fut, handle)
-            .expect("tokio's task builder spawns");
-    }
-    set.spawn_on(fut, handle)
-}
-
-/// [`spawn_task`] for a blocking closure.
-#[allow(unused_variables)]
-fn spawn_blocking_task<W>(
-    set: &mut JoinSet<()>,
-    work: W,
-    handle: &Handle,
-    name: Option<&str>,
-) -> AbortHandle
-where
-    W: FnOnce() + Send + 'static,
-{
-    #[cfg(all(tokio_unstable, feature = "tracing"))]
-    if let Some(name) = name {
-        return set
-            .build_task()
-            .name(name)
-            .spawn_blocking_on(work, handle)
-            .expect("tokio's task builder spawns");
-    }
-    set.spawn_blocking_on(work, handle)
-}
-
-/// [`spawn_task`] for a `!Send` child, on the current `LocalSet`.
-#[allow(unused_variables)]
-fn spawn_local_task<F>(set: &mut JoinSet<()>, fut: F, name: Option<&str>) -> AbortHandle
-where
-    F: Future<Output = ()> + 'static,
-{
-    #[cfg(all(tokio_unstable, feature = "tracing"))]
-    if let Some(name) = name {
-        return set
-            .build_task()
-            .name(name)
-            .spawn_local(fut)
-            .expect("tokio's task builder spawns");
-    }
-    set.spawn_local(fut)
 }
 
 /// A refused spawn: the runtime has shut down.
