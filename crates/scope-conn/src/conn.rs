@@ -350,17 +350,12 @@ impl<E: Send + 'static> Conn<E> {
     {
         Run {
             session: Box::pin(session),
-            closing: self.closing_signal(),
+            closing: ClosingSignal {
+                closing: Box::pin(self.closing_owned()),
+                spawner: self.shared.spawner.clone(),
+                registered: false,
+            },
             on_closing: Some(on_closing),
-        }
-    }
-
-    /// The one-shot signal behind [`Run`].
-    pub(crate) fn closing_signal(&self) -> ClosingSignal<E> {
-        ClosingSignal {
-            closing: Box::pin(self.closing_owned()),
-            spawner: self.shared.spawner.clone(),
-            registered: false,
         }
     }
 
@@ -458,7 +453,7 @@ pub struct Run<F, G, E: Send + 'static = BoxError> {
 /// Says that the connection began to close, cheaply: its future is polled
 /// once to register, then one atomic load per wake-up of the session
 /// answers.
-pub(crate) struct ClosingSignal<E: Send + 'static> {
+struct ClosingSignal<E: Send + 'static> {
     closing: Pin<Box<dyn Future<Output = ()> + Send>>,
     spawner: Spawner<(), E>,
     /// `closing` was polled once: it wakes this task when the close begins.
@@ -467,7 +462,7 @@ pub(crate) struct ClosingSignal<E: Send + 'static> {
 
 impl<E: Send + 'static> ClosingSignal<E> {
     /// Has the close begun?
-    pub(crate) fn poll_began(&mut self, cx: &mut Context<'_>) -> bool {
+    fn poll_began(&mut self, cx: &mut Context<'_>) -> bool {
         if self.registered {
             self.spawner.is_closing()
         } else {

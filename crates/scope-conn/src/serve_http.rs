@@ -14,7 +14,7 @@ use hyper_util::server::conn::auto::{self, HttpServerConnExec};
 use scope_core::BoxError;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::conn::{ClosingSignal, Conn};
+use crate::conn::{Conn, Run};
 use crate::hyper_executor::HyperExecutor;
 use crate::io::Io;
 
@@ -93,15 +93,17 @@ where
     let served = http
         .serve_connection(TokioIo::new(io), service)
         .into_owned();
+    let graceful: Graceful<E, T, S> = Served::graceful_shutdown;
     ServeHttp {
-        served: Box::pin(served),
-        closing: conn.closing_signal(),
-        told: false,
+        run: conn.run(served, graceful),
         _body: PhantomData,
     }
 }
 
 type Served<E, T, S> = auto::Connection<'static, TokioIo<Io<T>>, S, HyperExecutor<E>>;
+
+/// hyper's `graceful_shutdown`, as [`Conn::run`]'s hook.
+type Graceful<E, T, S> = fn(Pin<&mut Served<E, T, S>>);
 
 /// The future [`serve_http`] returns: hyper's connection, told to shut down
 /// gracefully once the connection begins to close. A plain future rather
@@ -116,10 +118,9 @@ where
     B: Body + 'static,
     B::Error: Into<BoxError>,
 {
-    served: Pin<Box<Served<E, T, S>>>,
-    closing: ClosingSignal<E>,
-    /// hyper's graceful shutdown was called.
-    told: bool,
+    /// hyper's connection under [`Conn::run`], its graceful shutdown the
+    /// hook.
+    run: Run<Served<E, T, S>, Graceful<E, T, S>, E>,
     /// `B` is the service's, named so the bounds can be.
     _body: PhantomData<fn() -> B>,
 }
@@ -151,13 +152,7 @@ where
     type Output = Result<(), BoxError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = &mut *self;
-        let mut polled = this.served.as_mut().poll(cx);
-        if polled.is_pending() && !this.told && this.closing.poll_began(cx) {
-            this.told = true;
-            this.served.as_mut().graceful_shutdown();
-            polled = this.served.as_mut().poll(cx);
-        }
+        let polled = Pin::new(&mut self.run).poll(cx);
         // A graceful shutdown before the client's first bytes (hyper-util
         // cancels its version detection: `Interrupted`) is the clean end it
         // is.
