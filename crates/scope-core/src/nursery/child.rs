@@ -436,6 +436,20 @@ pub(crate) trait Unstarted {
     fn take_unstarted(&mut self) -> Option<Self::Raw>;
 }
 
+/// A child's name for its tokio task, kept only where tokio-console can
+/// show it (`--cfg tokio_unstable` and the `tracing` feature): elsewhere no
+/// spawn clones a name for nothing.
+pub(crate) fn task_label(name: &Option<Arc<str>>) -> Option<Arc<str>> {
+    #[cfg(all(tokio_unstable, feature = "tracing"))]
+    let label = name.clone();
+    #[cfg(not(all(tokio_unstable, feature = "tracing")))]
+    let label = {
+        let _ = name;
+        None
+    };
+    label
+}
+
 /// Spawns into `set` with `$spawn` (a method that `JoinSet` and tokio's
 /// task builder both have) and its arguments. Built with `--cfg
 /// tokio_unstable` and the `tracing` feature (tokio-console's setting), a
@@ -518,7 +532,7 @@ where
         set: &mut JoinSet<()>,
         handle: &Handle,
     ) -> Launched<F> {
-        let label = name.clone();
+        let label = task_label(&name);
         let gated = Gated::new(self, slot, shared, name);
         refused(spawn_armed(|| {
             spawn_task!(set, label.as_deref(), spawn_on(gated, handle))
@@ -551,7 +565,7 @@ where
             child: Some(self),
             running: None,
         };
-        let label = name.clone();
+        let label = task_label(&name);
         let gated = Gated::new(launcher, slot, shared, name);
         refused(spawn_armed(|| {
             spawn_task!(set, label.as_deref(), spawn_on(gated, handle))
@@ -592,7 +606,7 @@ where
         set: &mut JoinSet<()>,
         _: &Handle,
     ) -> Launched<F> {
-        let label = name.clone();
+        let label = task_label(&name);
         let gated = Gated::new(self.0, slot, shared, name);
         spawn_local_armed(|| spawn_task!(set, label.as_deref(), spawn_local(gated)))
     }

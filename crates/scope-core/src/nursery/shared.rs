@@ -53,7 +53,7 @@ use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::child::{BlockingChild, Child, Ended, Local, Work};
+use super::child::{BlockingChild, Child, Ended, Local, Work, task_label};
 use super::lazy::{OnceArc, OnceBox};
 use super::limit::{self, Admit, Limit, Release, Slot};
 use super::outcomes::Outcomes;
@@ -567,8 +567,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             }
         };
         let handle = self.handle();
-        // Its task's name, for tokio-console: a clone only for named children.
-        let label = name.clone();
+        // Its task's name, for tokio-console.
+        let label = task_label(&name);
         let label = label.as_deref();
         let started = match &self.limit {
             None => self.launch(name, || child.launch(set, handle, label)),
