@@ -1,4 +1,5 @@
-//! Scenario 1: spawn and finish 100k trivial children, on both runtime flavours.
+//! Scenario 1: spawn and finish 100k trivial children, on both runtime flavours,
+//! and the `JoinSet` against the nursery with 16- and 40-byte children.
 //!
 //! `cargo bench -p scope-benches --bench spawn_finish`; the scenario code is
 //! `scope_benches::scenarios::spawn_finish`, shared with the report binary.
@@ -13,6 +14,9 @@ mod common;
 // undocumented `pub fn`, which the workspace's `missing_docs` rejects.
 fn main() {
     let mut c = Criterion::default().configure_from_args();
-    common::run(&mut c, spawn_finish::groups(&Sizes::default()));
+    let sizes = Sizes::default();
+    let mut groups = spawn_finish::groups(&sizes);
+    groups.extend(spawn_finish::sized_groups(&sizes));
+    common::run(&mut c, groups);
     c.final_summary();
 }

@@ -60,6 +60,7 @@ pub use sizes::Sizes;
 pub fn all_groups(sizes: &Sizes) -> Vec<Group> {
     let mut groups = Vec::new();
     groups.extend(scenarios::spawn_finish::groups(sizes));
+    groups.extend(scenarios::spawn_finish::sized_groups(sizes));
     groups.extend(scenarios::contention::groups(sizes));
     groups.extend(scenarios::drain::groups(sizes));
     groups.extend(scenarios::cancel::groups(sizes));

@@ -25,6 +25,28 @@ pub(crate) async fn trivial(sum: &'static AtomicU64, i: usize) {
     sum.fetch_add(i as u64, Ordering::Relaxed);
 }
 
+/// The trivial child's work in a 16-byte future (the index narrowed to 32
+/// bits; the scenarios spawn far fewer children than that).
+pub(crate) fn small(
+    sum: &'static AtomicU64,
+    i: usize,
+) -> impl Future<Output = ()> + Send + 'static {
+    let i = u32::try_from(i).expect("fewer than 2^32 children");
+    async move {
+        sum.fetch_add(u64::from(i), Ordering::Relaxed);
+    }
+}
+
+/// The trivial child's work in a 40-byte future: it carries two more words,
+/// which it reads.
+pub(crate) fn wide(sum: &'static AtomicU64, i: usize) -> impl Future<Output = ()> + Send + 'static {
+    let carried = [i, i];
+    async move {
+        let i = i.wrapping_add(carried[0]).wrapping_sub(carried[1]);
+        sum.fetch_add(i as u64, Ordering::Relaxed);
+    }
+}
+
 /// Asserts that children `0..n` each added their index once.
 pub(crate) fn check_sum(sum: &AtomicU64, n: usize) {
     assert_eq!(

@@ -28,7 +28,9 @@ use tokio::task::JoinSet;
 use tokio_util::task::TaskTracker;
 
 use super::{DETACHED, FUTURES_UNORDERED, HANDLES, JOIN_SET, MUTEX_JOIN_SET, NURSERY, TRACKER};
-use crate::support::{Done, Gate, check_sum, join_all, parked, reap, settle, sum, trivial};
+use crate::support::{
+    Done, Gate, check_sum, join_all, parked, reap, settle, small, sum, trivial, wide,
+};
 use crate::{Case, Flavor, Group, Sizes, Window, drive};
 
 /// Live and finished, `sizes.memory_children` children each.
@@ -108,8 +110,16 @@ pub fn child_future_sizes() -> Vec<(&'static str, usize)> {
             mem::size_of_val(&parked(gate, sum, 0)),
         ),
         (
-            "trivial child (finished rows)",
+            "trivial child (finished rows, spawn and finish)",
             mem::size_of_val(&trivial(sum, 0)),
+        ),
+        (
+            "16-byte child (spawn and finish)",
+            mem::size_of_val(&small(sum, 0)),
+        ),
+        (
+            "40-byte child (spawn and finish)",
+            mem::size_of_val(&wide(sum, 0)),
         ),
     ]
 }

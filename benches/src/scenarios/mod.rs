@@ -4,7 +4,7 @@
 //!
 //! | module | what is timed or counted | baseline |
 //! |---|---|---|
-//! | [`spawn_finish`] | spawn 100k trivial children and wait for all, per runtime flavour | `tokio::spawn` keeping `JoinHandle`s |
+//! | [`spawn_finish`] | spawn 100k trivial children and wait for all, per runtime flavour (and, `JoinSet` against nursery only, with 16- and 40-byte children) | `tokio::spawn` keeping `JoinHandle`s (`JoinSet` for the sized groups) |
 //! | [`contention`] | 100k spawns from 8 tasks, and from 2 OS threads, into one owner | detached `tokio::spawn` |
 //! | [`drain`] | 100k parked children released at once, until the owner's wait returns | `TaskTracker::close` + `wait` |
 //! | [`cancel`] | 100k parked children ended by a token, and by abort | `TaskTracker` + bare `CancellationToken`; `JoinSet::shutdown` |

@@ -4,10 +4,18 @@
 //! Every owner is created inside the timed region; the owner spawns from a
 //! task (see [`drive`](crate::drive)). Each child adds its index to a shared
 //! sum, checked after every run.
+//!
+//! The trivial child is a 24-byte future: the largest that fits a `JoinSet`'s
+//! task in one 128-byte cell, and one that the nursery's wrapper (8 bytes
+//! more) pushes into a 256-byte cell. [`sized_groups`] measures the nursery
+//! against the `JoinSet` with a child on each side of that step (16 and 40
+//! bytes), where the two contenders' cells are the same size.
 
+use std::future::Future;
 use std::mem;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -20,7 +28,7 @@ use tokio_util::task::TaskTracker;
 use super::{
     DETACHED, FUTURES_UNORDERED, HANDLES, JOIN_SET, MUTEX_JOIN_SET, NURSERY, TRACKER, timed,
 };
-use crate::support::{Done, check_sum, join_all, reap, sum, trivial};
+use crate::support::{Done, check_sum, join_all, reap, small, sum, trivial, wide};
 use crate::{Flavor, Group, Sizes};
 
 /// Both runtime flavours, `sizes.children` children each.
@@ -65,6 +73,50 @@ pub fn group(flavor: Flavor, n: usize) -> Group {
     )
 }
 
+/// `JoinSet + join_next` against the nursery, with a child of another size
+/// than the trivial one: 16 bytes (a 128-byte cell under both) and 40 bytes
+/// (256 under both), per runtime flavour.
+#[must_use]
+pub fn sized_groups(sizes: &Sizes) -> Vec<Group> {
+    let n = sizes.children;
+    let mut groups = Vec::new();
+    for flavor in [Flavor::MultiThread, Flavor::CurrentThread] {
+        groups.push(sized(flavor, n, 16, small));
+        groups.push(sized(flavor, n, 40, wide));
+    }
+    groups
+}
+
+/// One flavour, `n` children made by `child`, whose future is `bytes` long;
+/// baseline [`JOIN_SET`].
+fn sized<Fut>(
+    flavor: Flavor,
+    n: usize,
+    bytes: usize,
+    child: fn(&'static AtomicU64, usize) -> Fut,
+) -> Group
+where
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let rt = Rc::new(flavor.runtime());
+    let id = match flavor {
+        Flavor::MultiThread => format!("spawn_finish_{bytes}b/multi_thread"),
+        Flavor::CurrentThread => format!("spawn_finish_{bytes}b/current_thread"),
+    };
+    Group::new(
+        id,
+        format!(
+            "spawn and finish {n}, {bytes}-byte child, {}",
+            flavor.label()
+        ),
+        JOIN_SET,
+        vec![
+            timed(&rt, JOIN_SET, n, move || join_set_of(n, child)),
+            timed(&rt, NURSERY, n, move || nursery_of(n, child)),
+        ],
+    )
+}
+
 async fn handles(n: usize) -> Duration {
     let sum = sum();
     let start = Instant::now();
@@ -96,11 +148,18 @@ async fn detached(n: usize) -> Duration {
 }
 
 async fn join_set(n: usize) -> Duration {
+    join_set_of(n, trivial).await
+}
+
+async fn join_set_of<Fut>(n: usize, child: fn(&'static AtomicU64, usize) -> Fut) -> Duration
+where
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let sum = sum();
     let start = Instant::now();
     let mut set = JoinSet::new();
     for i in 0..n {
-        set.spawn(trivial(sum, i));
+        set.spawn(child(sum, i));
     }
     let joined = join_all(&mut set).await;
     let took = start.elapsed();
@@ -157,15 +216,40 @@ async fn futures_unordered(n: usize) -> Duration {
 }
 
 async fn nursery(n: usize) -> Duration {
+    nursery_of(n, trivial).await
+}
+
+async fn nursery_of<Fut>(n: usize, child: fn(&'static AtomicU64, usize) -> Fut) -> Duration
+where
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let sum = sum();
     let start = Instant::now();
     let nursery: Nursery = Nursery::new();
     for i in 0..n {
-        assert!(nursery.spawn(trivial(sum, i)).is_ok(), "spawn refused");
+        assert!(nursery.spawn(child(sum, i)).is_ok(), "spawn refused");
     }
     let report = nursery.close().await;
     let took = start.elapsed();
     assert_eq!(report.stats().completed, n as u64);
     check_sum(sum, n);
     took
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::size_of_val;
+
+    use crate::support::{small, sum, trivial, wide};
+
+    /// The groups are named, and documented, by these sizes: the trivial
+    /// child sits at the top of tokio's first 128-byte cell, the other two
+    /// on either side of it.
+    #[test]
+    fn the_children_are_the_sizes_their_groups_name() {
+        let sum = sum();
+        assert_eq!(size_of_val(&small(sum, 0)), 16);
+        assert_eq!(size_of_val(&trivial(sum, 0)), 24);
+        assert_eq!(size_of_val(&wide(sum, 0)), 40);
+    }
 }
