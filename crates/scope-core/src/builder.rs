@@ -395,12 +395,10 @@ where
             shared.exposed_at_build();
         }
         if let Some(parent) = parent {
-            // Registered before it is counted in, so a parent's cancel, abort
-            // or shutdown that runs from here on reaches it, and before it
-            // looks at the parent's flags (`token.rs`, invariant 2).
-            parent
-                .tree()
-                .register(Arc::downgrade(&shared) as std::sync::Weak<dyn Node<E>>);
+            // Registered in its parent as it was made (`tree.rs`, invariant
+            // 4), before it is counted in, so a parent's cancel, abort or
+            // shutdown that runs from here on reaches it, and before it looks
+            // at the parent's flags (`token.rs`, invariant 2).
             if parent.core().has(EXPOSED) {
                 shared.exposed_at_build();
             }

@@ -34,6 +34,10 @@ fn live() -> isize {
     LIVE_BYTES.load(Ordering::Relaxed)
 }
 
+/// The count is the whole process's: each test holds this while it
+/// measures, so no other test's allocations land in its window.
+static ALONE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 const BATCH: usize = 1_000;
 
 /// Counts finished children; wakes the test when a batch is through.
@@ -70,6 +74,7 @@ async fn churn(total: usize, done: &Arc<Done>, mut spawn: impl FnMut(&Arc<Done>)
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_million_finished_children_leave_less_than_a_mebibyte() {
+    let _alone = ALONE.lock().await;
     let nursery: Nursery = Nursery::new();
     let done = Arc::new(Done::default());
     // Warm up: the JoinSet's and the runtime's queues reach their working size.
@@ -92,6 +97,7 @@ async fn a_million_finished_children_leave_less_than_a_mebibyte() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_bare_join_set_retains_every_finished_task() {
+    let _alone = ALONE.lock().await;
     // The same measurement on a JoinSet, so the test above is known to be
     // able to fail: finished tasks stay until joined.
     let mut set = tokio::task::JoinSet::new();
@@ -102,4 +108,35 @@ async fn a_bare_join_set_retains_every_finished_task() {
     println!("JoinSet, 100,000 finished tasks: {retained} bytes retained");
     assert!(retained > 100_000 * 64, "retained {retained} bytes");
     set.shutdown().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_nested_nursery_gives_its_memory_back_as_it_drops() {
+    let _alone = ALONE.lock().await;
+    // 600 nested nurseries stay alive beside the churn, so a parent that
+    // pruned its list of dead entries only now and then would still hold
+    // hundreds of the churned ones.
+    let parent: Nursery = Nursery::new();
+    let siblings: Vec<Nursery> = (0..600)
+        .map(|_| parent.child_builder().build().unwrap())
+        .collect();
+    let churned = || async {
+        let nested: Nursery = parent.child_builder().build().unwrap();
+        nested.close().await;
+    };
+    // Warm up: the parent's list reaches its working size.
+    for _ in 0..1_000 {
+        churned().await;
+    }
+    let before = live();
+    for _ in 0..10_000 {
+        churned().await;
+    }
+    let retained = live() - before;
+    println!("10,000 nested nurseries built, closed and dropped: {retained} bytes retained");
+    assert!(retained < 4096, "retained {retained} bytes");
+    for nested in siblings {
+        nested.close().await;
+    }
+    assert_eq!(parent.close().await.stats().completed, 11_600);
 }

@@ -173,6 +173,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             || warn_after.is_some()
             || token_parent.is_some()
             || handle.is_some();
+        let tree = Tree::new(above, || this.clone() as Weak<dyn Node<E>>);
         Shared {
             core: Core::new(),
             this,
@@ -198,7 +199,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             outcomes: keep_outcomes.then(|| Box::new(Outcomes::new())),
             failure: OnceArc::new(),
             registry: OnceBox::new(),
-            tree: Tree::new(above),
+            tree,
             final_mark: AtomicU64::new(NOT_FINAL),
         }
     }

@@ -19,6 +19,13 @@
 //!    live until its nested nurseries have told it they ended. A parent never
 //!    holds its nested nurseries strongly (`nested` keeps `Weak`s), so there
 //!    is no cycle.
+//! 4. A nested nursery is registered in one slot of its parent's `nested`
+//!    before its parent counts it in, and it alone empties that slot, as it
+//!    drops: so the slot it recorded is its own for its whole life, a walk
+//!    finds every nested nursery that is still alive, and the memory of one
+//!    that dropped goes with it instead of waiting behind its parent's
+//!    `Weak`. Registering and emptying a slot cost the same however many
+//!    siblings are alive.
 //! 2. A nested nursery tells its parent it ended exactly once, and only once
 //!    its parent has admitted it: `place` is `NOT_ADMITTED` until the
 //!    admission, and a close that finishes before it (a parent's forced end
@@ -109,6 +116,9 @@ pub(crate) struct NestedEnd<E> {
     pub(crate) cancelled: bool,
 }
 
+/// Slots a parent keeps allocated while it has no nested nursery.
+const KEPT_SLOTS: usize = 64;
+
 const NOT_ADMITTED: u64 = u64::MAX;
 const ENDED_EARLY: u64 = u64::MAX - 1;
 
@@ -121,43 +131,114 @@ pub(crate) enum Above<E: 'static> {
     Parent(Arc<dyn Node<E>>),
 }
 
+/// What a nursery hangs from, as its link keeps it.
+enum Link<E: 'static> {
+    Runtime(Handle),
+    /// The parent, and this nursery's slot in the parent's `nested`
+    /// (invariant 4). (32 bits: the slot sits beside the enum's tag.)
+    Parent { node: Arc<dyn Node<E>>, slot: u32 },
+}
+
 /// The tree link of one nursery.
 pub(crate) struct Tree<E: 'static> {
     /// `None` only while the link drops. One field for both: a nursery has
     /// a parent or a runtime of its own, rarely both (see `Shared::handle`).
-    above: Option<Above<E>>,
+    link: Option<Link<E>>,
     /// `NOT_ADMITTED`, `ENDED_EARLY`, or the listed id in the parent (0: not
     /// listed, and what a root holds). See invariant 2.
     place: AtomicU64,
-    /// The nested nurseries, weakly (made with the first); dead entries are
-    /// pruned as it grows.
-    nested: OnceBox<Mutex<Vec<Weak<dyn Node<E>>>>>,
+    /// The nested nurseries, weakly, each in its own slot (made with the
+    /// first; invariant 4).
+    nested: OnceBox<Mutex<Slots<E>>>,
+}
+
+/// The nested nurseries of one parent: a slot each, kept until that nested
+/// nursery drops (invariant 4); emptied slots are reused, and the memory of
+/// more than `KEPT_SLOTS` goes back once every slot is empty.
+struct Slots<E: 'static> {
+    taken: Vec<Option<Weak<dyn Node<E>>>>,
+    /// The empty slots in `taken`.
+    free: Vec<usize>,
+}
+
+impl<E: 'static> Slots<E> {
+    fn insert(&mut self, node: Weak<dyn Node<E>>) -> u32 {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.taken[slot] = Some(node);
+                slot
+            }
+            None => {
+                self.taken.push(Some(node));
+                self.taken.len() - 1
+            }
+        };
+        // Each nested nursery takes hundreds of bytes: memory runs out long
+        // before 2^32 of them are alive under one parent.
+        u32::try_from(slot).expect("fewer than 2^32 nested nurseries alive under one parent")
+    }
+
+    /// Empties `slot`; returns what it held, to drop after the lock.
+    fn remove(&mut self, slot: u32) -> Option<Weak<dyn Node<E>>> {
+        let slot = slot as usize;
+        let node = self.taken.get_mut(slot)?.take();
+        if self.free.len() + 1 == self.taken.len() {
+            // The last one: start over, and give back the memory of a crowd
+            // (a few slots are kept for the next nested nursery).
+            self.taken.clear();
+            self.free.clear();
+            if self.taken.capacity() > KEPT_SLOTS {
+                self.taken = Vec::new();
+                self.free = Vec::new();
+            }
+        } else {
+            self.free.push(slot);
+        }
+        node
+    }
 }
 
 impl<E: 'static> Tree<E> {
-    pub(crate) fn new(above: Above<E>) -> Self {
-        let place = match above {
-            Above::Runtime(_) => 0,
-            Above::Parent(_) => NOT_ADMITTED,
+    /// The link of a nursery being made under `above`; `me` is that
+    /// nursery, which a nested one registers in a slot of its parent's list
+    /// now, before its parent counts it in, so that any walk from then on
+    /// reaches it once it is made (invariant 4).
+    pub(crate) fn new(above: Above<E>, me: impl FnOnce() -> Weak<dyn Node<E>>) -> Self {
+        let (link, place) = match above {
+            Above::Runtime(handle) => (Link::Runtime(handle), 0),
+            Above::Parent(node) => {
+                let slot = node
+                    .tree()
+                    .nested
+                    .get_or_init(|| {
+                        Mutex::new(Slots {
+                            taken: Vec::new(),
+                            free: Vec::new(),
+                        })
+                    })
+                    .lock()
+                    .insert(me());
+                (Link::Parent { node, slot }, NOT_ADMITTED)
+            }
         };
         Tree {
-            above: Some(above),
+            link: Some(link),
             place: AtomicU64::new(place),
             nested: OnceBox::new(),
         }
     }
 
     pub(crate) fn parent(&self) -> Option<&Arc<dyn Node<E>>> {
-        match &self.above {
-            Some(Above::Parent(parent)) => Some(parent),
+        match &self.link {
+            Some(Link::Parent { node, .. }) => Some(node),
             _ => None,
         }
     }
 
     /// A root's runtime.
     pub(crate) fn runtime(&self) -> Option<&Handle> {
-        match &self.above {
-            Some(Above::Runtime(handle)) => Some(handle),
+        match &self.link {
+            Some(Link::Runtime(handle)) => Some(handle),
             _ => None,
         }
     }
@@ -168,27 +249,29 @@ impl<E: 'static> Tree<E> {
         self.parent().is_some()
     }
 
-    /// Adds a nested nursery, before its parent counts it in, so that any
-    /// walk from then on reaches it.
-    pub(crate) fn register(&self, child: Weak<dyn Node<E>>) {
-        let mut nested = self.nested.get_or_init(|| Mutex::new(Vec::new())).lock();
-        if nested.len() >= 8 && nested.len().is_power_of_two() {
-            nested.retain(|w| w.strong_count() > 0);
-        }
-        nested.push(child);
-    }
-
     pub(crate) fn live_nested(&self) -> Vec<Arc<dyn Node<E>>> {
         self.nested.get().map_or_else(Vec::new, |nested| {
-            nested.lock().iter().filter_map(Weak::upgrade).collect()
+            nested
+                .lock()
+                .taken
+                .iter()
+                .flatten()
+                .filter_map(Weak::upgrade)
+                .collect()
         })
     }
 }
 
 impl<E: 'static> Drop for Tree<E> {
     fn drop(&mut self) {
-        if let Some(Above::Parent(parent)) = self.above.take() {
-            drop_deferred(parent.into_lineage());
+        if let Some(Link::Parent { node, slot }) = self.link.take() {
+            // Empty this nursery's slot (invariant 4); the `Weak` it held is
+            // dropped after the lock. The parent is alive: this link holds it.
+            if let Some(nested) = node.tree().nested.get() {
+                let mine = nested.lock().remove(slot);
+                drop(mine);
+            }
+            drop_deferred(node.into_lineage());
         }
     }
 }
