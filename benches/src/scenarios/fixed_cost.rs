@@ -9,7 +9,9 @@
 //! The peer is what a hand-rolled per-connection owner needs: a `JoinSet`
 //! plus a child `CancellationToken` of the server's token (closing it is
 //! `shutdown`). The nested nursery is the nursery's equivalent (a child of the
-//! server's nursery); a root nursery is shown too.
+//! server's nursery); a root nursery is shown too. Two more rows make each
+//! owner beside [`CROWD`] live siblings, as on a busy server: what a
+//! parent does per child must not grow with the children it has.
 
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -31,6 +33,17 @@ pub const NURSERY_ROOT: &str = "Nursery::new + close";
 /// A nursery nested in a parent nursery (`child_builder().build()`), then
 /// `close`: the per-connection shape.
 pub const NURSERY_NESTED: &str = "nested Nursery + close";
+/// The baseline, its token a child of a parent token with [`CROWD`] live
+/// children.
+pub const JOIN_SET_CHILD_TOKEN_CROWD: &str =
+    "JoinSet + child CancellationToken, beside 16380 live siblings";
+/// The nested nursery, beside [`CROWD`] live nested siblings.
+pub const NURSERY_NESTED_CROWD: &str = "nested Nursery + close, beside 16380 live siblings";
+
+/// The live siblings of the crowd rows: just under a power of two, where a
+/// parent that pruned a growing list only at powers of two would prune at
+/// almost every registration.
+pub const CROWD: usize = 16_380;
 
 /// Time (`sizes.owners`) and bytes (`sizes.owners_bytes`).
 #[must_use]
@@ -54,6 +67,10 @@ pub fn time(m: usize) -> Group {
             timed(&rt, TRACKER_CHILD_TOKEN, m, move || tracker_time(m)),
             timed(&rt, NURSERY_ROOT, m, move || nursery_time(m)),
             timed(&rt, NURSERY_NESTED, m, move || nested_time(m)),
+            timed(&rt, JOIN_SET_CHILD_TOKEN_CROWD, m, move || {
+                join_set_crowd_time(m)
+            }),
+            timed(&rt, NURSERY_NESTED_CROWD, m, move || nested_crowd_time(m)),
         ],
     )
 }
@@ -148,6 +165,44 @@ async fn nested_time(m: usize) -> Duration {
     assert_eq!(
         parent.close().await.stats().completed,
         m as u64,
+        "each nested nursery is one child"
+    );
+    took
+}
+
+async fn join_set_crowd_time(m: usize) -> Duration {
+    let parent = CancellationToken::new();
+    let crowd: Vec<CancellationToken> = (0..CROWD).map(|_| parent.child_token()).collect();
+    let start = Instant::now();
+    for _ in 0..m {
+        drop(join_set_owner(&parent).await);
+    }
+    let took = start.elapsed();
+    drop(crowd);
+    took
+}
+
+async fn nested_crowd_time(m: usize) -> Duration {
+    let parent: Nursery = Nursery::new();
+    let crowd: Vec<Nursery> = (0..CROWD)
+        .map(|_| {
+            parent
+                .child_builder()
+                .build()
+                .expect("build a live sibling")
+        })
+        .collect();
+    let start = Instant::now();
+    for _ in 0..m {
+        drop(nursery_owner(Some(&parent)).await);
+    }
+    let took = start.elapsed();
+    for sibling in crowd {
+        sibling.close().await;
+    }
+    assert_eq!(
+        parent.close().await.stats().completed,
+        (m + CROWD) as u64,
         "each nested nursery is one child"
     );
     took
