@@ -136,7 +136,10 @@ enum Link<E: 'static> {
     Runtime(Handle),
     /// The parent, and this nursery's slot in the parent's `nested`
     /// (invariant 4). (32 bits: the slot sits beside the enum's tag.)
-    Parent { node: Arc<dyn Node<E>>, slot: u32 },
+    Parent {
+        node: Arc<dyn Node<E>>,
+        slot: u32,
+    },
 }
 
 /// The tree link of one nursery.
