@@ -395,10 +395,12 @@ where
             shared.exposed_at_build();
         }
         if let Some(parent) = parent {
-            // Registered in its parent as it was made (`tree.rs`, invariant
-            // 4), before it is counted in, so a parent's cancel, abort or
-            // shutdown that runs from here on reaches it, and before it looks
-            // at the parent's flags (`token.rs`, invariant 2).
+            // Registered in its parent as it was made, and reachable from
+            // here on (`tree.rs`, invariant 4): before it is counted in, so a
+            // parent's cancel, abort or shutdown that runs from here on
+            // reaches it, and before it looks at the parent's flags
+            // (`token.rs`, invariant 2).
+            shared.tree().made();
             if parent.core().has(EXPOSED) {
                 shared.exposed_at_build();
             }
@@ -411,9 +413,8 @@ where
                 })
             })?;
             tree::admitted(&*shared, listed);
-            // A cancel that came before the registration left the parent's
-            // flag set, which refused the admission above; one after it
-            // walked here.
+            // A cancel that set the parent's flag before the admission above
+            // had it refused; one after it walks here.
         }
         Ok(Nursery::from_spawner(Spawner::from_shared(shared)))
     }

@@ -41,9 +41,11 @@
 //!    hold its token or a token above it: `token()` returns only once the
 //!    walk below (`expose`) has marked the whole subtree, and a nested
 //!    nursery built under an exposed parent is exposed when built.
-//! 2. A walk sets `EXPOSED` on a nursery before it reads its nested list, and
-//!    a nested nursery is registered in that list before it reads its
-//!    parent's flag: either the walk finds it, or it finds the flag.
+//! 2. A walk sets `EXPOSED` on a nursery before it reads its nested list
+//!    (under the list's lock), and a nested nursery is reachable in that
+//!    list, and has passed through its lock, before it reads its parent's
+//!    flag (`tree.rs`, invariant 4): either the walk finds it, or it finds
+//!    the flag.
 //! 3. `WATCHED` is set once the nursery's watch is registered and every
 //!    nursery below it is `WATCHED`: only then may `token()` skip the walk,
 //!    and a walk skips a `WATCHED` subtree.

@@ -19,13 +19,6 @@
 //!    live until its nested nurseries have told it they ended. A parent never
 //!    holds its nested nurseries strongly (`nested` keeps `Weak`s), so there
 //!    is no cycle.
-//! 4. A nested nursery is registered in one slot of its parent's `nested`
-//!    before its parent counts it in, and it alone empties that slot, as it
-//!    drops: so the slot it recorded is its own for its whole life, a walk
-//!    finds every nested nursery that is still alive, and the memory of one
-//!    that dropped goes with it instead of waiting behind its parent's
-//!    `Weak`. Registering and emptying a slot cost the same however many
-//!    siblings are alive.
 //! 2. A nested nursery tells its parent it ended exactly once, and only once
 //!    its parent has admitted it: `place` is `NOT_ADMITTED` until the
 //!    admission, and a close that finishes before it (a parent's forced end
@@ -38,6 +31,18 @@
 //!    ended. Two walks racing over one subtree may leave the second to return
 //!    before the first is through; both are requests that take effect at the
 //!    children's next `.await` anyway.
+//! 4. A nested nursery takes one slot of its parent's `nested` while it is
+//!    being made (inside `Arc::new_cyclic`, where its `Weak` cannot be
+//!    upgraded yet), then, once made, passes through that list's lock again
+//!    ([`Tree::made`]) before it is counted in and before it reads its
+//!    parent's flags. A walk that locks the list after that pass finds it;
+//!    one that locked the list before the pass (and may have found it not
+//!    yet upgradable) is ordered by the lock before everything the new
+//!    nursery reads next, so the nursery sees the flags that walk set. It
+//!    alone empties its slot, as it drops: so the slot it recorded is its
+//!    own for its whole life, and the memory of one that dropped goes with
+//!    it instead of waiting behind its parent's `Weak`. Taking and emptying
+//!    a slot cost the same however many siblings are alive.
 //!
 //! # Lock order
 //!
@@ -228,6 +233,14 @@ impl<E: 'static> Tree<E> {
             link: Some(link),
             place: AtomicU64::new(place),
             nested: OnceBox::new(),
+        }
+    }
+
+    /// The nursery is made (its `Arc` exists): passes through its parent's
+    /// list lock once (invariant 4). A no-op for a root.
+    pub(crate) fn made(&self) {
+        if let Some(nested) = self.parent().and_then(|p| p.tree().nested.get()) {
+            drop(nested.lock());
         }
     }
 
