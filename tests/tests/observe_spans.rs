@@ -125,15 +125,24 @@ impl Subscriber for Capture {
     }
 }
 
-#[test]
-fn an_info_event_in_a_connections_task_carries_its_nursery_and_its_connection() {
+/// Runs `body` on a current-thread runtime of its own with a fresh
+/// [`Capture`] as this thread's subscriber (until the runtime is gone);
+/// returns the capture and what `body` returned.
+fn captured<F: Future>(body: F) -> (Capture, F::Output) {
     let capture = Capture::default();
     let _default = tracing::subscriber::set_default(capture.clone());
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let (client_addr, conn_id) = runtime.block_on(async {
+    let out = runtime.block_on(body);
+    drop(runtime);
+    (capture, out)
+}
+
+#[test]
+fn an_info_event_in_a_connections_task_carries_its_nursery_and_its_connection() {
+    let (capture, (client_addr, conn_id)) = captured(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let ids = Arc::new(Mutex::new(Vec::new()));
@@ -188,13 +197,7 @@ fn an_info_event_in_a_connections_task_carries_its_nursery_and_its_connection() 
 
 #[test]
 fn the_warning_for_a_nursery_dropped_with_live_children_names_a_few_of_them() {
-    let capture = Capture::default();
-    let _default = tracing::subscriber::set_default(capture.clone());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    let (capture, ()) = captured(async {
         let nursery: scope_core::Nursery = scope_core::Nursery::builder()
             .name("uploads")
             .build()
