@@ -36,6 +36,7 @@ pub(crate) struct Enter<'a> {
     _nursery: std::marker::PhantomData<&'a dyn Lineage>,
 }
 
+#[inline]
 pub(crate) fn enter(nursery: &dyn Lineage) -> Enter<'_> {
     let prev = CURRENT.with(|c| c.replace(Some(NonNull::from(nursery))));
     Enter {
@@ -45,6 +46,7 @@ pub(crate) fn enter(nursery: &dyn Lineage) -> Enter<'_> {
 }
 
 impl Drop for Enter<'_> {
+    #[inline]
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.prev));
     }
@@ -69,6 +71,7 @@ pub(crate) fn is_inside(core: &Core) -> bool {
 /// Arms the rescue slot for one `spawn_on`; disarms on drop.
 pub(crate) struct Armed(());
 
+#[inline]
 pub(crate) fn arm() -> Armed {
     ARMED.with(|a| a.set(true));
     Armed(())
@@ -77,6 +80,7 @@ pub(crate) fn arm() -> Armed {
 impl Armed {
     /// Disarms; `true` if nothing was parked (the common case costs this one
     /// thread-local access, no look at the slot).
+    #[inline]
     pub(crate) fn disarm(self) -> bool {
         std::mem::forget(self);
         ARMED.with(|a| a.replace(false))
@@ -84,12 +88,14 @@ impl Armed {
 }
 
 impl Drop for Armed {
+    #[inline]
     fn drop(&mut self) {
         ARMED.with(|a| a.set(false));
     }
 }
 
 /// Is a spawn on this thread waiting to hear whether tokio refused its task?
+#[inline]
 pub(crate) fn rescue_armed() -> bool {
     ARMED.with(Cell::get)
 }

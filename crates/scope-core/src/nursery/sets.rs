@@ -57,6 +57,7 @@ impl Sets {
     }
 
     /// The set a spawn from this thread goes into, locked (invariant 2).
+    #[inline]
     pub(crate) fn for_spawn(&self) -> MutexGuard<'_, Option<JoinSet<()>>> {
         if let Some(more) = self.more.get() {
             return lock_lane(&self.first, more);

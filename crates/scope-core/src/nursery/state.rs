@@ -196,6 +196,7 @@ impl Core {
         self.watch.get_or_init(Watch::default)
     }
 
+    #[inline]
     fn counter(&self, which: Count) -> &AtomicU64 {
         if let Count::Completed = which {
             return &self.completed;
@@ -223,6 +224,7 @@ impl Core {
     /// Adds one to a counter; returns the count before. `Relaxed`: counters
     /// are statistics, published by the `AcqRel` update of the word that
     /// follows them (see the module docs).
+    #[inline]
     pub(crate) fn bump(&self, which: Count) -> u64 {
         self.counter(which).fetch_add(1, Ordering::Relaxed)
     }
@@ -263,11 +265,13 @@ impl Core {
     /// `ENDED`, `EXPOSED`, `WATCHED`, `DETACHED`, `TASKS`); `true` if this
     /// call set it. `AcqRel`
     /// as every update of the word.
+    #[inline]
     pub(crate) fn mark(&self, flag: u64) -> bool {
         self.state.fetch_or(flag, Ordering::AcqRel) & flag == 0
     }
 
     /// Is `flag` set?
+    #[inline]
     pub(crate) fn has(&self, flag: u64) -> bool {
         self.load() & flag != 0
     }
@@ -278,6 +282,7 @@ impl Core {
         }
     }
 
+    #[inline]
     pub(crate) fn load(&self) -> u64 {
         self.state.load(Ordering::Acquire)
     }
@@ -288,6 +293,7 @@ impl Core {
     }
 
     /// The word now, and the live children in it.
+    #[inline]
     pub(crate) fn children_now(&self) -> (u64, u64) {
         let state = self.load();
         (state, children(state))
@@ -332,14 +338,17 @@ impl Core {
         (self.released(prev, false), prev)
     }
 
+    #[inline]
     pub(crate) fn is_closed(&self) -> bool {
         self.load() & CLOSED != 0
     }
 
+    #[inline]
     pub(crate) fn is_closing(&self) -> bool {
         self.load() & CLOSING != 0
     }
 
+    #[inline]
     pub(crate) fn is_cancelled(&self) -> bool {
         self.load() & CANCELLED != 0
     }
@@ -352,6 +361,7 @@ impl Core {
     /// `inside` is asked only while closing: children (and their descendants)
     /// may keep spawning follow-up work until the last of them ends.
     /// `max_held` bounds the live count (0 = unbounded).
+    #[inline]
     pub(crate) fn admit(
         &self,
         max_held: u64,
@@ -382,6 +392,7 @@ impl Core {
     }
 
     /// [`Core::release`], and the word before it.
+    #[inline]
     pub(crate) fn release_from(&self) -> (bool, u64) {
         let prev = self.state.fetch_sub(LIVE_ONE, Ordering::AcqRel);
         debug_assert!(children(prev) > 0, "live count underflow");
@@ -390,6 +401,7 @@ impl Core {
 
     /// After a decrement of the live count from `prev` (by a child, or a
     /// body): wakes who waits for it; `true` if it finished the close.
+    #[inline]
     fn released(&self, prev: u64, child: bool) -> bool {
         if prev & WATCH != 0 {
             self.notify_progress();
