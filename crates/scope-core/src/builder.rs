@@ -361,7 +361,8 @@ where
         if self.parent.is_some() && self.token_parent.is_some() {
             return Err(BuildError(BuildErrorKind::TokenParentOnNested));
         }
-        let (above, own_handle) = match (&self.parent, self.handle) {
+        let nested = self.parent.is_some();
+        let (above, own_handle) = match (self.parent, self.handle) {
             (None, Some(h)) => (Above::Runtime(h), None),
             (None, None) => (
                 Above::Runtime(
@@ -371,7 +372,7 @@ where
             ),
             // On the parent's runtime, reached through the parent, unless
             // given one.
-            (Some(p), h) => (Above::Parent(Arc::clone(p)), h),
+            (Some(p), h) => (Above::Parent(p), h),
         };
         let config = Config {
             name: self.name,
@@ -387,14 +388,17 @@ where
             token_parent: self.token_parent,
             handle: own_handle,
         };
-        let parent = self.parent;
         let parented = config.token_parent.is_some();
         let shared = Arc::new_cyclic(|this| Shared::new(this.clone(), config, above));
         if parented {
             // An application's token may be cancelled by anyone: follow it.
             shared.exposed_at_build();
         }
-        if let Some(parent) = parent {
+        if nested {
+            let parent = shared
+                .tree()
+                .parent()
+                .expect("a nested nursery links its parent");
             // Registered in its parent as it was made, and reachable from
             // here on (`tree.rs`, invariant 4): before it is counted in, so a
             // parent's cancel, abort or shutdown that runs from here on
