@@ -14,10 +14,22 @@
 //! number of children (or owners), and how many runs (default 1). Running
 //! twice with two sizes and subtracting gives the cost per child without the
 //! runtime's start-up.
+//!
+//! `profile --instructions [TEXT]` does that subtraction for the rows the
+//! issues' speed targets name (those whose group id contains `TEXT`, if
+//! given): it runs this program under valgrind's callgrind at two sizes per
+//! contender and prints a markdown table of instructions per item, with each
+//! contender's ratio to the first of its row. Instruction counts repeat to a
+//! few parts in ten thousand whatever else the machine is doing, where the
+//! report's times move by tenths; they leave out what an instruction costs
+//! (a cache miss, a contended atomic), which only the times show.
+
+use std::path::Path;
+use std::process::Command;
 
 #[cfg(feature = "conn")]
 use scope_benches::scenarios::connections;
-use scope_benches::scenarios::{cancel, contention, drain, fixed_cost, spawn_finish};
+use scope_benches::scenarios::{self, cancel, contention, drain, fixed_cost, spawn_finish};
 use scope_benches::{Flavor, Group, Sample, Sizes, all_groups};
 
 fn group(id: &str, n: usize) -> Group {
@@ -52,10 +64,97 @@ fn group(id: &str, n: usize) -> Group {
     }
 }
 
+/// What `--instructions` counts: a group, the sizes it runs at, and its
+/// contenders, the first the one the others are divided by.
+const COUNTED: &[(&str, [usize; 2], &[&str])] = &[
+    (
+        "spawn_finish/current_thread",
+        [10_000, 30_000],
+        &[scenarios::JOIN_SET, scenarios::NURSERY],
+    ),
+    (
+        "spawn_finish_16b/current_thread",
+        [10_000, 30_000],
+        &[scenarios::JOIN_SET, scenarios::NURSERY],
+    ),
+    (
+        "spawn_finish_40b/current_thread",
+        [10_000, 30_000],
+        &[scenarios::JOIN_SET, scenarios::NURSERY],
+    ),
+    (
+        "fixed_cost/time",
+        [10_000, 30_000],
+        &[
+            fixed_cost::JOIN_SET_CHILD_TOKEN,
+            fixed_cost::NURSERY_ROOT,
+            fixed_cost::NURSERY_NESTED,
+        ],
+    ),
+    (
+        "fixed_cost/time",
+        [10_000, 30_000],
+        &[
+            fixed_cost::JOIN_SET_CHILD_TOKEN_CROWD,
+            fixed_cost::NURSERY_NESTED_CROWD,
+        ],
+    ),
+    #[cfg(feature = "conn")]
+    (
+        "connections",
+        [1_000, 3_000],
+        &[connections::BARE, connections::SERVER],
+    ),
+];
+
+/// Prints the `--instructions` table.
+fn instructions(only: Option<&str>) {
+    let exe = std::env::current_exe().expect("this program's own path");
+    println!("| group | contender | instructions per item | ratio |");
+    println!("|---|---|---:|---:|");
+    for &(id, [small, large], contenders) in COUNTED {
+        if only.is_some_and(|text| !id.contains(text)) {
+            continue;
+        }
+        let mut first = None;
+        for &who in contenders {
+            let (a, b) = (refs(&exe, id, who, small), refs(&exe, id, who, large));
+            let per = b.saturating_sub(a) as f64 / (large - small) as f64;
+            let ratio = per / *first.get_or_insert(per);
+            println!("| {id} | `{who}` | {per:.0} | {ratio:.2}x |");
+        }
+    }
+}
+
+/// The instructions callgrind counts for one run of `who` in `id` at `n`.
+fn refs(exe: &Path, id: &str, who: &str, n: usize) -> u64 {
+    let out = Command::new("valgrind")
+        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+        .arg(exe)
+        .args([id, who, &n.to_string()])
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run valgrind ({e}): --instructions needs it on PATH"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{id} / {who} at {n} failed under valgrind:\n{stderr}"
+    );
+    // The summary line: `==PID== I   refs:      12,345,678`.
+    stderr
+        .lines()
+        .find_map(|line| line.split_once("I   refs:"))
+        .and_then(|(_, count)| count.trim().replace(',', "").parse().ok())
+        .unwrap_or_else(|| panic!("no instruction count in callgrind's output:\n{stderr}"))
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--instructions") {
+        instructions(args.get(1).map(String::as_str));
+        return;
+    }
     let [id, who, n, rest @ ..] = args.as_slice() else {
-        eprintln!("usage: profile GROUP_ID CONTENDER N [RUNS]");
+        eprintln!("usage: profile GROUP_ID CONTENDER N [RUNS] | profile --instructions [TEXT]");
         std::process::exit(2);
     };
     let n: usize = n.parse().expect("N is a number");
