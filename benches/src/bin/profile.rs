@@ -15,14 +15,17 @@
 //! twice with two sizes and subtracting gives the cost per child without the
 //! runtime's start-up.
 //!
-//! `profile --instructions [TEXT]` does that subtraction for the rows the
-//! issues' speed targets name (those whose group id contains `TEXT`, if
-//! given): it runs this program under valgrind's callgrind at two sizes per
-//! contender and prints a markdown table of instructions per item, with each
-//! contender's ratio to the first of its row. Instruction counts repeat to a
-//! few parts in ten thousand whatever else the machine is doing, where the
-//! report's times move by tenths; they leave out what an instruction costs
-//! (a cache miss, a contended atomic), which only the times show.
+//! `profile --instructions [TEXT]` does that subtraction for the targets'
+//! rows that callgrind can count (spawn-and-finish at three child sizes on
+//! the current-thread runtime, the empty owner alone and beside a crowd of
+//! siblings, connection churn; those whose label contains `TEXT`, ignoring
+//! case, if given): it runs this program under valgrind's callgrind at two
+//! sizes per contender and prints a markdown table of instructions per item,
+//! with each contender's ratio to the first of its comparison. Instruction
+//! counts repeat to a few parts in ten thousand whatever else the machine is
+//! doing, where the report's times move by tenths; they leave out what an
+//! instruction costs (a cache miss, a contended atomic), which only the
+//! times show.
 
 use std::path::Path;
 use std::process::Command;
@@ -42,6 +45,14 @@ fn group(id: &str, n: usize) -> Group {
         "cancel/token" => cancel::by_token(n),
         "cancel/abort" => cancel::by_abort(n),
         "fixed_cost/time" => fixed_cost::time(n),
+        "spawn_finish_16b/current_thread" => {
+            spawn_finish::sized_group(Flavor::CurrentThread, n, 16)
+        }
+        "spawn_finish_40b/current_thread" => {
+            spawn_finish::sized_group(Flavor::CurrentThread, n, 40)
+        }
+        "spawn_finish_16b/multi_thread" => spawn_finish::sized_group(Flavor::MultiThread, n, 16),
+        "spawn_finish_40b/multi_thread" => spawn_finish::sized_group(Flavor::MultiThread, n, 40),
         #[cfg(feature = "conn")]
         "connections" => connections::group(n, Sizes::default().clients.min(n)),
         _ => {
@@ -64,64 +75,97 @@ fn group(id: &str, n: usize) -> Group {
     }
 }
 
-/// What `--instructions` counts: a group, the sizes it runs at, and its
-/// contenders, the first the one the others are divided by.
-const COUNTED: &[(&str, [usize; 2], &[&str])] = &[
-    (
-        "spawn_finish/current_thread",
-        [10_000, 30_000],
-        &[scenarios::JOIN_SET, scenarios::NURSERY],
-    ),
-    (
-        "spawn_finish_16b/current_thread",
-        [10_000, 30_000],
-        &[scenarios::JOIN_SET, scenarios::NURSERY],
-    ),
-    (
-        "spawn_finish_40b/current_thread",
-        [10_000, 30_000],
-        &[scenarios::JOIN_SET, scenarios::NURSERY],
-    ),
-    (
-        "fixed_cost/time",
-        [10_000, 30_000],
-        &[
+/// One comparison `--instructions` makes: a label for its rows, the group,
+/// the two sizes it runs at, and the contenders, the first the one the
+/// others are divided by.
+struct Counted {
+    label: &'static str,
+    group: &'static str,
+    sizes: [usize; 2],
+    contenders: &'static [&'static str],
+}
+
+const COUNTED: &[Counted] = &[
+    Counted {
+        label: "spawn and finish, 24-byte child",
+        group: "spawn_finish/current_thread",
+        sizes: [10_000, 30_000],
+        contenders: &[scenarios::JOIN_SET, scenarios::NURSERY],
+    },
+    Counted {
+        label: "spawn and finish, 16-byte child",
+        group: "spawn_finish_16b/current_thread",
+        sizes: [10_000, 30_000],
+        contenders: &[scenarios::JOIN_SET, scenarios::NURSERY],
+    },
+    Counted {
+        label: "spawn and finish, 40-byte child",
+        group: "spawn_finish_40b/current_thread",
+        sizes: [10_000, 30_000],
+        contenders: &[scenarios::JOIN_SET, scenarios::NURSERY],
+    },
+    Counted {
+        label: "fixed cost",
+        group: "fixed_cost/time",
+        sizes: [10_000, 30_000],
+        contenders: &[
             fixed_cost::JOIN_SET_CHILD_TOKEN,
             fixed_cost::NURSERY_ROOT,
             fixed_cost::NURSERY_NESTED,
         ],
-    ),
-    (
-        "fixed_cost/time",
-        [10_000, 30_000],
-        &[
+    },
+    Counted {
+        label: "fixed cost beside a crowd",
+        group: "fixed_cost/time",
+        sizes: [10_000, 30_000],
+        contenders: &[
             fixed_cost::JOIN_SET_CHILD_TOKEN_CROWD,
             fixed_cost::NURSERY_NESTED_CROWD,
         ],
-    ),
+    },
     #[cfg(feature = "conn")]
-    (
-        "connections",
-        [1_000, 3_000],
-        &[connections::BARE, connections::SERVER],
-    ),
+    Counted {
+        label: "connection churn",
+        group: "connections",
+        sizes: [1_000, 3_000],
+        contenders: &[connections::BARE, connections::SERVER],
+    },
 ];
 
 /// Prints the `--instructions` table.
 fn instructions(only: Option<&str>) {
+    let only = only.map(str::to_lowercase);
+    let chosen: Vec<&Counted> = COUNTED
+        .iter()
+        .filter(|c| only.as_ref().is_none_or(|t| c.label.contains(t.as_str())))
+        .collect();
+    if chosen.is_empty() {
+        let labels: Vec<&str> = COUNTED.iter().map(|c| c.label).collect();
+        eprintln!("no comparison matches {only:?}; the labels are {labels:?}");
+        std::process::exit(2);
+    }
     let exe = std::env::current_exe().expect("this program's own path");
-    println!("| group | contender | instructions per item | ratio |");
+    println!("| comparison (group) | contender | instructions per item | ratio |");
     println!("|---|---|---:|---:|");
-    for &(id, [small, large], contenders) in COUNTED {
-        if only.is_some_and(|text| !id.contains(text)) {
-            continue;
-        }
+    for c in chosen {
+        let [small, large] = c.sizes;
         let mut first = None;
-        for &who in contenders {
-            let (a, b) = (refs(&exe, id, who, small), refs(&exe, id, who, large));
-            let per = b.saturating_sub(a) as f64 / (large - small) as f64;
+        for &who in c.contenders {
+            let (a, b) = (
+                refs(&exe, c.group, who, small),
+                refs(&exe, c.group, who, large),
+            );
+            assert!(
+                b > a,
+                "{} / {who}: {b} instructions at {large}, not more than {a} at {small}",
+                c.group
+            );
+            let per = (b - a) as f64 / (large - small) as f64;
             let ratio = per / *first.get_or_insert(per);
-            println!("| {id} | `{who}` | {per:.0} | {ratio:.2}x |");
+            println!(
+                "| {} (`{}`) | `{who}` | {per:.0} | {ratio:.2}x |",
+                c.label, c.group
+            );
         }
     }
 }
@@ -149,9 +193,15 @@ fn refs(exe: &Path, id: &str, who: &str, n: usize) -> u64 {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().is_some_and(|a| a == "--instructions") {
-        instructions(args.get(1).map(String::as_str));
-        return;
+    if let [flag, rest @ ..] = args.as_slice() {
+        if flag == "--instructions" {
+            if rest.len() > 1 {
+                eprintln!("usage: profile --instructions [TEXT]");
+                std::process::exit(2);
+            }
+            instructions(rest.first().map(String::as_str));
+            return;
+        }
     }
     let [id, who, n, rest @ ..] = args.as_slice() else {
         eprintln!("usage: profile GROUP_ID CONTENDER N [RUNS] | profile --instructions [TEXT]");

@@ -81,10 +81,24 @@ pub fn sized_groups(sizes: &Sizes) -> Vec<Group> {
     let n = sizes.children;
     let mut groups = Vec::new();
     for flavor in [Flavor::MultiThread, Flavor::CurrentThread] {
-        groups.push(sized(flavor, n, 16, small));
-        groups.push(sized(flavor, n, 40, wide));
+        groups.push(sized_group(flavor, n, 16));
+        groups.push(sized_group(flavor, n, 40));
     }
     groups
+}
+
+/// One of [`sized_groups`]: `n` children of `bytes` bytes (16 or 40).
+///
+/// # Panics
+///
+/// For any other size.
+#[must_use]
+pub fn sized_group(flavor: Flavor, n: usize, bytes: usize) -> Group {
+    match bytes {
+        16 => sized(flavor, n, 16, small),
+        40 => sized(flavor, n, 40, wide),
+        _ => panic!("no {bytes}-byte child (16 or 40)"),
+    }
 }
 
 /// One flavour, `n` children made by `child`, whose future is `bytes` long;
