@@ -196,11 +196,18 @@ impl Core {
         self.watch.get_or_init(Watch::default)
     }
 
+    /// Inline for the completed counter, which every returning child bumps;
+    /// the others are made on first use, out of line.
     #[inline]
     fn counter(&self, which: Count) -> &AtomicU64 {
         if let Count::Completed = which {
             return &self.completed;
         }
+        self.rare_counter(which)
+    }
+
+    #[cold]
+    fn rare_counter(&self, which: Count) -> &AtomicU64 {
         let rare = self.rare.get_or_init(|| {
             let zero = || AtomicU64::new(0);
             Rare {
@@ -212,7 +219,7 @@ impl Core {
             }
         });
         match which {
-            Count::Completed => unreachable!("inline above"),
+            Count::Completed => unreachable!("`counter` answers it"),
             Count::Failed => &rare.failed,
             Count::FailedAfterCancel => &rare.failed_after_cancel,
             Count::Cancelled => &rare.cancelled,
