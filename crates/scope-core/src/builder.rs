@@ -361,7 +361,6 @@ where
         if self.parent.is_some() && self.token_parent.is_some() {
             return Err(BuildError(BuildErrorKind::TokenParentOnNested));
         }
-        let nested = self.parent.is_some();
         let (above, own_handle) = match (self.parent, self.handle) {
             (None, Some(h)) => (Above::Runtime(h), None),
             (None, None) => (
@@ -394,11 +393,7 @@ where
             // An application's token may be cancelled by anyone: follow it.
             shared.exposed_at_build();
         }
-        if nested {
-            let parent = shared
-                .tree()
-                .parent()
-                .expect("a nested nursery links its parent");
+        if let Some(parent) = shared.tree().parent() {
             // Registered in its parent as it was made, and reachable from
             // here on (`tree.rs`, invariant 4): before it is counted in, so a
             // parent's cancel, abort or shutdown that runs from here on

@@ -170,6 +170,13 @@ struct Slots<E: 'static> {
 }
 
 impl<E: 'static> Slots<E> {
+    const fn new() -> Self {
+        Slots {
+            taken: Vec::new(),
+            free: Vec::new(),
+        }
+    }
+
     fn insert(&mut self, node: Weak<dyn Node<E>>) -> u32 {
         let slot = match self.free.pop() {
             Some(slot) => {
@@ -196,8 +203,7 @@ impl<E: 'static> Slots<E> {
             self.taken.clear();
             self.free.clear();
             if self.taken.capacity() > KEPT_SLOTS {
-                self.taken = Vec::new();
-                self.free = Vec::new();
+                *self = Slots::new();
             }
         } else {
             self.free.push(slot);
@@ -218,12 +224,7 @@ impl<E: 'static> Tree<E> {
                 let slot = node
                     .tree()
                     .nested
-                    .get_or_init(|| {
-                        Mutex::new(Slots {
-                            taken: Vec::new(),
-                            free: Vec::new(),
-                        })
-                    })
+                    .get_or_init(|| Mutex::new(Slots::new()))
                     .lock()
                     .insert(me());
                 (Link::Parent { node, slot }, NOT_ADMITTED)
