@@ -85,25 +85,32 @@ struct Counted {
     contenders: &'static [&'static str],
 }
 
+impl Counted {
+    /// `JoinSet + join_next` against the nursery, spawning and finishing
+    /// children in `group`.
+    const fn spawn_finish(label: &'static str, group: &'static str) -> Counted {
+        Counted {
+            label,
+            group,
+            sizes: [10_000, 30_000],
+            contenders: &[scenarios::JOIN_SET, scenarios::NURSERY],
+        }
+    }
+}
+
 const COUNTED: &[Counted] = &[
-    Counted {
-        label: "spawn and finish, 24-byte child",
-        group: "spawn_finish/current_thread",
-        sizes: [10_000, 30_000],
-        contenders: &[scenarios::JOIN_SET, scenarios::NURSERY],
-    },
-    Counted {
-        label: "spawn and finish, 16-byte child",
-        group: "spawn_finish_16b/current_thread",
-        sizes: [10_000, 30_000],
-        contenders: &[scenarios::JOIN_SET, scenarios::NURSERY],
-    },
-    Counted {
-        label: "spawn and finish, 40-byte child",
-        group: "spawn_finish_40b/current_thread",
-        sizes: [10_000, 30_000],
-        contenders: &[scenarios::JOIN_SET, scenarios::NURSERY],
-    },
+    Counted::spawn_finish(
+        "spawn and finish, 24-byte child",
+        "spawn_finish/current_thread",
+    ),
+    Counted::spawn_finish(
+        "spawn and finish, 16-byte child",
+        "spawn_finish_16b/current_thread",
+    ),
+    Counted::spawn_finish(
+        "spawn and finish, 40-byte child",
+        "spawn_finish_40b/current_thread",
+    ),
     Counted {
         label: "fixed cost",
         group: "fixed_cost/time",
