@@ -9,6 +9,18 @@
 //! Repetitions are interleaved (every contender once, then again), after one
 //! unrecorded warm-up run each, so that drift on a shared machine (frequency,
 //! a neighbour's build) spreads over all contenders instead of hitting one.
+//!
+//! Beside each time, the median count of minor page faults the process took
+//! during one run (Linux only): the kernel mapping memory the heap did not
+//! hold. Which contender pays them depends on the heap the contenders before
+//! it left (glibc gives the top of its heap back to the kernel when more
+//! than 128 KiB of it is free), so a contender whose tasks need more memory
+//! than any before it pays for fresh pages in every run. To measure on a
+//! heap that keeps what it grew to, raise glibc's trim threshold:
+//!
+//! ```text
+//! GLIBC_TUNABLES=glibc.malloc.trim_threshold=4000000000 target/release/report
+//! ```
 
 use std::io::Write;
 use std::time::Instant;
@@ -56,18 +68,34 @@ struct Row {
     sorted: Vec<f64>,
     unit_bytes: bool,
     items: u64,
+    /// Median minor page faults per run, where the system counts them.
+    faults: Option<f64>,
 }
 
 impl Row {
     fn median(&self) -> f64 {
-        let s = &self.sorted;
-        let mid = s.len() / 2;
-        if s.len() % 2 == 1 {
-            s[mid]
-        } else {
-            (s[mid - 1] + s[mid]) / 2.0
-        }
+        median(&self.sorted)
     }
+}
+
+/// The median of sorted values.
+fn median(s: &[f64]) -> f64 {
+    let mid = s.len() / 2;
+    if s.len() % 2 == 1 {
+        s[mid]
+    } else {
+        (s[mid - 1] + s[mid]) / 2.0
+    }
+}
+
+/// Minor page faults this process has taken so far (field 10 of Linux's
+/// `/proc/self/stat`), or `None` where there is no such file.
+fn minor_faults() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name, field 2, is in parentheses and may hold spaces:
+    // count from after it, where field 3 is the first.
+    let (_, after_name) = stat.rsplit_once(')')?;
+    after_name.split_whitespace().nth(7)?.parse().ok()
 }
 
 fn measure(group: &mut Group, reps: usize) -> Vec<Row> {
@@ -75,21 +103,28 @@ fn measure(group: &mut Group, reps: usize) -> Vec<Row> {
     let name = group.name().to_owned();
     let cases = group.cases_mut();
     let mut samples: Vec<Vec<Sample>> = vec![Vec::with_capacity(reps); cases.len()];
+    let mut faults: Vec<Vec<f64>> = vec![Vec::with_capacity(reps); cases.len()];
     for case in cases.iter_mut() {
         case.run(); // warm-up, unrecorded
     }
     for _ in 0..reps {
-        for (case, out) in cases.iter_mut().zip(&mut samples) {
+        for ((case, out), faulted) in cases.iter_mut().zip(&mut samples).zip(&mut faults) {
+            let before = minor_faults();
             out.push(case.run());
+            if let (Some(before), Some(after)) = (before, minor_faults()) {
+                faulted.push((after - before) as f64);
+            }
         }
     }
     cases
         .iter()
         .zip(samples)
-        .map(|(case, samples)| {
+        .zip(faults)
+        .map(|((case, samples), mut faults)| {
             let unit_bytes = matches!(samples[0], Sample::Bytes(_));
             let mut sorted: Vec<f64> = samples.iter().map(|s| s.value()).collect();
             sorted.sort_by(f64::total_cmp);
+            faults.sort_by(f64::total_cmp);
             Row {
                 group: name.clone(),
                 contender: case.contender(),
@@ -97,6 +132,7 @@ fn measure(group: &mut Group, reps: usize) -> Vec<Row> {
                 sorted,
                 unit_bytes,
                 items: case.items(),
+                faults: (faults.len() == samples.len()).then(|| median(&faults)),
             }
         })
         .collect()
@@ -146,8 +182,10 @@ fn main() {
         std::thread::available_parallelism().map_or(0, |n| n.get()),
         started.elapsed().as_secs_f64()
     );
-    println!("| scenario | contender | median | min | max | ratio | per item (median) |");
-    println!("|---|---|---:|---:|---:|---:|---:|");
+    println!(
+        "| scenario | contender | median | min | max | ratio | per item (median) | page faults per run (median) |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|");
     for rows in &table {
         let base = rows
             .iter()
@@ -173,15 +211,20 @@ fn main() {
             } else {
                 format!("{:.0} ns", median * 1e9 / r.items as f64)
             };
+            let faults = match r.faults {
+                Some(f) if !r.unit_bytes => format!("{f:.0}"),
+                _ => "—".to_owned(),
+            };
             println!(
-                "| {} | `{}` | {} | {} | {} | {} | {} |",
+                "| {} | `{}` | {} | {} | {} | {} | {} | {} |",
                 r.group,
                 r.contender,
                 fmt_value(median, r.unit_bytes),
                 fmt_value(r.sorted[0], r.unit_bytes),
                 fmt_value(r.sorted[r.sorted.len() - 1], r.unit_bytes),
                 ratio,
-                per_item
+                per_item,
+                faults
             );
         }
     }
