@@ -13,9 +13,11 @@
 //! Beside each time, the median count of minor page faults the process took
 //! during one run (Linux only): the kernel mapping memory the heap did not
 //! hold. Which contender pays them depends on the heap the contenders before
-//! it left (glibc gives the top of its heap back to the kernel when more
-//! than 128 KiB of it is free), so a contender whose tasks need more memory
-//! than any before it pays for fresh pages in every run. To measure on a
+//! it left (glibc gives the top of its heap back to the kernel when more of
+//! it is free than its trim threshold: 128 KiB by default, raised to twice
+//! the largest mapped block freed so far), so a contender whose tasks need
+//! more memory than the one before it left pays for fresh pages in every
+//! run. To measure on a
 //! heap that keeps what it grew to, raise glibc's trim threshold:
 //!
 //! ```text
