@@ -12,13 +12,12 @@
 //!
 //! Beside each time, the median count of minor page faults the process took
 //! during one run (Linux only): the kernel mapping memory the heap did not
-//! hold. Which contender pays them depends on the heap the contenders before
-//! it left (glibc gives the top of its heap back to the kernel when more of
-//! it is free than its trim threshold: 128 KiB by default, raised to twice
-//! the largest mapped block freed so far), so a contender whose tasks need
-//! more memory than the one before it left pays for fresh pages in every
-//! run. To measure on a
-//! heap that keeps what it grew to, raise glibc's trim threshold:
+//! hold. Which contender pays them depends on the heap the one before it
+//! left: glibc gives the top of its heap back to the kernel when more of it
+//! is free than its trim threshold (128 KiB by default, raised to twice the
+//! largest mapped block freed so far), so a contender whose tasks need more
+//! memory than that pays for fresh pages in every run. To measure on a heap
+//! that keeps what it grew to, raise glibc's trim threshold:
 //!
 //! ```text
 //! GLIBC_TUNABLES=glibc.malloc.trim_threshold=4000000000 target/release/report
@@ -70,7 +69,8 @@ struct Row {
     sorted: Vec<f64>,
     unit_bytes: bool,
     items: u64,
-    /// Median minor page faults per run, where the system counts them.
+    /// Median minor page faults per run: timed rows only, where the system
+    /// counts them.
     faults: Option<f64>,
 }
 
@@ -134,7 +134,7 @@ fn measure(group: &mut Group, reps: usize) -> Vec<Row> {
                 sorted,
                 unit_bytes,
                 items: case.items(),
-                faults: (faults.len() == samples.len()).then(|| median(&faults)),
+                faults: (!unit_bytes && faults.len() == samples.len()).then(|| median(&faults)),
             }
         })
         .collect()
@@ -213,10 +213,9 @@ fn main() {
             } else {
                 format!("{:.0} ns", median * 1e9 / r.items as f64)
             };
-            let faults = match r.faults {
-                Some(f) if !r.unit_bytes => format!("{f:.0}"),
-                _ => "—".to_owned(),
-            };
+            let faults = r
+                .faults
+                .map_or_else(|| "—".to_owned(), |f| format!("{f:.0}"));
             println!(
                 "| {} | `{}` | {} | {} | {} | {} | {} | {} |",
                 r.group,
