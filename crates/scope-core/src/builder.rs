@@ -388,18 +388,17 @@ where
             handle: own_handle,
         };
         let parented = config.token_parent.is_some();
-        let shared = Arc::new_cyclic(|this| Shared::new(this.clone(), config, above));
+        let shared = Arc::new(Shared::new(config, above));
+        // Reachable from its parent from here on (`tree.rs`, invariant 4):
+        // before it is counted in, so a parent's cancel, abort or shutdown
+        // that runs from here on reaches it, and before it looks at the
+        // parent's flags (`token.rs`, invariant 2).
+        shared.made();
         if parented {
             // An application's token may be cancelled by anyone: follow it.
             shared.exposed_at_build();
         }
         if let Some(parent) = shared.tree().parent() {
-            // Registered in its parent as it was made, and reachable from
-            // here on (`tree.rs`, invariant 4): before it is counted in, so a
-            // parent's cancel, abort or shutdown that runs from here on
-            // reaches it, and before it looks at the parent's flags
-            // (`token.rs`, invariant 2).
-            shared.tree().made();
             if parent.core().has(EXPOSED) {
                 shared.exposed_at_build();
             }

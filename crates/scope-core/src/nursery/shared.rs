@@ -42,7 +42,7 @@ use std::collections::VecDeque;
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering, fence};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
@@ -126,8 +126,9 @@ struct Extra<E> {
 pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     pub(crate) core: Core,
     /// This nursery's own allocation, for the strong count it holds while
-    /// anything is live (invariant 6). Never upgraded.
-    this: Weak<Self>,
+    /// anything is live (invariant 6): set once by [`made`](Self::made),
+    /// from `Arc::as_ptr`. Holds no count.
+    this: AtomicPtr<Self>,
     /// Made on first demand (a holder, a nested nursery's, a watch): most
     /// nurseries never need one. See "The token, made late" in `token.rs`.
     token: OnceBox<CancellationToken>,
@@ -155,7 +156,8 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
 }
 
 impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
-    pub(crate) fn new(this: Weak<Self>, config: Config<E>, above: Above<E>) -> Self {
+    /// A nursery to put in an `Arc` and then call [`made`](Self::made) on.
+    pub(crate) fn new(config: Config<E>, above: Above<E>) -> Self {
         let Config {
             name,
             policy,
@@ -173,10 +175,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             || warn_after.is_some()
             || token_parent.is_some()
             || handle.is_some();
-        let tree = Tree::new(above, || this.clone() as Weak<dyn Node<E>>);
         Shared {
             core: Core::new(),
-            this,
+            this: AtomicPtr::new(std::ptr::null_mut()),
             token: OnceBox::new(),
             cancel_waker: OnceBox::new(),
             token_watch: OnceArc::new(),
@@ -199,9 +200,27 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             outcomes: keep_outcomes.then(|| Box::new(Outcomes::new())),
             failure: OnceArc::new(),
             registry: OnceBox::new(),
-            tree,
+            tree: Tree::new(above),
             final_mark: AtomicU64::new(NOT_FINAL),
         }
+    }
+
+    /// The nursery's `Arc` is made: records where it lives (invariant 6),
+    /// and a nested nursery takes its slot in its parent's list (`tree.rs`,
+    /// invariant 4). Before anything else uses it.
+    pub(crate) fn made(self: &Arc<Self>) {
+        // Relaxed: written before the `Arc` reaches any other thread, and
+        // whatever hands it on publishes this write with it.
+        self.this
+            .store(Arc::as_ptr(self).cast_mut(), Ordering::Relaxed);
+        self.tree
+            .register(|| Arc::downgrade(self) as Weak<dyn Node<E>>);
+    }
+
+    /// This nursery's own allocation (`this`).
+    fn this(&self) -> *const Self {
+        // Relaxed: see `made`.
+        self.this.load(Ordering::Relaxed)
     }
 
     /// The runtime the nursery spawns on: its own, or its nearest
@@ -426,17 +445,17 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// The live count left zero: hold a strong count (invariant 6).
     #[allow(unsafe_code)]
     fn hold_self(&self) {
-        // SAFETY: `this` points into this nursery's `Arc` allocation, with
-        // its provenance, and the caller holds a strong count (the spawner,
-        // owner or parent reaching this nursery), so it is at least 1.
-        unsafe { Arc::increment_strong_count(self.this.as_ptr()) }
+        // SAFETY: `this` is this nursery's `Arc::as_ptr`, with the
+        // allocation's provenance, and the caller holds a strong count (the
+        // spawner, owner or parent reaching this nursery), so it is at least 1.
+        unsafe { Arc::increment_strong_count(self.this()) }
     }
 
     /// The live count returned to zero: give the strong count back, here,
     /// for a caller that holds a count of its own (so this is not the last,
     /// and the nursery outlives the `&self`).
     fn let_go_of_self(&self) {
-        drop(LetGo(Some(self.this.as_ptr())));
+        drop(LetGo(Some(self.this())));
     }
 
     fn lists(&self, name: Option<&Arc<str>>) -> bool {
@@ -467,7 +486,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             tree::closed(self);
         }
         self.wake_joiner_if_childless();
-        LetGo((live(prev) == 1).then_some(self.this.as_ptr()))
+        LetGo((live(prev) == 1).then_some(self.this()))
     }
 
     /// A joiner waiting while no end is kept returns once no child is left;
@@ -1152,7 +1171,7 @@ impl<T: Send + 'static, E: Send + 'static> Drop for LetGo<T, E> {
     fn drop(&mut self) {
         if let Some(this) = self.0 {
             // SAFETY: `this` points into the nursery's `Arc` allocation, with
-            // its provenance (`Weak::as_ptr`), and carries the strong count
+            // its provenance (`Arc::as_ptr`), and carries the strong count
             // `hold_self` took when the live count left zero, so the
             // allocation is live until this drops that count.
             unsafe { Arc::decrement_strong_count(this) }

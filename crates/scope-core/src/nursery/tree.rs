@@ -31,18 +31,17 @@
 //!    ended. Two walks racing over one subtree may leave the second to return
 //!    before the first is through; both are requests that take effect at the
 //!    children's next `.await` anyway.
-//! 4. A nested nursery takes one slot of its parent's `nested` while it is
-//!    being made (inside `Arc::new_cyclic`, where its `Weak` cannot be
-//!    upgraded yet), then, once made, passes through that list's lock again
-//!    ([`Tree::made`]) before it is counted in and before it reads its
-//!    parent's flags. A walk that locks the list after that pass finds it;
-//!    one that locked the list before the pass (and may have found it not
-//!    yet upgradable) is ordered by the lock before everything the new
-//!    nursery reads next, so the nursery sees the flags that walk set. It
-//!    alone empties its slot, as it drops: so the slot it recorded is its
-//!    own for its whole life, and the memory of one that dropped goes with
-//!    it instead of waiting behind its parent's `Weak`. Taking and emptying
-//!    a slot cost the same however many siblings are alive.
+//! 4. A nested nursery takes one slot of its parent's `nested` once it is
+//!    made (its `Arc` exists, so the `Weak` in the slot upgrades), under
+//!    that list's lock ([`Tree::register`]), before it is counted in and
+//!    before it reads its parent's flags. A walk that locks the list after
+//!    that finds it; one that locked the list before is ordered by the lock
+//!    before everything the new nursery reads next, so the nursery sees the
+//!    flags that walk set. It alone empties its slot, as it drops: so the
+//!    slot it recorded is its own for its whole life, and the memory of one
+//!    that dropped goes with it instead of waiting behind its parent's
+//!    `Weak`. Taking and emptying a slot cost the same however many
+//!    siblings are alive.
 //!
 //! # Lock order
 //!
@@ -50,7 +49,7 @@
 //! them.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 
 use parking_lot::Mutex;
@@ -124,6 +123,9 @@ pub(crate) struct NestedEnd<E> {
 /// Slots a parent keeps allocated while it has no nested nursery.
 const KEPT_SLOTS: usize = 64;
 
+/// A nested nursery's slot before [`Tree::register`].
+const NO_SLOT: u32 = u32::MAX;
+
 const NOT_ADMITTED: u64 = u64::MAX;
 const ENDED_EARLY: u64 = u64::MAX - 1;
 
@@ -140,10 +142,11 @@ pub(crate) enum Above<E: 'static> {
 enum Link<E: 'static> {
     Runtime(Handle),
     /// The parent, and this nursery's slot in the parent's `nested`
-    /// (invariant 4). (32 bits: the slot sits beside the enum's tag.)
+    /// (invariant 4): `NO_SLOT` until it is registered. (32 bits: the slot
+    /// sits beside the enum's tag.)
     Parent {
         node: Arc<dyn Node<E>>,
-        slot: u32,
+        slot: AtomicU32,
     },
 }
 
@@ -189,8 +192,11 @@ impl<E: 'static> Slots<E> {
             }
         };
         // Each nested nursery takes hundreds of bytes: memory runs out long
-        // before 2^32 of them are alive under one parent.
-        u32::try_from(slot).expect("fewer than 2^32 nested nurseries alive under one parent")
+        // before 2^32 - 1 of them are alive under one parent.
+        u32::try_from(slot)
+            .ok()
+            .filter(|&slot| slot != NO_SLOT)
+            .expect("fewer than 2^32 - 1 nested nurseries alive under one parent")
     }
 
     /// Empties `slot`; returns what it held, to drop after the lock.
@@ -213,22 +219,18 @@ impl<E: 'static> Slots<E> {
 }
 
 impl<E: 'static> Tree<E> {
-    /// The link of a nursery being made under `above`; `me` is that
-    /// nursery, which a nested one registers in a slot of its parent's list
-    /// now, before its parent counts it in, so that any walk from then on
-    /// reaches it once it is made (invariant 4).
-    pub(crate) fn new(above: Above<E>, me: impl FnOnce() -> Weak<dyn Node<E>>) -> Self {
+    /// The link of a nursery being made under `above`; a nested one is
+    /// reachable from its parent once [`register`](Self::register)ed.
+    pub(crate) fn new(above: Above<E>) -> Self {
         let (link, place) = match above {
             Above::Runtime(handle) => (Link::Runtime(handle), 0),
-            Above::Parent(node) => {
-                let slot = node
-                    .tree()
-                    .nested
-                    .get_or_init(|| Mutex::new(Slots::new()))
-                    .lock()
-                    .insert(me());
-                (Link::Parent { node, slot }, NOT_ADMITTED)
-            }
+            Above::Parent(node) => (
+                Link::Parent {
+                    node,
+                    slot: AtomicU32::new(NO_SLOT),
+                },
+                NOT_ADMITTED,
+            ),
         };
         Tree {
             link: Some(link),
@@ -237,11 +239,20 @@ impl<E: 'static> Tree<E> {
         }
     }
 
-    /// The nursery is made (its `Arc` exists): passes through its parent's
-    /// list lock once (invariant 4). A no-op for a root.
-    pub(crate) fn made(&self) {
-        if let Some(nested) = self.parent().and_then(|p| p.tree().nested.get()) {
-            drop(nested.lock());
+    /// The nursery is made (its `Arc` exists, and `me` downgrades it): a
+    /// nested one takes its slot in its parent's list, so that any walk from
+    /// here on reaches it (invariant 4). A no-op for a root.
+    pub(crate) fn register(&self, me: impl FnOnce() -> Weak<dyn Node<E>>) {
+        if let Some(Link::Parent { node, slot }) = &self.link {
+            let me = me();
+            let mut nested = node
+                .tree()
+                .nested
+                .get_or_init(|| Mutex::new(Slots::new()))
+                .lock();
+            // Relaxed: read only by this nursery's drop, which the release
+            // of its `Arc`'s last count orders after this.
+            slot.store(nested.insert(me), Ordering::Relaxed);
         }
     }
 
@@ -284,7 +295,8 @@ impl<E: 'static> Drop for Tree<E> {
         if let Some(Link::Parent { node, slot }) = self.link.take() {
             // Empty this nursery's slot (invariant 4); the `Weak` it held is
             // dropped after the lock. The parent is alive: this link holds it.
-            if let Some(nested) = node.tree().nested.get() {
+            let slot = slot.into_inner();
+            if let Some(nested) = node.tree().nested.get().filter(|_| slot != NO_SLOT) {
                 let mine = nested.lock().remove(slot);
                 drop(mine);
             }
