@@ -15,11 +15,14 @@
 //!    counters and the first failure are recorded before the count can reach
 //!    zero.
 //! 3. `CLOSED` is set exactly once, by a compare-and-swap from
-//!    `CLOSING | live == 0`. Whoever wins that swap (the last child, a refused
-//!    spawner undoing its increment, or `close` itself when nothing is live)
-//!    wakes the waiters. After `CLOSED` every spawn is refused, so the live
-//!    count stays zero. Whoever sets `CLOSING` first wakes the same waiters
-//!    (`closing()` waits for that); each waiter re-checks its own condition.
+//!    `CLOSING | live == 0` (or, by a close that finds nothing live, from
+//!    `live == 0`, setting `CLOSING` in the same swap). Whoever wins that swap
+//!    (the last child, a refused spawner undoing its increment, or `close`
+//!    itself when nothing is live) wakes the waiters. After `CLOSED` every
+//!    spawn is refused, so the live count stays zero. Whoever sets `CLOSING`
+//!    first wakes the same waiters (`closing()` waits for that; one wake-up
+//!    serves both when one swap sets both); each waiter re-checks its own
+//!    condition.
 //!    Those wake-ups take the `Notify`'s lock, so they are skipped until
 //!    someone has waited: a waiter sets `WAITERS` in the word before it
 //!    registers and looks, and a waker reads it in the value its own update
@@ -429,6 +432,26 @@ impl Core {
 
     /// Sets `CLOSING`. Returns `true` if this call finished the close.
     pub(crate) fn begin_close(&self) -> bool {
+        // Nothing live (an empty nursery, the common close of a short-lived
+        // one): begin and finish the close in one swap, the swap that sets
+        // `CLOSED` (invariant 3) from `live == 0`. A spawn's admission in
+        // between makes it fail, and the live count is seen again. `AcqRel`
+        // as every update of the word; a failed swap only retries.
+        let mut cur = self.state.load(Ordering::Acquire);
+        while live(cur) == 0 && cur & CLOSED == 0 {
+            match self.state.compare_exchange_weak(
+                cur,
+                cur | CLOSING | CLOSED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    self.finished(cur);
+                    return true;
+                }
+                Err(actual) => cur = actual,
+            }
+        }
         let prev = self.state.fetch_or(CLOSING, Ordering::AcqRel);
         if prev & CLOSING == 0 && prev & WAITERS != 0 {
             // The first to begin the close wakes `wait_closing`. The waiters
@@ -492,15 +515,22 @@ impl Core {
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    if cur & WAITERS != 0 {
-                        self.drained.notify_waiters();
-                    }
-                    self.notify_progress();
+                    self.finished(cur);
                     return true;
                 }
                 Err(actual) => cur = actual,
             }
         }
+    }
+
+    /// Wakes who waits once `CLOSED` was set on the word `prev`: one wake-up
+    /// serves the waiters for `CLOSING` too, since each re-checks its own
+    /// condition.
+    fn finished(&self, prev: u64) {
+        if prev & WAITERS != 0 {
+            self.drained.notify_waiters();
+        }
+        self.notify_progress();
     }
 
     /// A waiter on `drained` is about to register (invariant 3).
