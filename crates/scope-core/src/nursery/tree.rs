@@ -337,6 +337,13 @@ pub(crate) fn admitted<E: 'static>(node: &dyn Node<E>, listed: u64) {
 /// ended; returns the parent if that finished the parent's close.
 fn report_up<E: 'static>(node: &dyn Node<E>) -> Option<Arc<dyn Node<E>>> {
     node.tree().parent()?;
+    // Admitted already, as nearly always (a build admits its nursery before
+    // it returns it): `place` never goes back to `NOT_ADMITTED`, so a load
+    // decides. `Acquire`: pairs with the admission's swap.
+    let place = node.tree().place.load(Ordering::Acquire);
+    if place != NOT_ADMITTED {
+        return tell(node, place);
+    }
     match node.tree().place.compare_exchange(
         NOT_ADMITTED,
         ENDED_EARLY,
