@@ -73,6 +73,34 @@ async fn closing_wakes_a_waiter_on_another_task_when_the_close_begins() {
     nursery.close().await;
 }
 
+/// A close that finds nothing live begins and finishes in one swap of the
+/// lifecycle word: the one wake-up it makes must reach a waiter for the
+/// beginning and one for the end alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_empty_nursery_closing_at_once_wakes_both_kinds_of_waiter() {
+    let nursery: Nursery = Nursery::new();
+    let (registered, is_registered) = tokio::sync::oneshot::channel();
+    let (spawner, other) = (nursery.spawner(), nursery.spawner());
+    let waiter = tokio::spawn(async move {
+        let mut closing = pin!(spawner.closing());
+        let mut closed = pin!(other.closed());
+        // The first polls register both waiters; only then may the close run.
+        assert!(poll_once(closing.as_mut()).is_pending());
+        assert!(poll_once(closed.as_mut()).is_pending());
+        registered.send(()).unwrap();
+        closing.await;
+        closed.await
+    });
+    is_registered.await.unwrap();
+    assert!(nursery.close().await.is_final());
+    // A bound, not a sleep: the waiters are woken by the close.
+    let report = tokio::time::timeout(Duration::from_secs(10), waiter)
+        .await
+        .expect("both waiters woken by the close")
+        .unwrap();
+    assert!(report.is_final());
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_child_waiting_on_closing_returns_and_lets_the_close_finish() {
     let nursery: Nursery = Nursery::new();
