@@ -26,7 +26,15 @@
 //! doing, where the report's times move by tenths; they leave out what an
 //! instruction costs (a cache miss, a contended atomic), which only the
 //! times show.
+//!
+//! The table's last column counts the *locked* instructions per item (the
+//! atomic read-modify-writes: `lock`-prefixed instructions and `xchg` with
+//! memory), which cost far more than others: callgrind counts how often
+//! each instruction of this program ran (`--dump-instr=yes`), and
+//! `objdump -d` says which of them are locked. Only this program's own code
+//! is counted (tokio's and the crates' included, glibc's not).
 
+use std::collections::HashSet;
 use std::path::Path;
 use std::process::Command;
 
@@ -152,35 +160,86 @@ fn instructions(only: Option<&str>) {
         std::process::exit(2);
     }
     let exe = std::env::current_exe().expect("this program's own path");
-    println!("| comparison (group) | contender | instructions per item | ratio |");
-    println!("|---|---|---:|---:|");
+    let locked = locked_addresses(&exe);
+    println!(
+        "| comparison (group) | contender | instructions per item | ratio | locked instructions per item |"
+    );
+    println!("|---|---|---:|---:|---:|");
     for c in chosen {
         let [small, large] = c.sizes;
         let mut first = None;
         for &who in c.contenders {
             let (a, b) = (
-                refs(&exe, c.group, who, small),
-                refs(&exe, c.group, who, large),
+                count(&exe, &locked, c.group, who, small),
+                count(&exe, &locked, c.group, who, large),
             );
             assert!(
-                b > a,
-                "{} / {who}: {b} instructions at {large}, not more than {a} at {small}",
-                c.group
+                b.instructions > a.instructions,
+                "{} / {who}: {} instructions at {large}, not more than {} at {small}",
+                c.group,
+                b.instructions,
+                a.instructions
             );
-            let per = (b - a) as f64 / (large - small) as f64;
+            let items = (large - small) as f64;
+            let per = (b.instructions - a.instructions) as f64 / items;
+            let locked_per = (b.locked as f64 - a.locked as f64) / items;
             let ratio = per / *first.get_or_insert(per);
             println!(
-                "| {} (`{}`) | `{who}` | {per:.0} | {ratio:.2}x |",
+                "| {} (`{}`) | `{who}` | {per:.0} | {ratio:.2}x | {locked_per:.1} |",
                 c.label, c.group
             );
         }
     }
 }
 
-/// The instructions callgrind counts for one run of `who` in `id` at `n`.
-fn refs(exe: &Path, id: &str, who: &str, n: usize) -> u64 {
+/// What callgrind counted in one run.
+struct Counts {
+    /// Every instruction, as callgrind's summary gives it.
+    instructions: u64,
+    /// This program's locked instructions (see the module docs).
+    locked: u64,
+}
+
+/// The addresses of the locked instructions in `exe`, from `objdump -d`.
+fn locked_addresses(exe: &Path) -> HashSet<u64> {
+    let out = Command::new("objdump")
+        .args(["-d", "--no-show-raw-insn"])
+        .arg(exe)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run objdump ({e}): --instructions needs binutils"));
+    assert!(out.status.success(), "objdump failed on {}", exe.display());
+    // An instruction line: `  14118e:\tlock cmpxchg %rcx,(%rdx)`.
+    let locked: HashSet<u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let (addr, insn) = line.split_once(":\t")?;
+            let is_locked =
+                insn.starts_with("lock ") || (insn.starts_with("xchg") && insn.contains('('));
+            is_locked
+                .then(|| u64::from_str_radix(addr.trim(), 16).ok())
+                .flatten()
+        })
+        .collect();
+    assert!(
+        !locked.is_empty(),
+        "no locked instruction in {}",
+        exe.display()
+    );
+    locked
+}
+
+/// What callgrind counts for one run of `who` in `id` at `n`.
+fn count(exe: &Path, locked: &HashSet<u64>, id: &str, who: &str, n: usize) -> Counts {
+    let dump = std::env::temp_dir().join(format!("scope-profile-{}.callgrind", std::process::id()));
     let out = Command::new("valgrind")
-        .args(["--tool=callgrind", "--callgrind-out-file=/dev/null"])
+        .args([
+            "--tool=callgrind",
+            "--dump-instr=yes",
+            "--dump-line=no",
+            "--compress-strings=no",
+            "--compress-pos=no",
+        ])
+        .arg(format!("--callgrind-out-file={}", dump.display()))
         .arg(exe)
         .args([id, who, &n.to_string()])
         .output()
@@ -191,11 +250,57 @@ fn refs(exe: &Path, id: &str, who: &str, n: usize) -> u64 {
         "{id} / {who} at {n} failed under valgrind:\n{stderr}"
     );
     // The summary line: `==PID== I   refs:      12,345,678`.
-    stderr
+    let instructions = stderr
         .lines()
         .find_map(|line| line.split_once("I   refs:"))
         .and_then(|(_, count)| count.trim().replace(',', "").parse().ok())
-        .unwrap_or_else(|| panic!("no instruction count in callgrind's output:\n{stderr}"))
+        .unwrap_or_else(|| panic!("no instruction count in callgrind's output:\n{stderr}"));
+    let profile = std::fs::read_to_string(&dump)
+        .unwrap_or_else(|e| panic!("cannot read callgrind's output {}: {e}", dump.display()));
+    let _ = std::fs::remove_file(&dump);
+    Counts {
+        instructions,
+        locked: locked_in(&profile, exe, locked),
+    }
+}
+
+/// Sums the counts of `exe`'s locked instructions in callgrind's output
+/// (uncompressed, one `0xADDRESS COUNT` line per instruction and function).
+fn locked_in(profile: &str, exe: &Path, locked: &HashSet<u64>) -> u64 {
+    let exe = exe.to_string_lossy();
+    let (mut ours, mut after_call) = (false, false);
+    let (mut total, mut seen, mut known) = (0, 0_u64, 0_u64);
+    for line in profile.lines() {
+        if let Some(object) = line.strip_prefix("ob=") {
+            ours = object == exe;
+        } else if line.starts_with("calls=") {
+            // The next line is the call's inclusive cost, not an instruction's.
+            after_call = true;
+        } else if let Some(rest) = line.strip_prefix("0x") {
+            if std::mem::take(&mut after_call) || !ours {
+                continue;
+            }
+            let mut fields = rest.split_whitespace();
+            let (Some(addr), Some(n)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            let (Ok(addr), Ok(n)) = (u64::from_str_radix(addr, 16), n.parse::<u64>()) else {
+                continue;
+            };
+            seen += 1;
+            if locked.contains(&addr) {
+                total += n;
+                known += 1;
+            }
+        }
+    }
+    // Callgrind gives a position-independent program's addresses as
+    // objdump does; if it did not, nothing would match.
+    assert!(
+        seen > 0 && known > 0,
+        "none of {seen} counted instructions of {exe} is a locked one: do callgrind's addresses match objdump's?"
+    );
+    total
 }
 
 fn main() {
