@@ -435,22 +435,9 @@ impl Core {
         // Nothing live (an empty nursery, the common close of a short-lived
         // one): begin and finish the close in one swap, the swap that sets
         // `CLOSED` (invariant 3) from `live == 0`. A spawn's admission in
-        // between makes it fail, and the live count is seen again. `AcqRel`
-        // as every update of the word; a failed swap only retries.
-        let mut cur = self.state.load(Ordering::Acquire);
-        while live(cur) == 0 && cur & CLOSED == 0 {
-            match self.state.compare_exchange_weak(
-                cur,
-                cur | CLOSING | CLOSED,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    self.finished(cur);
-                    return true;
-                }
-                Err(actual) => cur = actual,
-            }
+        // between makes it fail, and the live count is seen again.
+        if self.close_if(CLOSING, |word| live(word) == 0 && word & CLOSED == 0) {
+            return true;
         }
         let prev = self.state.fetch_or(CLOSING, Ordering::AcqRel);
         if prev & CLOSING == 0 && prev & WAITERS != 0 {
@@ -503,34 +490,36 @@ impl Core {
     }
 
     fn try_finish(&self) -> bool {
+        self.close_if(0, |word| {
+            word & CLOSING != 0 && word & CLOSED == 0 && live(word) == 0
+        })
+    }
+
+    /// Sets `CLOSED` and `also` by one swap from a word for which `ready`
+    /// holds, and wakes who waits (one wake-up serves the waiters for
+    /// `CLOSING` too: each re-checks its own condition); `true` if this
+    /// call set it. `AcqRel` as every update of the word; a failed swap only
+    /// retries, so `Acquire` is enough there.
+    fn close_if(&self, also: u64, ready: impl Fn(u64) -> bool) -> bool {
         let mut cur = self.state.load(Ordering::Acquire);
-        loop {
-            if cur & CLOSING == 0 || cur & CLOSED != 0 || live(cur) != 0 {
-                return false;
-            }
+        while ready(cur) {
             match self.state.compare_exchange_weak(
                 cur,
-                cur | CLOSED,
+                cur | CLOSED | also,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
                 Ok(_) => {
-                    self.finished(cur);
+                    if cur & WAITERS != 0 {
+                        self.drained.notify_waiters();
+                    }
+                    self.notify_progress();
                     return true;
                 }
                 Err(actual) => cur = actual,
             }
         }
-    }
-
-    /// Wakes who waits once `CLOSED` was set on the word `prev`: one wake-up
-    /// serves the waiters for `CLOSING` too, since each re-checks its own
-    /// condition.
-    fn finished(&self, prev: u64) {
-        if prev & WAITERS != 0 {
-            self.drained.notify_waiters();
-        }
-        self.notify_progress();
+        false
     }
 
     /// A waiter on `drained` is about to register (invariant 3).
