@@ -389,10 +389,11 @@ where
         };
         let parented = config.token_parent.is_some();
         let shared = Arc::new(Shared::new(config, above));
-        // Reachable from its parent from here on (`tree.rs`, invariant 4):
-        // before it is counted in, so a parent's cancel, abort or shutdown
-        // that runs from here on reaches it, and before it looks at the
-        // parent's flags (`token.rs`, invariant 2).
+        // Knows its own allocation; a nested one is reachable from its
+        // parent from here on (`tree.rs`, invariant 4): before it is counted
+        // in, so a parent's cancel, abort or shutdown that runs from here on
+        // reaches it, and before it looks at the parent's flags (`token.rs`,
+        // invariant 2).
         shared.made();
         if parented {
             // An application's token may be cancelled by anyone: follow it.

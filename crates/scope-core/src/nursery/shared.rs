@@ -220,7 +220,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// This nursery's own allocation (`this`).
     fn this(&self) -> *const Self {
         // Relaxed: see `made`.
-        self.this.load(Ordering::Relaxed)
+        let this = self.this.load(Ordering::Relaxed);
+        debug_assert!(!this.is_null(), "a nursery used before `made`");
+        this
     }
 
     /// The runtime the nursery spawns on: its own, or its nearest

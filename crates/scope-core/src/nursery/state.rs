@@ -14,15 +14,15 @@
 //!    `JoinSet` and decremented as the last thing a child's accounting does, so
 //!    counters and the first failure are recorded before the count can reach
 //!    zero.
-//! 3. `CLOSED` is set exactly once, by a compare-and-swap from
-//!    `CLOSING | live == 0` (or, by a close that finds nothing live, from
-//!    `live == 0`, setting `CLOSING` in the same swap). Whoever wins that swap
-//!    (the last child, a refused spawner undoing its increment, or `close`
-//!    itself when nothing is live) wakes the waiters. After `CLOSED` every
-//!    spawn is refused, so the live count stays zero. Whoever sets `CLOSING`
-//!    first wakes the same waiters (`closing()` waits for that; one wake-up
-//!    serves both when one swap sets both); each waiter re-checks its own
-//!    condition.
+//! 3. `CLOSED` is set exactly once, by a compare-and-swap from a word with
+//!    `live == 0` and `CLOSING` set, or (by a close that finds nothing live)
+//!    set in the same swap. Whoever wins that swap (the last child or body
+//!    to end, a refused spawner undoing its increment, or a `close` that
+//!    finds nothing live, the first or a later one) wakes the waiters. After
+//!    `CLOSED` every spawn is refused, so the live count stays zero. Whoever
+//!    sets `CLOSING` first wakes the same waiters (`closing()` waits for
+//!    that; one wake-up serves both when one swap sets both); each waiter
+//!    re-checks its own condition.
 //!    Those wake-ups take the `Notify`'s lock, so they are skipped until
 //!    someone has waited: a waiter sets `WAITERS` in the word before it
 //!    registers and looks, and a waker reads it in the value its own update
@@ -141,10 +141,10 @@ pub(crate) struct Core {
     /// first use.
     completed: AtomicU64,
     rare: OnceBox<Rare>,
-    /// Woken when the close begins (by whoever sets `CLOSING` first) and when
-    /// it finishes (by the winner of the `CLOSED` swap). One `Notify` serves
-    /// both waits: each waiter loops until its own condition holds, and a
-    /// nursery is woken through it at most twice.
+    /// Woken when the close begins (by whoever sets `CLOSING` first), when
+    /// it finishes (by the winner of the `CLOSED` swap; once for both when
+    /// one swap sets both), and when only bodies are left. One `Notify`
+    /// serves every wait: each waiter loops until its own condition holds.
     drained: Notify,
     /// Bodies, and the shutdown watchers' side (started blocking children,
     /// `progress`), made on first use: most nurseries never need it.

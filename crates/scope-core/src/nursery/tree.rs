@@ -341,6 +341,7 @@ fn report_up<E: 'static>(node: &dyn Node<E>) -> Option<Arc<dyn Node<E>>> {
     // it returns it): `place` never goes back to `NOT_ADMITTED`, so a load
     // decides. `Acquire`: pairs with the admission's swap.
     let place = node.tree().place.load(Ordering::Acquire);
+    debug_assert_ne!(place, ENDED_EARLY, "a nursery told its parent twice");
     if place != NOT_ADMITTED {
         return tell(node, place);
     }
