@@ -488,7 +488,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             tree::closed(self);
         }
         self.wake_joiner_if_childless();
-        LetGo((live(prev) == 1).then_some(self.this()))
+        LetGo((live(prev) == 1).then(|| self.this()))
     }
 
     /// A joiner waiting while no end is kept returns once no child is left;
