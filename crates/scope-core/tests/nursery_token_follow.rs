@@ -106,7 +106,6 @@ fn a_tree_handed_out_while_it_grows_leaves_no_nursery_behind() {
     const MAX_BUILT: usize = 256;
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _rt = rt.enter();
-    let mut raced = 0;
     for _ in 0..200 {
         let root = Arc::new(Nursery::<(), std::io::Error>::new());
         let (started, stop) = (
@@ -121,12 +120,12 @@ fn a_tree_handed_out_while_it_grows_leaves_no_nursery_behind() {
                     Ok(nested) => built.push(nested),
                     Err(e) => {
                         assert!(e.is_parent_closed());
-                        return (built, true);
+                        break;
                     }
                 }
                 b.store(true, Ordering::Release);
             }
-            (built, false)
+            built
         });
         while !started.load(Ordering::Acquire) {
             std::thread::yield_now();
@@ -134,16 +133,11 @@ fn a_tree_handed_out_while_it_grows_leaves_no_nursery_behind() {
         let token = root.token().clone();
         token.cancel();
         stop.store(true, Ordering::Release);
-        let (built, refused) = builder.join().unwrap();
-        raced += usize::from(refused);
+        let built = builder.join().unwrap();
         for nested in &built {
             assert!(nested.is_cancelled());
             assert!(nested.spawn(async { Ok(()) }).unwrap_err().is_cancelled());
         }
         drop(built);
     }
-    // Not asserted (a scheduler may run the builder to its cap or stop it
-    // before the cancel lands), only printed: how often the builder saw the
-    // refusal itself.
-    eprintln!("the builder was refused in {raced} of 200 rounds");
 }
