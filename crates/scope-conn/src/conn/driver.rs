@@ -273,7 +273,10 @@ where
             Some(nursery)
         }
         CloseMode::Deadline(grace) => {
-            let report = run.alongside(nursery.shutdown(grace)).await;
+            // Boxed: the escalation's state is the largest of any phase, and
+            // kept inline it would make every close's state (boxed itself,
+            // see `drive`) too large for the allocator's fast path.
+            let report = run.alongside(Box::pin(nursery.shutdown(grace))).await;
             // Started blocking tasks cannot be aborted: report them as still
             // running rather than wait for them below.
             stuck = Some(report).filter(|r| r.still_running() > 0);
