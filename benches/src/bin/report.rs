@@ -3,7 +3,7 @@
 //! measured in the same run.
 //!
 //! ```text
-//! cargo run --release -p scope-benches --bin report [-- --quick] [-- --reps N] [-- --only TEXT]
+//! cargo run --release -p scope-benches --bin report [-- --quick] [-- --reps N] [-- --only TEXT[,TEXT...]]
 //! ```
 //!
 //! Repetitions are interleaved (every contender once, then again), after one
@@ -49,10 +49,10 @@ fn args() -> Args {
             "--reps" => args.reps = it.next().and_then(|n| n.parse().ok()).expect("--reps N"),
             "--only" => args.only = Some(it.next().expect("--only TEXT")),
             "-h" | "--help" => {
-                println!("usage: report [--quick | --reps N] [--only TEXT]");
+                println!("usage: report [--quick | --reps N] [--only TEXT[,TEXT...]]");
                 println!("  --quick      {QUICK_REPS} repetitions instead of {DEFAULT_REPS}");
                 println!("  --reps N     N repetitions (at least 5 for a table worth quoting)");
-                println!("  --only TEXT  only groups whose id contains TEXT (e.g. spawn_finish)");
+                println!("  --only TEXT  groups whose id contains TEXT; A,B: either");
                 std::process::exit(0);
             }
             other => panic!("unknown argument {other:?} (try --help)"),
@@ -164,7 +164,7 @@ fn main() {
     groups.retain(|g| {
         args.only
             .as_deref()
-            .is_none_or(|only| g.id().contains(only))
+            .is_none_or(|only| only.split(',').any(|part| g.id().contains(part)))
     });
 
     let mut table = Vec::new();
