@@ -1,10 +1,92 @@
-//! The atomics the lifecycle word (and the parts made on first use beside
-//! it) uses, swapped for loom's under
-//! `--cfg scope_loom` so the models in `nursery/state/loom.rs` can explore
-//! every interleaving. (Not `cfg(loom)`: that flag would also switch tokio to
+//! The atomics and the `Notify` the lifecycle word (and the parts made on
+//! first use beside it) uses, swapped for loom's under `--cfg scope_loom` so
+//! the models in `nursery/state/loom.rs` can explore every interleaving,
+//! wake-ups included. (Not `cfg(loom)`: that flag would also switch tokio to
 //! its own loom shims, which it only builds in its own test suite.)
 
 #[cfg(scope_loom)]
 pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64};
 #[cfg(not(scope_loom))]
 pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU64};
+
+#[cfg(scope_loom)]
+pub(crate) use model::Notify;
+#[cfg(not(scope_loom))]
+pub(crate) use tokio::sync::Notify;
+
+/// tokio's `Notify`, as far as the lifecycle word uses it, built on loom's
+/// primitives: tokio's own is built on `std`'s, whose synchronisation loom
+/// cannot see.
+///
+/// What it keeps of tokio's contract (`tokio::sync::Notify::notify_waiters`):
+/// a `Notified` made before a `notify_waiters` call is notified by it,
+/// whether it was enabled, polled, or neither, and one made after it is not.
+/// As in tokio, a `Notified` reads the call count when it is made, with
+/// `SeqCst`, and a call bumps the count (`SeqCst`) under the lock that
+/// registered wakers wait behind. `notify_one` and its permit are left out:
+/// the lifecycle word never uses them.
+#[cfg(scope_loom)]
+mod model {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+
+    use loom::sync::Mutex;
+    use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+
+    #[derive(Debug, Default)]
+    pub(crate) struct Notify {
+        calls: AtomicUsize,
+        wakers: Mutex<Vec<Waker>>,
+    }
+
+    impl Notify {
+        pub(crate) fn new() -> Self {
+            Notify::default()
+        }
+
+        pub(crate) fn notify_waiters(&self) {
+            let woken = {
+                let mut wakers = self.wakers.lock().unwrap();
+                self.calls.fetch_add(1, SeqCst);
+                std::mem::take(&mut *wakers)
+            };
+            woken.into_iter().for_each(Waker::wake);
+        }
+
+        pub(crate) fn notified(&self) -> Notified<'_> {
+            Notified {
+                notify: self,
+                seen: self.calls.load(SeqCst),
+            }
+        }
+    }
+
+    pub(crate) struct Notified<'a> {
+        notify: &'a Notify,
+        seen: usize,
+    }
+
+    impl Notified<'_> {
+        /// tokio's `enable` registers the waiter so that a later call
+        /// notifies it; here every `Notified` counts from when it was made,
+        /// which is the same contract. Returns whether it is notified.
+        pub(crate) fn enable(self: Pin<&mut Self>) -> bool {
+            let _wakers = self.notify.wakers.lock().unwrap();
+            self.notify.calls.load(SeqCst) != self.seen
+        }
+    }
+
+    impl Future for Notified<'_> {
+        type Output = ();
+
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            let mut wakers = self.notify.wakers.lock().unwrap();
+            if self.notify.calls.load(SeqCst) != self.seen {
+                return Poll::Ready(());
+            }
+            wakers.push(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+}

@@ -28,7 +28,8 @@
 //!    registers and looks, and a waker reads it in the value its own update
 //!    of the word returned. Both are read-modify-writes of the one word, so
 //!    either the waker sees `WAITERS`, or the waiter's look sees the flag the
-//!    waker set.
+//!    waker set. The loom models of the wake-ups (`state/loom.rs`, on a
+//!    model of the `Notify`) check that the two meet.
 //! 4. `CANCELLED` is set when the token fires, whoever fires it (the nursery's
 //!    cancel, fail-fast, shutdown or drop, or the token's `cancel()` called
 //!    directly or from above; see `shared.rs`, invariant 5). It refuses every
@@ -67,9 +68,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::sync::AtomicU64;
-
-use tokio::sync::Notify;
+use crate::sync::{AtomicU64, Notify};
 
 use super::lazy::OnceBox;
 use crate::cancel_reason::CancelReason;

@@ -1,7 +1,8 @@
 //! loom models of the lifecycle word: every interleaving of the racy paths.
 //!
 //! Run with `RUSTFLAGS="--cfg scope_loom" cargo test -p scope-core --lib
-//! --release loom` (`.ci/run` does, with `LOOM_MAX_PREEMPTIONS=3`).
+//! --release loom` (`.ci/run` does). Each model explores every interleaving
+//! unless it says otherwise.
 //!
 //! Each model checks the same three properties: no lost child (a child
 //! admitted is released exactly once and the word ends with live = 0), no
@@ -314,5 +315,93 @@ fn loom_body_hold_racing_the_last_child_and_the_close() {
         assert_eq!(live(s), 0);
         assert_eq!(core.bodies(), 0);
         assert_eq!(finishes.get(), 1, "exactly one caller finishes the close");
+    });
+}
+
+// ----- wake-ups -------------------------------------------------------------
+//
+// Under `scope_loom` the word's `Notify` is a model built on loom's
+// primitives (`crate::sync`), so these models see the wake-ups' ordering.
+// Each waiter runs the nursery's own wait in `block_on`: a wake-up lost to a
+// race leaves its thread parked for good, and loom fails a model whose
+// threads cannot all finish. The waiters register before they look (invariant
+// 3), and a waker wakes only if the value its own update of the word returned
+// has `WAITERS`: these models are what checks that the two meet.
+
+use ::loom::future::block_on;
+
+#[test]
+fn loom_a_close_that_finds_nothing_live_wakes_a_waiter_for_closed() {
+    ::loom::model(|| {
+        let core = core();
+        let c = core.clone();
+        let waiter = thread::spawn(move || block_on(c.wait_closed()));
+        // Nothing live: one swap sets `CLOSING | CLOSED`, and that swap's
+        // winner wakes.
+        assert!(core.begin_close(), "an empty nursery's close finishes");
+        waiter.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_the_first_close_wakes_a_waiter_for_closing() {
+    ::loom::model(|| {
+        let core = core();
+        try_admit(&core, 0, || false).unwrap();
+        let c = core.clone();
+        let waiter = thread::spawn(move || {
+            block_on(c.wait_closing());
+            assert!(c.is_closing());
+        });
+        // A child is live: this close only begins, and the one that sets
+        // `CLOSING` wakes.
+        assert!(!core.begin_close(), "a child is live");
+        waiter.join().unwrap();
+        assert!(core.release(), "the last child finishes the close");
+    });
+}
+
+#[test]
+fn loom_a_waiter_for_closed_racing_the_close_and_the_last_child() {
+    // Three threads, one of them a waiter that may loop: unbounded, loom
+    // does not finish in minutes. Three preemptions per run take about two
+    // seconds here (two take a tenth of one).
+    let mut model = ::loom::model::Builder::new();
+    model.preemption_bound = Some(3);
+    model.check(|| {
+        let core = core();
+        try_admit(&core, 0, || false).unwrap();
+        let finishes = Arc::new(Finishes::default());
+        let c = core.clone();
+        let waiter = thread::spawn(move || block_on(c.wait_closed()));
+        let (c, f) = (core.clone(), finishes.clone());
+        let child = thread::spawn(move || f.note(c.release()));
+        finishes.note(core.begin_close());
+        child.join().unwrap();
+        waiter.join().unwrap();
+        assert!(core.is_closed());
+        assert_eq!(finishes.get(), 1, "exactly one caller finishes the close");
+    });
+}
+
+#[test]
+fn loom_the_last_child_under_a_body_wakes_a_waiter_for_idle() {
+    ::loom::model(|| {
+        let core = core();
+        try_admit(&core, 0, || false).unwrap();
+        core.hold().expect("a body holds an open nursery");
+        assert!(!core.begin_close(), "a child and a body are live");
+        let c = core.clone();
+        let waiter = thread::spawn(move || {
+            block_on(c.wait_idle_closing());
+            // Only the body is left: the close has not finished.
+            assert_eq!(c.children_now().1, 0);
+        });
+        let c = core.clone();
+        let child = thread::spawn(move || assert!(!c.release(), "the body holds the close"));
+        child.join().unwrap();
+        waiter.join().unwrap();
+        assert!(!core.is_closed());
+        assert!(core.unhold().0, "the body's end finishes the close");
     });
 }
