@@ -1,5 +1,6 @@
 //! Every connection a server makes knows both of its ends, and every
-//! connection's report reaches `on_closed`.
+//! connection's report reaches `on_closed`, once, even when the shutdown
+//! aborts the connection's task.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,4 +69,39 @@ async fn a_unix_connection_knows_its_peer_and_local_address() {
 
     server.shutdown(Duration::from_secs(5)).await;
     let _ = std::fs::remove_file(&path);
+}
+
+#[tokio::test]
+async fn a_connection_aborted_at_the_end_of_the_grace_still_reaches_on_closed() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (started, mut is_started) = mpsc::unbounded_channel();
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let server: Server = {
+        let closed = closed.clone();
+        Server::builder()
+            .on_closed(move |report| {
+                closed
+                    .lock()
+                    .push((report.id(), report.reason(), report.is_final()))
+            })
+            .serve(listener, move |conn, _io| {
+                // A task that never ends: the connection's close waits for
+                // it until the shutdown's grace runs out and aborts it all.
+                conn.spawner().spawn(std::future::pending::<()>()).unwrap();
+                started.send(conn.id()).unwrap();
+                async move { conn.closing().await }
+            })
+            .unwrap()
+    };
+    let _client = TcpStream::connect(addr).await.unwrap();
+    let id = is_started.recv().await.unwrap();
+    let report = server.shutdown(Duration::from_millis(100)).await;
+    assert_eq!(report.connections(), 1);
+    assert_eq!(report.tasks().aborted, 1, "the task that never ends");
+    assert_eq!(
+        closed.lock().clone(),
+        vec![(id, CloseReason::Shutdown, false)],
+        "reported once, by the shutdown, not final"
+    );
 }

@@ -9,7 +9,10 @@
 //!    ends, its final report's counts are added to `totals`, exactly once:
 //!    by its task, or, when the task was aborted before it could (the end of
 //!    a shutdown's grace), by the shutdown once every nursery has drained
-//!    (`unfolded`).
+//!    (`unfolded`). Likewise `on_closed` sees every connection's report
+//!    exactly once: its task calls it once the driver has returned the
+//!    report, and the shutdown calls it with the report the aborted driver
+//!    published as it was dropped (not final) if the task never got there.
 //! 2. **Closing is the server nursery's.** The accept loop and every
 //!    connection watch the server nursery's `closing`: the loop stops
 //!    accepting (dropping the listener, so the backlog is refused), and each
@@ -70,7 +73,9 @@ pub(crate) struct ServerShared<E: Send + 'static> {
     pub(crate) refused: AtomicU64,
     pub(crate) open: AtomicUsize,
     totals: Mutex<Totals>,
-    unfolded: Mutex<Vec<Arc<ConnShared<E>>>>,
+    /// Connections whose task was dropped before it folded their counts,
+    /// and whether `on_closed` has seen them.
+    unfolded: Mutex<Vec<(Arc<ConnShared<E>>, bool)>>,
     pub(crate) shutdown: Arc<Shutdown<E>>,
 }
 
@@ -102,12 +107,14 @@ impl<E: Send + 'static> Drop for Slot<E> {
 struct FoldOnDrop<E: Send + 'static> {
     server: Arc<ServerShared<E>>,
     conn: Option<Arc<ConnShared<E>>>,
+    /// `on_closed` has seen the connection's report.
+    seen: bool,
 }
 
 impl<E: Send + 'static> Drop for FoldOnDrop<E> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.server.unfolded.lock().push(conn);
+            self.server.unfolded.lock().push((conn, self.seen));
         }
     }
 }
@@ -160,7 +167,10 @@ impl<E: Send + 'static> ServerShared<E> {
     /// their nurseries have drained by now.
     pub(crate) fn fold_unfolded(&self) {
         let conns = std::mem::take(&mut *self.unfolded.lock());
-        for conn in conns {
+        for (conn, seen) in conns {
+            if let (false, Some(on_closed), Some(report)) = (seen, &self.on_closed, conn.report()) {
+                on_closed(report);
+            }
             self.fold(conn.spawner.report().stats());
         }
     }
@@ -266,18 +276,21 @@ fn serve_one<E: Send + 'static>(
     let fold = FoldOnDrop {
         conn: Some(Arc::clone(&shared)),
         server,
+        seen: false,
     };
     let shutdown = Some(Arc::clone(&fold.server.shutdown));
     let mode = fold.server.mode;
     drive(shared, nursery, session, shutdown, mode).then(move |report| {
         // The transport is closed: the slot is free.
         drop(slot);
+        let mut fold = fold;
+        // Seen even if it panics: it is not called twice.
+        fold.seen = true;
         if let Some(on_closed) = &fold.server.on_closed {
             on_closed(&report);
         }
         let (tasks, detached) = (report.tasks().stats(), !report.tasks().is_final());
         drop(report);
-        let mut fold = fold;
         async move {
             let tasks = match (&fold.conn, detached) {
                 // Detached tasks run on under the server: count them when
