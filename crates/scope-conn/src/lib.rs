@@ -103,7 +103,12 @@
 //! assert_eq!(out, "follow-up done\n");
 //! # }
 //! ```
-
+// Built without a feature, its items are missing: its links point here.
+#![cfg_attr(not(feature = "signal"), doc = "\n[`Signals`]: #features")]
+#![cfg_attr(
+    not(feature = "hyper"),
+    doc = "\n[`serve_http`]: #features\n[`HyperExecutor`]: #features"
+)]
 #![forbid(unsafe_code)]
 
 mod addr;

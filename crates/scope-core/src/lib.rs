@@ -19,9 +19,16 @@
 //! | panics and errors reach the owner | when joined | no | always, per [`Policy`] |
 //! | cancel / abort / limit / nest | abort only | no | yes |
 //! | close ordered against concurrent spawns, with follow-up work | no | no | yes |
-//! | outcomes in completion order, with ids | yes | no | yes ([`Nursery::join_next_with_id`]) |
+//! | outcomes in completion order, with ids | yes | no | yes ([`Nursery::join_next_with_id`])¹ |
 //! | per-task abort handle | yes | `JoinHandle` | yes (every spawn) |
 //! | `!Send` tasks on a `LocalSet` | yes | yes | yes ([`Spawner::spawn_local`]) |
+//!
+//! Two defaults differ from a `JoinSet`'s. The policy is
+//! [`Policy::FailFast`]: the first failure cancels the nursery, and later
+//! spawns are refused; [`Policy::Supervise`] records failures and lets the
+//! others run, as a `JoinSet` does. ¹ Outcomes are kept for joining only when
+//! the children return data: for `()` children the joins return `None` at
+//! once unless [`Builder::keep_outcomes`] turns them on.
 //!
 //! # Contract
 //!
