@@ -4,7 +4,7 @@
 //! ```text
 //! cargo build --profile bench -p scope-benches --bin profile
 //! valgrind --tool=callgrind target/release/profile spawn_finish/current_thread Nursery 20000
-//! perf stat -e instructions target/release/profile spawn_finish/multi_thread Nursery 100000 20
+//! perf stat -e instructions target/release/profile spawn_finish/multi_thread Nursery 100000 20   # where perf has hardware counters
 //! ```
 //!
 //! Arguments: a group id (as in criterion's output, e.g.
