@@ -173,8 +173,9 @@ impl<E: Send + 'static> ServerBuilder<E> {
     /// Called with each connection's report when it closes (an access log,
     /// say), once per connection. It runs in the connection's task: keep it
     /// short. A connection whose task a shutdown aborted at the end of its
-    /// grace is reported by that shutdown, before it returns, with the report
-    /// its close had reached (not final: see [`ConnReport::is_final`]).
+    /// grace is reported by that shutdown, before it returns, in a report
+    /// that is not final (see [`ConnReport::is_final`]) and counts its tasks
+    /// as they ended.
     ///
     /// # Examples
     ///

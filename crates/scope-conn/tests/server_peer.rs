@@ -6,31 +6,34 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use scope_conn::{Addr, CloseReason, Server};
+use scope_conn::{Addr, CloseReason, ConnReport, Server, ServerBuilder};
+use scope_core::BoxError;
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::mpsc;
+
+/// A server's builder whose `on_closed` records `what` of each report.
+fn recording<T: Send + 'static>(
+    what: impl Fn(&ConnReport<BoxError>) -> T + Send + Sync + 'static,
+) -> (ServerBuilder, Arc<Mutex<Vec<T>>>) {
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let record = closed.clone();
+    let builder = Server::builder().on_closed(move |report| record.lock().push(what(report)));
+    (builder, closed)
+}
 
 #[tokio::test]
 async fn a_tcp_connection_knows_its_peer_and_local_address() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, mut seen) = mpsc::unbounded_channel();
-    let closed = Arc::new(Mutex::new(Vec::new()));
-    let server: Server = {
-        let closed = closed.clone();
-        Server::builder()
-            .on_closed(move |report| {
-                closed
-                    .lock()
-                    .push((report.peer().cloned(), report.reason()))
-            })
-            .serve(listener, move |conn, _io| {
-                tx.send((conn.peer().cloned(), conn.local().cloned()))
-                    .unwrap();
-                async {}
-            })
-            .unwrap()
-    };
+    let (builder, closed) = recording(|report| (report.peer().cloned(), report.reason()));
+    let server: Server = builder
+        .serve(listener, move |conn, _io| {
+            tx.send((conn.peer().cloned(), conn.local().cloned()))
+                .unwrap();
+            async {}
+        })
+        .unwrap();
     let client = TcpStream::connect(addr).await.unwrap();
     let (peer, local) = seen.recv().await.unwrap();
     assert_eq!(peer, Some(Addr::Inet(client.local_addr().unwrap())));
@@ -76,24 +79,19 @@ async fn a_connection_aborted_at_the_end_of_the_grace_still_reaches_on_closed() 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (started, mut is_started) = mpsc::unbounded_channel();
-    let closed = Arc::new(Mutex::new(Vec::new()));
-    let server: Server = {
-        let closed = closed.clone();
-        Server::builder()
-            .on_closed(move |report| {
-                closed
-                    .lock()
-                    .push((report.id(), report.reason(), report.is_final()))
-            })
-            .serve(listener, move |conn, _io| {
-                // A task that never ends: the connection's close waits for
-                // it until the shutdown's grace runs out and aborts it all.
-                conn.spawner().spawn(std::future::pending::<()>()).unwrap();
-                started.send(conn.id()).unwrap();
-                async move { conn.closing().await }
-            })
-            .unwrap()
-    };
+    let (builder, closed) = recording(|report| {
+        let aborted = report.tasks().stats().aborted;
+        (report.id(), report.reason(), report.is_final(), aborted)
+    });
+    let server: Server = builder
+        .serve(listener, move |conn, _io| {
+            // A task that never ends: the connection's close waits for it
+            // until the shutdown's grace runs out and aborts it all.
+            conn.spawner().spawn(std::future::pending::<()>()).unwrap();
+            started.send(conn.id()).unwrap();
+            async move { conn.closing().await }
+        })
+        .unwrap();
     let _client = TcpStream::connect(addr).await.unwrap();
     let id = is_started.recv().await.unwrap();
     let report = server.shutdown(Duration::from_millis(100)).await;
@@ -101,7 +99,7 @@ async fn a_connection_aborted_at_the_end_of_the_grace_still_reaches_on_closed() 
     assert_eq!(report.tasks().aborted, 1, "the task that never ends");
     assert_eq!(
         closed.lock().clone(),
-        vec![(id, CloseReason::Shutdown, false)],
-        "reported once, by the shutdown, not final"
+        vec![(id, CloseReason::Shutdown, false, 1)],
+        "reported once, by the shutdown, not final, its task counted as it ended"
     );
 }

@@ -65,7 +65,9 @@ pub struct AxumServer {
 impl AxumServer {
     /// Starts serving on `listener`; `on_closed` gets each connection's
     /// report once its close has run to its end (jobs drained, transport
-    /// shut). It runs in the connection's task: keep it short.
+    /// shut), or, for a connection whose close the shutdown's grace cut
+    /// short, as the shutdown returns. It runs in the connection's task:
+    /// keep it short.
     ///
     /// # Errors
     ///

@@ -10,7 +10,8 @@ use scope_core::{BoxError, Stats};
 use crate::counters::Counters;
 
 /// The `on_closed` hook: one line per connection, once its close has run to
-/// its end.
+/// its end (for one whose close the shutdown's grace cut short, as the
+/// shutdown returns, with its aborted commands).
 pub(crate) fn print_closed(report: &ConnReport<BoxError>) {
     let peer = report
         .peer()

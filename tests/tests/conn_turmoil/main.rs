@@ -549,9 +549,9 @@ impl Coverage {
             .filter(|c| c.end == End::Deadline)
             .count() as u64;
         self.truncated += s.truncated;
-        // A connection whose driver the grace's abort ended never calls
-        // `on_closed`: the server folds its counts in itself.
-        self.cut_short += s.connections - s.closed.len() as u64;
+        // A connection whose driver the grace's abort ended is reported by
+        // the shutdown, not final.
+        self.cut_short += s.closed.iter().filter(|c| c.cut_short).count() as u64;
         self.failed += s.tasks[2];
         self.cancelled += s.tasks[3];
         self.aborted += s.tasks[4];
@@ -794,8 +794,12 @@ fn a_send_timeout_longer_than_the_grace_leaves_the_grace_to_end_the_shutdown() {
     assert_eq!(s.took, grace);
     let [_, _, _, cancelled, aborted, _, _] = s.tasks;
     assert_eq!((cancelled, aborted), (0, 1), "{:?}", s.tasks);
-    // The connection's driver went with it: the server folded its counts.
-    assert!(s.closed.is_empty(), "{:?}", s.closed);
+    // The connection's driver went with it: the shutdown reported it, cut
+    // short, with the flood task aborted.
+    assert_eq!(s.closed.len(), 1, "{:?}", s.closed);
+    assert!(s.closed[0].cut_short, "{:?}", s.closed);
+    assert_eq!(s.closed[0].reason, CloseReason::Shutdown);
+    assert_eq!(s.closed[0].tasks[4], 1, "{:?}", s.closed);
     assert_eq!(s.connections, 1);
 }
 

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
-use scope_conn::{Accepted, Addr, CloseReason, Conn, ConnBuilder, Io, Listener, Server};
+use scope_conn::{Accepted, Addr, CloseMode, CloseReason, Conn, ConnBuilder, Io, Listener, Server};
 use scope_core::{BoxError, Policy, Spawner};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, BufReader};
 use tokio::time::Instant;
@@ -317,13 +317,17 @@ fn peer_of(conn: &Conn) -> String {
     conn.peer().map(ToString::to_string).unwrap_or_default()
 }
 
-/// One connection's final report, as `on_closed` saw it.
+/// One connection's report, as `on_closed` saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Closed {
     pub(crate) peer: String,
     pub(crate) reason: CloseReason,
     /// spawned, completed, failed, cancelled, aborted.
     pub(crate) tasks: [u64; 5],
+    /// The grace's abort ended the connection's driver before its close
+    /// ran its course: the shutdown reported it, not final (a detached
+    /// close is not final either, but ran its course).
+    pub(crate) cut_short: bool,
 }
 
 /// What the server saw, from inside its host.
@@ -396,6 +400,7 @@ pub(crate) async fn server_node(
                     peer: report.peer().map(ToString::to_string).unwrap_or_default(),
                     reason: report.reason(),
                     tasks: [t.spawned, t.completed, t.failed, t.cancelled, t.aborted],
+                    cut_short: !report.is_final() && report.mode() != CloseMode::Detach,
                 });
             }
         })

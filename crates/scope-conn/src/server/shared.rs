@@ -11,8 +11,8 @@
 //!    a shutdown's grace), by the shutdown once every nursery has drained
 //!    (`unfolded`). Likewise `on_closed` sees every connection's report
 //!    exactly once: its task calls it once the driver has returned the
-//!    report, and the shutdown calls it with the report the aborted driver
-//!    published as it was dropped (not final) if the task never got there.
+//!    report, and the shutdown, if the task never got there, calls it with
+//!    a report that is not final and counts the tasks as they ended.
 //! 2. **Closing is the server nursery's.** The accept loop and every
 //!    connection watch the server nursery's `closing`: the loop stops
 //!    accepting (dropping the listener, so the backlog is refused), and each
@@ -168,10 +168,15 @@ impl<E: Send + 'static> ServerShared<E> {
     pub(crate) fn fold_unfolded(&self) {
         let conns = std::mem::take(&mut *self.unfolded.lock());
         for (conn, seen) in conns {
-            if let (false, Some(on_closed), Some(report)) = (seen, &self.on_closed, conn.report()) {
-                on_closed(report);
+            let tasks = conn.spawner.report();
+            if let (false, Some(on_closed)) = (seen, &self.on_closed) {
+                // The tasks' counts as they ended (the report the driver
+                // published as it was dropped has them as they stood then),
+                // in a report that is not final: the close never ran its
+                // course.
+                on_closed(&conn.report_now(tasks.clone(), false));
             }
-            self.fold(conn.spawner.report().stats());
+            self.fold(tasks.stats());
         }
     }
 
