@@ -103,3 +103,38 @@ async fn a_connection_aborted_at_the_end_of_the_grace_still_reaches_on_closed() 
         "reported once, by the shutdown, not final, its task counted as it ended"
     );
 }
+
+#[tokio::test]
+async fn a_panicking_on_closed_costs_the_other_cut_short_connections_nothing() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (started, mut is_started) = mpsc::unbounded_channel();
+    let calls = Arc::new(Mutex::new(0));
+    let server: Server = {
+        let calls = calls.clone();
+        Server::builder()
+            .on_closed(move |_| {
+                *calls.lock() += 1;
+                panic!("the hook fails");
+            })
+            .serve(listener, move |conn, _io| {
+                conn.spawner().spawn(std::future::pending::<()>()).unwrap();
+                started.send(()).unwrap();
+                async move { conn.closing().await }
+            })
+            .unwrap()
+    };
+    let _clients = [
+        TcpStream::connect(addr).await.unwrap(),
+        TcpStream::connect(addr).await.unwrap(),
+    ];
+    for _ in 0..2 {
+        is_started.recv().await.unwrap();
+    }
+    // Both are cut short, so the shutdown itself reports them: the first
+    // panic must not keep the second from its report, or from the totals.
+    let report = server.shutdown(Duration::from_millis(100)).await;
+    assert_eq!(*calls.lock(), 2);
+    assert_eq!(report.connections(), 2);
+    assert_eq!(report.tasks().aborted, 2);
+}

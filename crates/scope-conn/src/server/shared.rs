@@ -26,6 +26,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -173,8 +174,11 @@ impl<E: Send + 'static> ServerShared<E> {
                 // The tasks' counts as they ended (the report the driver
                 // published as it was dropped has them as they stood then),
                 // in a report that is not final: the close never ran its
-                // course.
-                on_closed(&conn.report_now(tasks.clone(), false));
+                // course. A hook that panics here, in the shutdown's caller,
+                // must not cost the other connections their report or their
+                // counts.
+                let report = conn.report_now(tasks.clone(), false);
+                let _ = catch_unwind(AssertUnwindSafe(|| on_closed(&report)));
             }
             self.fold(tasks.stats());
         }
