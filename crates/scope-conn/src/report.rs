@@ -155,8 +155,10 @@ impl<E> ConnReport<E> {
     /// The close has run to its end: the tasks drained (see
     /// [`Report::is_final`]) and the transport was shut. Not final: a report
     /// asked for from inside the connection (which the close waits for), a
-    /// `Detach` close (the tasks run on elsewhere), or a connection whose
-    /// driver was dropped before it finished.
+    /// `Detach` close (the tasks run on elsewhere), a `Deadline` close that
+    /// left started blocking tasks running (they cannot be aborted), or a
+    /// connection whose driver was dropped before it finished (a server's
+    /// shutdown that aborted it at the end of its grace reports it so).
     ///
     /// # Examples
     ///

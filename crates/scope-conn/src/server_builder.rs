@@ -173,9 +173,12 @@ impl<E: Send + 'static> ServerBuilder<E> {
     /// Called with each connection's report when it closes (an access log,
     /// say), once per connection. It runs in the connection's task: keep it
     /// short. A connection whose task a shutdown aborted at the end of its
-    /// grace is reported by that shutdown, before it returns, in a report
-    /// that is not final (see [`ConnReport::is_final`]) and counts its tasks
-    /// as they ended.
+    /// grace is reported by that shutdown instead, in the shutdown's caller
+    /// before it returns (outside the connection's `tracing` span), in a
+    /// report that is not final (see [`ConnReport::is_final`]), whose reason
+    /// is `Shutdown` unless the close had recorded another, and which counts
+    /// the tasks as they ended. A hook that panics there is not called
+    /// again and stops nothing.
     ///
     /// # Examples
     ///

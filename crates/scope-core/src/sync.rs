@@ -21,10 +21,14 @@ pub(crate) use tokio::sync::Notify;
 /// What it keeps of tokio's contract (`tokio::sync::Notify::notify_waiters`):
 /// a `Notified` made before a `notify_waiters` call is notified by it,
 /// whether it was enabled, polled, or neither, and one made after it is not.
-/// As in tokio, a `Notified` reads the call count when it is made, with
-/// `SeqCst`, and a call bumps the count (`SeqCst`) under the lock that
-/// registered wakers wait behind. `notify_one` and its permit are left out:
-/// the lifecycle word never uses them.
+/// As in tokio (1.54), a `Notified` reads the call count when it is made
+/// (`Acquire`), a call bumps the count (`AcqRel`) under the lock that
+/// registered wakers wait behind, and a `Notified` that has not seen the
+/// bump looks again under that lock before it waits. No ordering here is
+/// stronger than tokio's, so loom may show the models every value tokio
+/// allows. `notify_one` and its permit are left out: the lifecycle word
+/// never uses them; so is a dropped `Notified`'s unregistering (a waker it
+/// left behind is only woken spuriously).
 #[cfg(scope_loom)]
 mod model {
     use std::future::Future;
@@ -32,7 +36,10 @@ mod model {
     use std::task::{Context, Poll, Waker};
 
     use loom::sync::Mutex;
-    use loom::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+    use loom::sync::atomic::{
+        AtomicUsize,
+        Ordering::{AcqRel, Acquire},
+    };
 
     #[derive(Debug, Default)]
     pub(crate) struct Notify {
@@ -48,7 +55,7 @@ mod model {
         pub(crate) fn notify_waiters(&self) {
             let woken = {
                 let mut wakers = self.wakers.lock().unwrap();
-                self.calls.fetch_add(1, SeqCst);
+                self.calls.fetch_add(1, AcqRel);
                 std::mem::take(&mut *wakers)
             };
             woken.into_iter().for_each(Waker::wake);
@@ -57,7 +64,7 @@ mod model {
         pub(crate) fn notified(&self) -> Notified<'_> {
             Notified {
                 notify: self,
-                seen: self.calls.load(SeqCst),
+                seen: self.calls.load(Acquire),
             }
         }
     }
@@ -73,7 +80,7 @@ mod model {
         /// which is the same contract. Returns whether it is notified.
         pub(crate) fn enable(self: Pin<&mut Self>) -> bool {
             let _wakers = self.notify.wakers.lock().unwrap();
-            self.notify.calls.load(SeqCst) != self.seen
+            self.notify.calls.load(Acquire) != self.seen
         }
     }
 
@@ -82,7 +89,7 @@ mod model {
 
         fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
             let mut wakers = self.notify.wakers.lock().unwrap();
-            if self.notify.calls.load(SeqCst) != self.seen {
+            if self.notify.calls.load(Acquire) != self.seen {
                 return Poll::Ready(());
             }
             wakers.push(cx.waker().clone());

@@ -65,9 +65,9 @@ pub struct AxumServer {
 impl AxumServer {
     /// Starts serving on `listener`; `on_closed` gets each connection's
     /// report once its close has run to its end (jobs drained, transport
-    /// shut), or, for a connection whose close the shutdown's grace cut
-    /// short, as the shutdown returns. It runs in the connection's task:
-    /// keep it short.
+    /// shut), in the connection's task, or, for a connection whose close
+    /// the shutdown's grace cut short, in the shutdown's caller as it
+    /// returns. Keep it short.
     ///
     /// # Errors
     ///

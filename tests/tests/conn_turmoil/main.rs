@@ -293,13 +293,20 @@ fn check(plan: &Plan, out: &Outcome) -> Checked {
     if !plan.cap.is_some_and(|(_, refuse)| refuse) {
         assert_eq!(s.refused_connections, 0, "refused with no cap to refuse by");
     }
-    // One close per connection: the reason the session saw from inside, at
-    // once, is the final report's.
+    // One report per connection, cut short or not ...
+    assert_eq!(
+        s.closed.len() as u64,
+        s.connections,
+        "connections against reports: {:?}",
+        s.closed
+    );
+    // ... and the reason the session saw from inside, at once, is the
+    // report's.
     for closed in &s.closed {
         if let Some(&reason) = s.reasons.get(&closed.peer) {
             assert_eq!(
                 reason, closed.reason,
-                "{}: the session and the final report disagree on why it closed",
+                "{}: the session and the report disagree on why it closed",
                 closed.peer
             );
         }

@@ -76,8 +76,8 @@ struct Ctx {
     unreported: AtomicU64,
     /// Requests cut short by the end of the stream.
     truncated: AtomicU64,
-    /// Every connection's final report, from `on_closed`, in the order
-    /// they closed.
+    /// Every connection's report, from `on_closed`, in the order they
+    /// closed (those the grace cut short last, from the shutdown).
     closed: Mutex<Vec<Closed>>,
 }
 

@@ -9,10 +9,12 @@
 //!    ends, its final report's counts are added to `totals`, exactly once:
 //!    by its task, or, when the task was aborted before it could (the end of
 //!    a shutdown's grace), by the shutdown once every nursery has drained
-//!    (`unfolded`). Likewise `on_closed` sees every connection's report
-//!    exactly once: its task calls it once the driver has returned the
+//!    (`unfolded`). Likewise `on_closed` sees a connection's report at
+//!    most once: its task calls it once the driver has returned the
 //!    report, and the shutdown, if the task never got there, calls it with
-//!    a report that is not final and counts the tasks as they ended.
+//!    a report that is not final and counts the tasks as they ended. (A
+//!    shutdown that is dropped before it finishes, and never called again,
+//!    folds and reports nothing.)
 //! 2. **Closing is the server nursery's.** The accept loop and every
 //!    connection watch the server nursery's `closing`: the loop stops
 //!    accepting (dropping the listener, so the backlog is refused), and each
@@ -40,6 +42,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::addr::Addr;
 use crate::builder::{ConnBuilder, ConnConfig, assemble};
 use crate::close_mode::CloseMode;
+use crate::close_reason::CloseReason;
 use crate::conn::Conn;
 use crate::conn::driver::{Session, Shutdown, body, drive};
 use crate::conn::shared::ConnShared;
@@ -168,19 +171,30 @@ impl<E: Send + 'static> ServerShared<E> {
     /// their nurseries have drained by now.
     pub(crate) fn fold_unfolded(&self) {
         let conns = std::mem::take(&mut *self.unfolded.lock());
+        // Every count first: a shutdown running beside this one then sees
+        // the totals whole, whatever the hooks below take.
+        let mut unseen = Vec::new();
         for (conn, seen) in conns {
             let tasks = conn.spawner.report();
-            if let (false, Some(on_closed)) = (seen, &self.on_closed) {
-                // The tasks' counts as they ended (the report the driver
-                // published as it was dropped has them as they stood then),
-                // in a report that is not final: the close never ran its
-                // course. A hook that panics here, in the shutdown's caller,
-                // must not cost the other connections their report or their
-                // counts.
-                let report = conn.report_now(tasks.clone(), false);
-                let _ = catch_unwind(AssertUnwindSafe(|| on_closed(&report)));
-            }
             self.fold(tasks.stats());
+            if !seen {
+                unseen.push((conn, tasks));
+            }
+        }
+        let Some(on_closed) = &self.on_closed else {
+            return;
+        };
+        for (conn, tasks) in unseen {
+            // The shutdown is why it closed, unless its close had recorded
+            // a reason first (the first wins).
+            conn.request(self.mode, CloseReason::Shutdown);
+            // The tasks' counts as they ended (the report the driver
+            // published as it was dropped has them as they stood then), in
+            // a report that is not final: the close never ran its course. A
+            // hook that panics here, in the shutdown's caller, must not cost
+            // the other connections their report.
+            let report = conn.report_now(tasks, false);
+            let _ = catch_unwind(AssertUnwindSafe(|| on_closed(&report)));
         }
     }
 
