@@ -2,11 +2,13 @@
 //! connection's report reaches `on_closed`, once, even when the shutdown
 //! aborts the connection's task.
 
+use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use scope_conn::{Addr, CloseReason, ConnReport, Server, ServerBuilder};
+use scope_conn::{Addr, CloseReason, Conn, ConnReport, Server, ServerBuilder};
 use scope_core::BoxError;
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::mpsc;
@@ -19,6 +21,15 @@ fn recording<T: Send + 'static>(
     let record = closed.clone();
     let builder = Server::builder().on_closed(move |report| record.lock().push(what(report)));
     (builder, closed)
+}
+
+/// A session whose connection holds a task that never ends, so a shutdown
+/// ends it only by the abort at the end of its grace; `started` gets the
+/// connection's id once the task is spawned.
+fn stuck(conn: Conn, started: &mpsc::UnboundedSender<u64>) -> impl Future<Output = ()> + use<> {
+    conn.spawner().spawn(std::future::pending::<()>()).unwrap();
+    started.send(conn.id()).unwrap();
+    async move { conn.closing().await }
 }
 
 #[tokio::test]
@@ -84,13 +95,7 @@ async fn a_connection_aborted_at_the_end_of_the_grace_still_reaches_on_closed() 
         (report.id(), report.reason(), report.is_final(), aborted)
     });
     let server: Server = builder
-        .serve(listener, move |conn, _io| {
-            // A task that never ends: the connection's close waits for it
-            // until the shutdown's grace runs out and aborts it all.
-            conn.spawner().spawn(std::future::pending::<()>()).unwrap();
-            started.send(conn.id()).unwrap();
-            async move { conn.closing().await }
-        })
+        .serve(listener, move |conn, _io| stuck(conn, &started))
         .unwrap();
     let _client = TcpStream::connect(addr).await.unwrap();
     let id = is_started.recv().await.unwrap();
@@ -109,21 +114,17 @@ async fn a_panicking_on_closed_costs_the_other_cut_short_connections_nothing() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (started, mut is_started) = mpsc::unbounded_channel();
-    let calls = Arc::new(Mutex::new(0));
-    let server: Server = {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (builder, _) = recording({
         let calls = calls.clone();
-        Server::builder()
-            .on_closed(move |_| {
-                *calls.lock() += 1;
-                panic!("the hook fails");
-            })
-            .serve(listener, move |conn, _io| {
-                conn.spawner().spawn(std::future::pending::<()>()).unwrap();
-                started.send(()).unwrap();
-                async move { conn.closing().await }
-            })
-            .unwrap()
-    };
+        move |_| -> () {
+            calls.fetch_add(1, Ordering::Relaxed);
+            panic!("the hook fails")
+        }
+    });
+    let server: Server = builder
+        .serve(listener, move |conn, _io| stuck(conn, &started))
+        .unwrap();
     let _clients = [
         TcpStream::connect(addr).await.unwrap(),
         TcpStream::connect(addr).await.unwrap(),
@@ -134,7 +135,7 @@ async fn a_panicking_on_closed_costs_the_other_cut_short_connections_nothing() {
     // Both are cut short, so the shutdown itself reports them: the first
     // panic must not keep the second from its report, or from the totals.
     let report = server.shutdown(Duration::from_millis(100)).await;
-    assert_eq!(*calls.lock(), 2);
+    assert_eq!(calls.load(Ordering::Relaxed), 2);
     assert_eq!(report.connections(), 2);
     assert_eq!(report.tasks().aborted, 2);
 }
