@@ -274,6 +274,15 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// [`still_running`](Report::still_running) instead of hanging the
     /// shutdown. A zero `grace` cancels and aborts at once.
     ///
+    /// Once it returns, every child it aborted has been dropped, here and in
+    /// every nested nursery: what is still live is held open by blocking
+    /// children that had started.
+    ///
+    /// # Panics
+    ///
+    /// On a runtime without tokio's timer (`enable_time`), as any tokio
+    /// timeout does.
+    ///
     /// # Cancel safety
     ///
     /// Cancel safe; phases already entered stay entered.
@@ -308,6 +317,10 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// The second window starts when the first ends (the time the cancel
     /// itself takes comes out of it), so the whole returns within
     /// `drain + after_cancel` plus the time aborted children take to drop.
+    ///
+    /// # Panics
+    ///
+    /// As [`shutdown`](Self::shutdown).
     ///
     /// # Cancel safety
     ///

@@ -200,6 +200,94 @@ async fn shutdown_counts_started_blocking_children_as_still_running() {
     assert_eq!(report.stats().live, 0);
 }
 
+/// Sets its flag when dropped.
+struct DropFlag(Arc<AtomicBool>);
+
+impl Drop for DropFlag {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// A nursery nested in `parent` with two blocking children that have started
+/// and wait for the sender returned (one message each).
+async fn nested_stuck_in_blocking_work(parent: &Nursery) -> (Nursery, std::sync::mpsc::Sender<()>) {
+    let nested: Nursery = parent.child_builder().build().unwrap();
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let release_rx = Arc::new(std::sync::Mutex::new(release_rx));
+    for _ in 0..2 {
+        let (started, release) = (started_tx.clone(), release_rx.clone());
+        nested
+            .spawn_blocking(move || {
+                started.send(()).unwrap();
+                release.lock().unwrap().recv().unwrap();
+            })
+            .unwrap();
+    }
+    tokio::task::spawn_blocking(move || {
+        started_rx.recv().unwrap();
+        started_rx.recv().unwrap();
+    })
+    .await
+    .unwrap();
+    (nested, release_tx)
+}
+
+/// A child that never ends and sets `dropped` when its future is dropped.
+fn pending_flagged(dropped: &Arc<AtomicBool>) -> impl Future<Output = ()> + Send + 'static {
+    let flag = DropFlag(dropped.clone());
+    async move {
+        let _flag = flag;
+        std::future::pending::<()>().await
+    }
+}
+
+// A nested nursery is one child of its parent however many stuck blocking
+// tasks it holds: two of them must not let the shutdown count the aborted
+// sibling as one of them and return before it is dropped.
+#[tokio::test]
+async fn shutdown_waits_for_an_aborted_sibling_of_a_nested_nursery_stuck_in_blocking_work() {
+    let parent: Nursery = Nursery::new();
+    let (nested, release) = nested_stuck_in_blocking_work(&parent).await;
+    let sibling = Arc::default();
+    parent.spawn(pending_flagged(&sibling)).unwrap();
+
+    let report = parent.shutdown(Duration::ZERO).await;
+    assert!(sibling.load(Ordering::SeqCst), "returned before the abort");
+    assert_eq!(report.stats().aborted, 1, "{report:?}");
+    assert_eq!(report.still_running(), 2);
+    assert!(!report.is_final());
+
+    release.send(()).unwrap();
+    release.send(()).unwrap();
+    drop(nested);
+    assert!(parent.close().await.is_final());
+}
+
+// The nested nursery that blocking work holds open was cut short too: its
+// own aborted child is dropped before the shutdown above it returns.
+#[tokio::test]
+async fn shutdown_waits_for_aborted_children_inside_a_nested_nursery_stuck_in_blocking_work() {
+    let parent: Nursery = Nursery::new();
+    let (nested, release) = nested_stuck_in_blocking_work(&parent).await;
+    let inner = Arc::default();
+    nested.spawn(pending_flagged(&inner)).unwrap();
+
+    let report = parent.shutdown(Duration::ZERO).await;
+    assert!(
+        inner.load(Ordering::SeqCst),
+        "returned before the nested abort"
+    );
+    assert_eq!(nested.stats().aborted, 1);
+    assert_eq!(report.still_running(), 2);
+
+    release.send(()).unwrap();
+    release.send(()).unwrap();
+    drop(nested);
+    assert!(parent.close().await.is_final());
+}
+
 #[tokio::test(start_paused = true)]
 async fn shutdown_from_inside_a_child_returns() {
     let nursery: Arc<Nursery> = Arc::new(Nursery::new());

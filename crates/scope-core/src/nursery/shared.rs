@@ -1025,16 +1025,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 self.force_end();
                 // Aborted children end at once; blocking ones that already
                 // started (here or in a nested nursery) cannot be aborted and
-                // are reported as still running. Reaching zero finishes the
-                // close (or, with a body still running, leaves no child),
-                // which wakes this wait too.
-                let _watching = self.core.watch();
-                self.core
-                    .wait_live(|core| {
-                        let (state, children) = core.children_now();
-                        state & CLOSED != 0 || children == 0 || children <= core.blocking()
-                    })
-                    .await;
+                // are reported as still running.
+                tree::settle(self).await;
                 let blocking = self.core.blocking();
                 if !self.core.is_closed() && blocking > 0 {
                     return self.report(false, blocking);
@@ -1155,8 +1147,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// Counts a blocking child of this nursery starting or ending, here and
     /// in every ancestor (none of their shutdowns can abort it either).
     pub(crate) fn blocking_moved(&self, started: bool) {
-        for node in tree::ancestry(self) {
-            node.core().blocking_moved(started);
+        for (i, node) in tree::ancestry(self).enumerate() {
+            node.core().blocking_moved(started, i == 0);
         }
     }
 }

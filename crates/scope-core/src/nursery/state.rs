@@ -45,7 +45,10 @@
 //!    it under each other. Finishing the close notifies `progress` too.
 //! 6. Blocking children that have started are counted in the [`Watch`] of
 //!    their nursery and of every ancestor (they cannot be aborted anywhere up
-//!    the tree); starting or ending one wakes the watchers.
+//!    the tree), and apart in their own nursery's; starting or ending one
+//!    wakes the watchers. Each is counted from before its closure runs until
+//!    after it returns, inside the child's life (invariant 2): a count that
+//!    includes it says it is live.
 //! 7. A running *body* (`Nursery::inside`) holds the nursery open: it is
 //!    counted in the live count, so `CLOSED` waits for it like for a child,
 //!    and in the word's body count, which every child count shown to users
@@ -176,6 +179,8 @@ pub(crate) enum Count {
 pub(crate) struct Watch {
     /// Started, unfinished blocking children here and in every descendant.
     pub(crate) blocking: std::sync::atomic::AtomicU64,
+    /// Those of them that are children of this nursery itself.
+    own_blocking: std::sync::atomic::AtomicU64,
     /// Woken by ending children while `WATCH` is set, by the close finishing,
     /// and by blocking children starting or ending.
     progress: Notify,
@@ -257,15 +262,20 @@ impl Core {
         }
     }
 
-    /// A blocking child of this nursery or of a descendant started (`+1`) or
-    /// ended (`-1`): a shutdown here cannot abort it either. (The nursery
-    /// calls this for itself and each ancestor.)
-    pub(crate) fn blocking_moved(&self, started: bool) {
+    /// A blocking child of this nursery (`own`) or of a descendant started
+    /// (`+1`) or ended (`-1`): a shutdown here cannot abort it either. (The
+    /// nursery calls this for itself and each ancestor.) `AcqRel`, and
+    /// `Acquire` where they are read: a shutdown that sees a count sees the
+    /// child's start or end that moved it.
+    pub(crate) fn blocking_moved(&self, started: bool, own: bool) {
         let w = self.watch_state();
-        if started {
-            w.blocking.fetch_add(1, Ordering::AcqRel);
-        } else {
-            w.blocking.fetch_sub(1, Ordering::AcqRel);
+        let counts = std::iter::once(&w.blocking).chain(own.then_some(&w.own_blocking));
+        for count in counts {
+            if started {
+                count.fetch_add(1, Ordering::AcqRel);
+            } else {
+                count.fetch_sub(1, Ordering::AcqRel);
+            }
         }
         w.progress.notify_waiters();
     }
@@ -595,6 +605,13 @@ impl Core {
         self.watch
             .get()
             .map_or(0, |w| w.blocking.load(Ordering::Acquire))
+    }
+
+    /// Started blocking children of this nursery itself.
+    pub(crate) fn own_blocking(&self) -> u64 {
+        self.watch
+            .get()
+            .map_or(0, |w| w.own_blocking.load(Ordering::Acquire))
     }
 
     pub(crate) fn stats(&self) -> Stats {

@@ -57,7 +57,7 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use super::lazy::OnceBox;
-use super::state::Core;
+use super::state::{CLOSED, Core};
 use crate::report::Failure;
 use crate::spawn_error::Kind;
 
@@ -382,6 +382,61 @@ pub(crate) fn walk_below<E: 'static>(top: &dyn Node<E>, visit: fn(&dyn Node<E>) 
         // `node` may be the last reference: its drop queues its parent
         // rather than dropping it here (see `drop_deferred`).
     }
+}
+
+/// Waits, after a forced end of `top`'s tree, until every child still live
+/// in it is held by started blocking work, which no abort can stop: a
+/// blocking child that started, or a nested nursery with one below it. Every
+/// other child, aborted, has been dropped by then. A work list: `top` first,
+/// then each held nested nursery in turn.
+pub(crate) async fn settle<E: 'static>(top: &dyn Node<E>) {
+    wait_held(top).await;
+    let mut work = held_nested(top);
+    while let Some(node) = work.pop() {
+        wait_held(&*node).await;
+        work.extend(held_nested(&*node));
+    }
+}
+
+/// Waits until every live child of `node` is held (see [`settle`]), or none
+/// is live. Cancel safe.
+async fn wait_held<E: 'static>(node: &dyn Node<E>) {
+    let core = node.core();
+    let _watching = core.watch();
+    // Reaching zero finishes the close (or, with a body still running,
+    // leaves no child), which wakes this wait too; so does a blocking child
+    // starting or ending anywhere below.
+    core.wait_live(|core| {
+        let (state, children) = core.children_now();
+        state & CLOSED != 0 || children == 0 || only_held_left(node, children)
+    })
+    .await;
+}
+
+/// Are all of `children`, read from `node`'s word just before, held?
+///
+/// Asked after the forced end, when nothing can join: a child counted here
+/// was live when it was counted (`state.rs`, invariant 6; a nested nursery
+/// with a blocking child below it has not ended), so it was among
+/// `children`, and reaching their number means each was held when looked
+/// at. A nested nursery is one child however many tasks hold it, which is
+/// why the blocking count alone cannot tell.
+fn only_held_left<E: 'static>(node: &dyn Node<E>, children: u64) -> bool {
+    let core = node.core();
+    // Each held child holds at least one of the blocking count: a cheap
+    // refusal while aborted children are still ending, before the walk.
+    if children > core.blocking() {
+        return false;
+    }
+    let nested = held_nested(node);
+    core.own_blocking() + nested.len() as u64 >= children
+}
+
+/// `node`'s nested nurseries with a started blocking child below them.
+fn held_nested<E: 'static>(node: &dyn Node<E>) -> Vec<Arc<dyn Node<E>>> {
+    let mut nested = node.tree().live_nested();
+    nested.retain(|nested| nested.core().blocking() > 0);
+    nested
 }
 
 /// Drops `node` (a parent being let go by a nursery being dropped), unless a
