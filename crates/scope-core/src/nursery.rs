@@ -211,7 +211,7 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     }
 
     /// Aborts every child at its next `.await` (children waiting for a slot
-    /// end at once), in nested nurseries too, as `JoinSet::abort_all` does.
+    /// never start), in nested nurseries too, as `JoinSet::abort_all` does.
     /// The nursery stays open. Blocking children that already started
     /// cannot be aborted.
     ///

@@ -368,15 +368,26 @@ async fn cancelling_the_token_directly_refuses_spawns_and_drops_queued_children(
     nursery
         .spawn(async move { token.cancelled().await })
         .unwrap();
-    for _ in 0..2 {
-        nursery.spawn(async {}).unwrap(); // queued behind the limit
+    let ran = Arc::new(AtomicBool::new(false));
+    let dropped = [Arc::default(), Arc::default()];
+    for dropped in &dropped {
+        // Queued behind the limit.
+        let (ran, flag) = (ran.clone(), DropFlag(Arc::clone(dropped)));
+        nursery
+            .spawn(async move {
+                let _flag = flag;
+                ran.store(true, Ordering::SeqCst);
+            })
+            .unwrap();
     }
     nursery.token().cancel();
     assert!(nursery.is_cancelled());
     assert!(nursery.spawn(async {}).unwrap_err().is_cancelled());
-    // The queue went with the cancel, before any child ran.
-    assert_eq!(nursery.stats().cancelled, 2);
     let report = nursery.close().await;
+    // The queue went with the cancel: no queued child ran, and each one's
+    // future was dropped before the close finished.
+    assert!(!ran.load(Ordering::SeqCst));
+    assert!(dropped.iter().all(|d| d.load(Ordering::SeqCst)));
     assert_eq!(report.stats().cancelled, 3);
     assert_eq!(report.stats().refused, 1);
 }

@@ -359,7 +359,7 @@ fn a_replaced_waker_whose_drop_spawns_into_the_nursery_runs_under_no_lock() {
 }
 
 #[test]
-fn a_replaced_waker_whose_drop_ends_a_waiting_child_runs_under_no_lock() {
+fn a_replaced_waker_whose_drop_cancels_a_waiting_child_runs_under_no_lock() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _rt = rt.enter();
     let nursery: Nursery<u32, &str> = Nursery::builder().max_running(1).build().unwrap();
@@ -373,15 +373,11 @@ fn a_replaced_waker_whose_drop_ends_a_waiting_child_runs_under_no_lock() {
     let waiting = nursery.spawn(async { Ok(2) }).unwrap();
     let token = nursery.token().clone();
     let mut nursery = replace_the_joiners_waker(nursery, move || {
-        // The cancel ends the waiting child on this thread, right here: its
-        // end is counted and kept for the joiner (the joins' own lock).
+        // The cancel sweeps the running limit's queue on this thread, right
+        // here (the queue's lock), and wakes the waiting child's task to
+        // drop its future and count its end.
         token.cancel();
     });
-    assert_eq!(
-        nursery.ready_count(),
-        1,
-        "the waiting child ended inside the drop"
-    );
     tx.send(()).unwrap();
     let mut ends = Vec::new();
     rt.block_on(async {
@@ -389,9 +385,15 @@ fn a_replaced_waker_whose_drop_ends_a_waiting_child_runs_under_no_lock() {
             ends.push((id, end));
         }
     });
-    assert!(matches!(ends[0], (id, ChildEnd::Cancelled) if id == waiting.id()));
-    assert!(matches!(ends[1], (id, ChildEnd::Returned(1)) if id == running.id()));
     assert_eq!(ends.len(), 2);
+    assert!(
+        ends.iter()
+            .any(|end| matches!(end, (id, ChildEnd::Cancelled) if *id == waiting.id()))
+    );
+    assert!(
+        ends.iter()
+            .any(|end| matches!(end, (id, ChildEnd::Returned(1)) if *id == running.id()))
+    );
     // It returned after the cancel: an output joined, counted as cancelled.
     assert_eq!(nursery.stats().cancelled, 2);
 }

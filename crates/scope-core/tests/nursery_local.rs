@@ -100,7 +100,6 @@ async fn cancel_drops_waiting_local_children_and_abort_ends_running_ones() {
                     .unwrap();
             }
             nursery.cancel();
-            assert_eq!(nursery.stats().cancelled, 3, "the waiting ones, at once");
             nursery.abort_all();
             let report = nursery.close().await;
             assert_eq!(ran.get(), 0);

@@ -222,3 +222,119 @@ fn spawns_racing_close_and_cancel_lose_nothing() {
         "{rounds} rounds: {accepted} children accepted and accounted, {refused} refused and returned"
     );
 }
+
+/// Holds the blocking children of a round until opened.
+#[derive(Default)]
+struct Gate {
+    open: std::sync::Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl Gate {
+    fn wait(&self) {
+        let mut open = self.open.lock().unwrap();
+        while !*open {
+            open = self.opened.wait(open).unwrap();
+        }
+    }
+
+    fn open(&self) {
+        *self.open.lock().unwrap() = true;
+        self.opened.notify_all();
+    }
+}
+
+/// Opens the gate when dropped: a failed round lets its blocking children
+/// go, so the runtime's drop does not wait for them forever.
+struct OpenOnDrop(Arc<Gate>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+/// A blocking child that waits at the round's gate: counted as finished if
+/// it ran, as dropped if it never started.
+fn stuck(tally: &Arc<Tally>, gate: &Arc<Gate>) -> impl FnOnce() + Send + 'static {
+    let (probe, gate) = (Probe::new(tally), gate.clone());
+    move || {
+        gate.wait();
+        probe.finish();
+    }
+}
+
+/// A shutdown that has to abort returns only once every aborted child is
+/// dropped: whatever is left is held by blocking work that had started, at
+/// any depth, however many such tasks sit in one nested nursery, while
+/// blocking children are still starting (or being dropped unstarted) under
+/// it.
+#[test]
+fn a_shutdown_past_its_abort_returns_once_only_started_blocking_work_is_left() {
+    let rounds: u64 = std::env::var("SCOPE_STRESS_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(2_000, |r: u64| r / 5);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let (mut held_rounds, mut unstarted) = (0, 0);
+    for round in 0..rounds {
+        let tally = Arc::new(Tally::default());
+        let gate = Arc::new(Gate::default());
+        let _open = OpenOnDrop(gate.clone());
+        let outcome = rt.block_on(async {
+            let parent: Nursery = Nursery::new();
+            // A chain under the parent, and a sibling of its top with a
+            // running limit of one, so blocking children queue there.
+            let mid: Nursery = parent.child_builder().build().unwrap();
+            let low: Nursery = mid.child_builder().build().unwrap();
+            let limited: Nursery = parent.child_builder().max_running(1).build().unwrap();
+            let levels = [&parent, &mid, &low, &limited];
+            let mut pending = 0;
+            for (i, level) in levels.iter().enumerate() {
+                if (round >> i) & 1 == 1 || i == 3 {
+                    level.spawn(child(&tally, u32::MAX)).unwrap();
+                    pending += 1;
+                }
+            }
+            // Up to three blocking children, spread by the round's bits.
+            let blocking = round % 4;
+            for b in 0..blocking {
+                let level = levels[((round / 4 + b * 3) % 4) as usize];
+                level
+                    .spawn_blocking(stuck(&tally, &gate))
+                    .unwrap();
+            }
+            if round % 2 == 0 {
+                tokio::task::yield_now().await;
+            }
+            let report = parent.shutdown(std::time::Duration::ZERO).await;
+            // The started ones are stuck at the gate: none can end.
+            let running = report.still_running();
+            let dropped = tally.dropped_unfinished.load(Ordering::SeqCst);
+            assert_eq!(
+                dropped + running,
+                pending + blocking,
+                "round {round}: every aborted child was dropped, every blocking one started or was dropped: {report:?}"
+            );
+            assert_eq!(report.is_final(), running == 0, "round {round}");
+            gate.open();
+            drop((mid, low, limited));
+            let report = parent.close().await;
+            assert!(report.is_final(), "round {round}");
+            (pending, blocking, running)
+        });
+        let (pending, blocking, ran) = outcome;
+        held_rounds += u64::from(ran > 0);
+        unstarted += blocking - ran;
+        assert_eq!(tally.created.load(Ordering::SeqCst), pending + blocking);
+        assert_eq!(tally.finished.load(Ordering::SeqCst), ran);
+    }
+    assert!(held_rounds > 0, "no round left blocking work running");
+    println!(
+        "{rounds} rounds: {held_rounds} left blocking work running, {unstarted} blocking children dropped unstarted"
+    );
+}

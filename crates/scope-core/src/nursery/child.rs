@@ -12,11 +12,12 @@
 //!
 //! # Invariants
 //!
-//! 1. A child ends exactly once: by `Shared::child_ended` when its work
-//!    returns or panics (the work is dropped first), by its wrapper's `Drop`
-//!    when the work is still there (abort, runtime shutdown), or, while it
-//!    waits for a slot, by whoever decides its [`Slot`](super::limit::Slot)
-//!    (a cancel or abort sweeping the queue, or the `Gated` wrapper's own
+//! 1. A child ends exactly once, and always after its work is dropped: by
+//!    `Shared::child_ended` when its work returns or panics, by its
+//!    wrapper's `Drop` when the work is still there (abort, runtime
+//!    shutdown), or, while it waits for a slot, by its `Gated` wrapper once
+//!    the [`Slot`](super::limit::Slot) is decided against it (by a cancel or
+//!    abort sweeping the queue, which wakes the task, or by the wrapper's own
 //!    `Drop`). A child *rescued* while the spawn that made it is still on the
 //!    stack (the runtime refused the task) ends nothing: the spawner undoes
 //!    the admission instead.
@@ -55,7 +56,7 @@ use std::task::{Context, Poll, ready};
 use tokio::runtime::Handle;
 use tokio::task::{AbortHandle, Id, JoinHandle, JoinSet};
 
-use super::limit::{GONE, GRANTED, Slot, WAITING};
+use super::limit::{self, GONE, GRANTED, Slot, WAITING};
 use super::shared::Shared;
 use crate::ChildOutput;
 use crate::context;
@@ -351,8 +352,10 @@ pub(crate) struct Gated<G: Unstarted, T: Send + 'static, E: Send + 'static> {
     shared: Arc<Shared<T, E>>,
     /// Listed (if named or tracked) when it starts, not while it waits.
     name: Option<Arc<str>>,
-    /// The slot was granted and the child inside may run.
-    started: bool,
+    /// The child's end is not this wrapper's to count: the slot was granted
+    /// and the child inside runs (and counts its own), or the wrapper has
+    /// counted it, swept.
+    handed_off: bool,
 }
 
 impl<G: Unstarted, T: Send + 'static, E: Send + 'static> Gated<G, T, E> {
@@ -362,7 +365,7 @@ impl<G: Unstarted, T: Send + 'static, E: Send + 'static> Gated<G, T, E> {
             slot,
             shared,
             name,
-            started: false,
+            handed_off: false,
         }
     }
 }
@@ -380,18 +383,19 @@ where
         // first poll: it is only moved out (by `take_unstarted`) before it
         // ever started (invariant 3).
         let this = unsafe { self.get_unchecked_mut() };
-        if !this.started {
+        if !this.handed_off {
             match this.slot.poll(cx.waker()) {
                 GRANTED => {
-                    this.started = true;
+                    this.handed_off = true;
                     this.shared.started(this.name.take());
                 }
                 GONE => unreachable!("only this wrapper's drop gives the slot up"),
                 WAITING => return Poll::Pending,
-                // Cancelled or aborted while waiting: whoever decided it
-                // counted it. Drop the work here, on its own task.
-                _ => {
-                    drop(this.inner.take_unstarted());
+                // Swept while waiting: drop the work here, on its own task,
+                // then count the end.
+                swept => {
+                    this.handed_off = true;
+                    this.end_swept(swept);
                     return Poll::Ready(());
                 }
             }
@@ -401,30 +405,46 @@ where
     }
 }
 
+impl<G: Unstarted, T: Send + 'static, E: Send + 'static> Gated<G, T, E> {
+    /// Ends a child that never started: its work first, then the count
+    /// (invariant 1). It holds no slot.
+    fn end_unstarted(&mut self, ended: Ended<T, E>) {
+        let work = self.inner.take_unstarted();
+        let _ = catch_unwind(AssertUnwindSafe(move || drop(work)));
+        // Holds its own count of the nursery: not the last.
+        drop(self.shared.child_ended(ended, false, self.slot.id()));
+    }
+
+    /// Ends a child whose slot a sweep decided (`CANCELLED` or `ABORTED`).
+    fn end_swept(&mut self, swept: u8) {
+        self.end_unstarted(if swept == limit::CANCELLED {
+            Ended::Cancelled
+        } else {
+            Ended::Aborted
+        });
+    }
+}
+
 impl<G: Unstarted, T: Send + 'static, E: Send + 'static> Drop for Gated<G, T, E> {
     fn drop(&mut self) {
-        if self.started || context::rescue_armed() {
-            // Started: the child inside holds its slot and counts its own
-            // end. Refused by the runtime inside the spawn: the child inside
-            // hands its work back.
+        if self.handed_off || context::rescue_armed() {
+            // Started (the child inside holds its slot and counts its own
+            // end), or already counted. Refused by the runtime inside the
+            // spawn: the child inside hands its work back.
             return;
         }
         if self.slot.decide(GONE) {
-            // Aborted while waiting (invariant 1): the work first, then the
-            // count; it holds no slot.
-            let work = self.inner.take_unstarted();
-            let _ = catch_unwind(AssertUnwindSafe(move || drop(work)));
-            // Holds its own count of the nursery: not the last.
-            drop(
-                self.shared
-                    .child_ended(Ended::Aborted, false, self.slot.id()),
-            );
-        } else if self.slot.state() != GRANTED {
-            // Cancelled or aborted by a sweep, which counted it.
-            drop(self.inner.take_unstarted());
+            // Aborted while waiting.
+            self.end_unstarted(Ended::Aborted);
+            return;
         }
-        // Granted but never polled: the child inside holds the slot; its own
-        // drop counts it as aborted and hands the slot on.
+        match self.slot.state() {
+            // Granted but never polled: the child inside holds the slot; its
+            // own drop counts it as aborted and hands the slot on.
+            GRANTED => {}
+            // Swept before its task ran again.
+            swept => self.end_swept(swept),
+        }
     }
 }
 

@@ -14,10 +14,11 @@
 //!    first waiting child (FIFO), and only when none waits does `running`
 //!    fall.
 //! 2. A slot leaves `WAITING` exactly once, by one compare-and-swap: to
-//!    `GRANTED` (it then holds a slot), or to `CANCELLED`, `ABORTED` (whoever
-//!    swapped counts the child's end) or `GONE` (its task was dropped while
-//!    waiting, and counted its own end). The waiting task is woken after
-//!    the swap, outside the lock.
+//!    `GRANTED` (it then holds a slot), or to `CANCELLED`, `ABORTED` (a
+//!    sweep) or `GONE` (its task was dropped while waiting). The waiting
+//!    task is woken after the swap, outside the lock. A child whose slot
+//!    did not become `GRANTED` is counted by its own task, after its work
+//!    is dropped (`child.rs`, invariant 1).
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -167,8 +168,8 @@ impl Slot {
 
     /// Moves the slot out of `WAITING` to `to`; `true` if this call did it
     /// (invariant 2). `AcqRel`: the task that sees the new state also sees
-    /// what the decider did before (a granted slot's accounting; a cancelled
-    /// child's count).
+    /// what the decider did before (a granted slot's accounting; the cancel
+    /// flag a sweep follows).
     pub(crate) fn decide(&self, to: u8) -> bool {
         self.state
             .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)

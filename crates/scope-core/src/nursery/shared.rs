@@ -398,22 +398,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     /// Ends children taken out of the queue, unstarted: as cancelled or as
-    /// aborted (`to`). Each is counted by whoever decides its slot, then its
-    /// task is woken to drop its work (see `child.rs`, invariant 1).
+    /// aborted (`to`). Each one's task, woken, drops its work and then counts
+    /// its end (see `child.rs`, invariant 1), so a close never finishes
+    /// before the work is gone.
     fn sweep(&self, waiting: VecDeque<Arc<Slot>>, to: u8) {
         for slot in waiting {
             if slot.decide(to) {
-                // Whoever sweeps holds a count of the nursery (a caller's, or
-                // a running child's live one): the hold is not the last.
-                drop(self.child_ended(
-                    if to == limit::CANCELLED {
-                        Ended::Cancelled
-                    } else {
-                        Ended::Aborted
-                    },
-                    false,
-                    slot.id(),
-                ));
                 slot.wake();
             }
         }
