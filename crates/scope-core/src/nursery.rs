@@ -187,7 +187,8 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
 
     /// Cancels the nursery: equivalent to `self.token().cancel()`, with
     /// [`CancelReason::Requested`]. Spawns are refused, children waiting for
-    /// a running slot end as cancelled, running ones see the token and end
+    /// a running slot never start (their futures are dropped, and they count
+    /// as cancelled), running ones see the token and end
     /// when they choose (counted as cancelled if they return), and every
     /// nested nursery is cancelled before this returns. It does not close
     /// the nursery: a `close` still waits for the running children.

@@ -226,7 +226,7 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     /// The nursery's cancellation token, for children to `select!` on.
     /// Cancelling it (directly, or a token it descends from) is cancelling
     /// the nursery: spawns are refused, children waiting for a running slot
-    /// end as cancelled, and children that return from then on count as
+    /// never start (they count as cancelled), and children that return from then on count as
     /// cancelled; it reaches every nested nursery.
     ///
     /// # Examples

@@ -338,3 +338,82 @@ fn a_shutdown_past_its_abort_returns_once_only_started_blocking_work_is_left() {
         "{rounds} rounds: {held_rounds} left blocking work running, {unstarted} blocking children dropped unstarted"
     );
 }
+
+/// Counts itself dropped only after yielding its thread a few times: an
+/// aborted child whose drop takes a moment.
+struct SlowDrop(Arc<AtomicU64>, u32);
+
+impl Drop for SlowDrop {
+    fn drop(&mut self) {
+        for _ in 0..self.1 {
+            std::thread::yield_now();
+        }
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The wait after the abort looks at a nested nursery while its blocking
+/// work is ending on its own: the nursery may stop being held just after
+/// its parent counted it as held, with its aborted child still being
+/// dropped. The shutdown still returns only once that child is dropped.
+#[test]
+fn a_shutdown_past_its_abort_waits_for_a_nested_nursery_whose_blocking_work_just_ended() {
+    let rounds: u64 = std::env::var("SCOPE_STRESS_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(2_000, |r: u64| r / 5);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_time()
+        .build()
+        .unwrap();
+    let blocking = Arc::new(Tally::default());
+    for round in 0..rounds {
+        let gate = Arc::new(Gate::default());
+        let _open = OpenOnDrop(gate.clone());
+        let dropped = Arc::new(AtomicU64::new(0));
+        rt.block_on(async {
+            let parent: Nursery = Nursery::new();
+            let nested: Nursery = parent.child_builder().build().unwrap();
+            // Holds the parent past the wait, so the nested nursery is
+            // looked at while it may still be held.
+            parent.spawn_blocking(stuck(&blocking, &gate)).unwrap();
+            let slow = SlowDrop(dropped.clone(), (round % 7) as u32 * 3);
+            nested
+                .spawn(async move {
+                    let _slow = slow;
+                    std::future::pending::<()>().await
+                })
+                .unwrap();
+            let spins = (round % 13) * 50;
+            let (started_tx, started) = std::sync::mpsc::channel();
+            let probe = Probe::new(&blocking);
+            nested
+                .spawn_blocking(move || {
+                    started_tx.send(()).unwrap();
+                    for _ in 0..spins {
+                        std::hint::spin_loop();
+                    }
+                    probe.finish();
+                })
+                .unwrap();
+            tokio::task::spawn_blocking(move || started.recv().unwrap())
+                .await
+                .unwrap();
+            parent.shutdown(std::time::Duration::ZERO).await;
+            assert_eq!(
+                dropped.load(Ordering::SeqCst),
+                1,
+                "round {round}: the nested nursery's aborted child was dropped"
+            );
+            gate.open();
+            drop(nested);
+            assert!(parent.close().await.is_final(), "round {round}");
+        });
+    }
+    assert_eq!(
+        blocking.finished.load(Ordering::SeqCst)
+            + blocking.dropped_unfinished.load(Ordering::SeqCst),
+        blocking.created.load(Ordering::SeqCst)
+    );
+}

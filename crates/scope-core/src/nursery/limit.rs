@@ -168,8 +168,7 @@ impl Slot {
 
     /// Moves the slot out of `WAITING` to `to`; `true` if this call did it
     /// (invariant 2). `AcqRel`: the task that sees the new state also sees
-    /// what the decider did before (a granted slot's accounting; the cancel
-    /// flag a sweep follows).
+    /// what the decider did before (a granted slot's accounting).
     pub(crate) fn decide(&self, to: u8) -> bool {
         self.state
             .compare_exchange(WAITING, to, Ordering::AcqRel, Ordering::Acquire)

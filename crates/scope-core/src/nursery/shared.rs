@@ -11,7 +11,8 @@
 //!    queues the others in spawn order (see `limit.rs`).
 //! 3. No user code runs while a set or the limit is locked: rescued work
 //!    is moved out and dropped after the guard, reaped outputs are only
-//!    moved, swept children are counted and woken after the lock. (The one
+//!    moved, swept children are woken after the lock (each one's task then
+//!    drops its work and counts its end). (The one
 //!    exception is a runtime that is already shut down, where tokio may drop
 //!    an aborted task inline; the child's accounting then only `try_lock`s.)
 //! 4. The first failure is stored once, in `failure`, and every report clones
@@ -397,8 +398,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
     }
 
-    /// Ends children taken out of the queue, unstarted: as cancelled or as
-    /// aborted (`to`). Each one's task, woken, drops its work and then counts
+    /// Decides the children taken out of the queue, unstarted: to end as
+    /// cancelled or as aborted (`to`). Each one's task, woken, drops its work and then counts
     /// its end (see `child.rs`, invariant 1), so a close never finishes
     /// before the work is gone.
     fn sweep(&self, waiting: VecDeque<Arc<Slot>>, to: u8) {
@@ -804,8 +805,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     /// Cancels: the flag here and in every nursery below (reason `Parent`),
     /// then the token, which reaches every token below; then the children
-    /// waiting for a slot here end as cancelled (below, each nursery's walk
-    /// step swept its own).
+    /// waiting for a slot here are swept, to end as cancelled (below, each
+    /// nursery's walk step swept its own).
     pub(crate) fn cancel(&self, reason: CancelReason) {
         if self.core.set_cancelled(reason) {
             tree::walk_below(self, |node| node.cancel_here());
@@ -814,7 +815,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
     }
 
-    /// Ends the children waiting for a slot, unstarted, as `to`.
+    /// Sweeps the children waiting for a slot, to end unstarted as `to`.
     fn sweep_waiting(&self, to: u8) {
         if let Some(limit) = &self.limit {
             self.sweep(limit.take_waiting(), to);
@@ -861,8 +862,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         tree::walk_down(self, |node| node.force_end_here());
     }
 
-    /// Aborts this nursery's own tasks; the children waiting for a slot end
-    /// as aborted at once.
+    /// Aborts this nursery's own tasks; the children waiting for a slot are
+    /// swept, to end as aborted when their tasks next run.
     fn abort_own(&self) {
         self.sets.abort_all();
         self.sweep_waiting(limit::ABORTED);
@@ -1013,9 +1014,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             self.cancel(CancelReason::Deadline);
             if !self.wait_children_until(cancel_end).await {
                 self.force_end();
-                // Aborted children end at once; blocking ones that already
-                // started (here or in a nested nursery) cannot be aborted and
-                // are reported as still running.
+                // Aborted children end at their task's next run; blocking
+                // ones that already started (here or in a nested nursery)
+                // cannot be aborted and are reported as still running.
                 tree::settle(self).await;
                 let blocking = self.core.blocking();
                 if !self.core.is_closed() && blocking > 0 {

@@ -388,14 +388,23 @@ pub(crate) fn walk_below<E: 'static>(top: &dyn Node<E>, visit: fn(&dyn Node<E>) 
 /// in it is held by started blocking work, which no abort can stop: a
 /// blocking child that started, or a nested nursery with one below it. Every
 /// other child, aborted, has been dropped by then. A work list: `top` first,
-/// then each held nested nursery in turn.
+/// then each nested nursery that has not closed once its parent's wait
+/// ended. Not only the held ones: one held when its parent looked may have
+/// lost its blocking work since, with an aborted child still being dropped.
 pub(crate) async fn settle<E: 'static>(top: &dyn Node<E>) {
     wait_held(top).await;
-    let mut work = held_nested(top);
+    let mut work = open_nested(top);
     while let Some(node) = work.pop() {
         wait_held(&*node).await;
-        work.extend(held_nested(&*node));
+        work.extend(open_nested(&*node));
     }
+}
+
+/// `node`'s nested nurseries that have not closed.
+fn open_nested<E: 'static>(node: &dyn Node<E>) -> Vec<Arc<dyn Node<E>>> {
+    let mut nested = node.tree().live_nested();
+    nested.retain(|nested| !nested.core().is_closed());
+    nested
 }
 
 /// Waits until every live child of `node` is held (see [`settle`]), or none
