@@ -255,6 +255,11 @@ impl<E: Send + 'static> ConnBuilder<E> {
     /// and aborts the connection's tasks (there is no server to hand them
     /// to), like dropping a `JoinSet`.
     ///
+    /// # Panics
+    ///
+    /// The future resumes the session's panic once the connection has
+    /// closed ([`CloseReason::SessionPanicked`](crate::CloseReason::SessionPanicked)).
+    ///
     /// # Errors
     ///
     /// A zero setting, or a nursery that cannot be built (no runtime, a zero
@@ -292,7 +297,13 @@ impl<E: Send + 'static> ConnBuilder<E> {
         };
         let (conn, io, shared) = assemble(nursery.spawner(), Arc::clone(&config), peer, local, io);
         let session = body(&nursery, handler(conn, io));
-        Ok(drive(shared, nursery, session, None, config.mode))
+        let driven = drive(shared, nursery, session, None, config.mode);
+        Ok(futures_util::FutureExt::map(driven, |(report, panic)| {
+            if let Some(panic) = panic {
+                std::panic::resume_unwind(panic);
+            }
+            report
+        }))
     }
 
     /// Checks the settings and freezes the connection-side ones.

@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use scope_conn::{CloseReason, ConnBuilder};
 use scope_core::{Outcome, Policy};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -79,6 +81,48 @@ async fn a_panicking_task_closes_its_connection_with_the_panic() {
     assert_eq!(report.tasks().outcome(), Outcome::Failed);
     let panic = report.tasks().take_failure().unwrap().into_panic();
     assert_eq!(*panic.downcast::<&str>().unwrap(), "handler bug");
+}
+
+#[tokio::test]
+async fn a_panicking_session_closes_its_connection_then_resumes_the_panic() {
+    let (io, mut client) = common::tcp_pair().await;
+    let (go, release) = tokio::sync::oneshot::channel::<()>();
+    let (handle, conn) = tokio::sync::oneshot::channel();
+    let served = ConnBuilder::new()
+        .serve(io, move |conn, io| {
+            handle.send(conn.clone()).unwrap();
+            async move {
+                let (_reader, writer) = io.split();
+                // Work in flight when the session panics: it still finishes,
+                // and what it writes reaches the peer.
+                conn.spawner()
+                    .spawn(async move {
+                        let _ = release.await;
+                        writer.send("done\n").await.unwrap();
+                    })
+                    .unwrap();
+                panic!("session bug");
+            }
+        })
+        .unwrap();
+    let served = tokio::spawn(served);
+    let conn = conn.await.unwrap();
+    go.send(()).unwrap();
+
+    let mut out = String::new();
+    // Bounded: a connection that kept its transport would hang the test.
+    let read = tokio::time::timeout(Duration::from_secs(30), client.read_to_string(&mut out));
+    read.await.expect("the transport was shut").unwrap();
+    assert_eq!(
+        out, "done\n",
+        "the task's answer, then the end of the stream"
+    );
+    let panic = served.await.unwrap_err().into_panic();
+    assert_eq!(*panic.downcast::<&str>().unwrap(), "session bug");
+    let report = conn.closed().await;
+    assert_eq!(report.reason(), CloseReason::SessionPanicked);
+    assert!(report.is_final());
+    assert_eq!(report.tasks().stats().completed, 1);
 }
 
 #[tokio::test]

@@ -139,3 +139,44 @@ async fn a_panicking_on_closed_costs_the_other_cut_short_connections_nothing() {
     assert_eq!(report.connections(), 2);
     assert_eq!(report.tasks().aborted, 2);
 }
+
+#[tokio::test]
+async fn a_panicking_session_is_reported_when_it_closes_and_its_panic_reaches_the_server() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let closed = Arc::new(Mutex::new(Vec::new()));
+    let reported = Arc::new(tokio::sync::Notify::new());
+    let (record, notify) = (closed.clone(), reported.clone());
+    let server: Server = Server::builder()
+        .on_closed(move |report| {
+            let stats = report.tasks().stats();
+            record
+                .lock()
+                .push((report.reason(), report.is_final(), stats.completed));
+            notify.notify_one();
+        })
+        .serve(listener, |conn, _io| async move {
+            conn.spawner().spawn(async {}).unwrap();
+            panic!("session bug");
+        })
+        .unwrap();
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::io::AsyncReadExt::read_to_end(&mut client, &mut rest);
+    // Bounded: a connection that kept its transport would hang the test.
+    let read = tokio::time::timeout(Duration::from_secs(30), read);
+    read.await.expect("the transport was shut").unwrap();
+    // Reported as it closed, not at the shutdown.
+    let reported = tokio::time::timeout(Duration::from_secs(30), reported.notified());
+    reported.await.expect("reported before the shutdown");
+    assert_eq!(
+        closed.lock().clone(),
+        vec![(CloseReason::SessionPanicked, true, 1)]
+    );
+
+    let report = server.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(report.tasks().completed, 1, "the task, counted once");
+    let panic = report.server().take_failure().unwrap().into_panic();
+    assert_eq!(*panic.downcast::<&str>().unwrap(), "session bug");
+    assert_eq!(closed.lock().len(), 1, "reported once");
+}

@@ -26,7 +26,9 @@
 //! nursery does not finish closing before the session has ended. Work from
 //! outside the connection is refused from phase 1 on.
 
+use std::any::Any;
 use std::future::{Future, poll_fn};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -57,13 +59,18 @@ impl<E: Send + 'static> Drop for PublishOnDrop<'_, E> {
     }
 }
 
+/// A panic's payload, as `catch_unwind` returns it.
+pub(crate) type Panic = Box<dyn Any + Send>;
+
 /// What the driver polls besides the phase at hand.
 struct Running<'a, E: Send + 'static, S> {
     shared: &'a ConnShared<E>,
-    /// `None` once it ended or was dropped.
+    /// `None` once it ended, panicked or was dropped.
     session: Pin<&'a mut Option<S>>,
     /// Boxed: most connections never make one.
     pump: Option<Box<Pump>>,
+    /// The session's panic, resumed once the connection has closed.
+    panic: Option<Panic>,
 }
 
 impl<E: Send + 'static, S: Future<Output = ()>> Running<'_, E, S> {
@@ -83,8 +90,15 @@ impl<E: Send + 'static, S: Future<Output = ()>> Running<'_, E, S> {
             }
         }
         if let Some(session) = self.session.as_mut().as_pin_mut() {
-            if session.poll(cx).is_ready() {
-                self.session.set(None);
+            // A panicking session ends like a returning one; the panic is
+            // kept for the connection's end.
+            match catch_unwind(AssertUnwindSafe(|| session.poll(cx))) {
+                Ok(Poll::Pending) => {}
+                Ok(Poll::Ready(())) => self.session.set(None),
+                Err(panic) => {
+                    self.panic = Some(panic);
+                    self.session.set(None);
+                }
             }
         }
         failed
@@ -142,16 +156,17 @@ pub(crate) fn body<E: Send + 'static>(
     Box::pin(nursery.inside(session))
 }
 
-/// Runs one connection to its end. `server` is the server's spawner for a
-/// server's connection: when the server begins to close, the connection
-/// closes in `shutdown_mode`.
+/// Runs one connection to its end: its report, and the session's panic if
+/// it panicked (for the caller to resume once it has used the report).
+/// `server` is the server's spawner for a server's connection: when the
+/// server begins to close, the connection closes in `shutdown_mode`.
 pub(crate) async fn drive<E>(
     shared: Arc<ConnShared<E>>,
     nursery: Nursery<(), E>,
     session: Session,
     server: Option<Arc<Shutdown<E>>>,
     shutdown_mode: CloseMode,
-) -> ConnReport<E>
+) -> (ConnReport<E>, Option<Panic>)
 where
     E: Send + 'static,
 {
@@ -162,6 +177,7 @@ where
         shared: &shared,
         session,
         pump: None,
+        panic: None,
     };
 
     // ----- open: until something starts the close -----
@@ -183,6 +199,9 @@ where
             }
             if pump_failed {
                 return Poll::Ready(CloseReason::Transport);
+            }
+            if run.panic.is_some() {
+                return Poll::Ready(CloseReason::SessionPanicked);
             }
             if !run.session_live() {
                 return Poll::Ready(CloseReason::SessionEnded);
@@ -249,7 +268,7 @@ async fn close<E, S>(
     mut run: Running<'_, E, S>,
     nursery: Nursery<(), E>,
     mode: CloseMode,
-) -> ConnReport<E>
+) -> (ConnReport<E>, Option<Panic>)
 where
     E: Send + 'static,
     S: Future<Output = ()>,
@@ -332,5 +351,5 @@ where
     };
     let report = shared.report_now(tasks, is_final);
     shared.publish(report.clone());
-    report
+    (report, run.panic)
 }

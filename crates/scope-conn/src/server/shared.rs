@@ -303,7 +303,7 @@ fn serve_one<E: Send + 'static>(
     };
     let shutdown = Some(Arc::clone(&fold.server.shutdown));
     let mode = fold.server.mode;
-    drive(shared, nursery, session, shutdown, mode).then(move |report| {
+    drive(shared, nursery, session, shutdown, mode).then(move |(report, panic)| {
         // The transport is closed: the slot is free.
         drop(slot);
         let mut fold = fold;
@@ -323,6 +323,11 @@ fn serve_one<E: Send + 'static>(
             };
             fold.conn = None;
             fold.server.fold(tasks);
+            // Counted and reported: the server's nursery records the
+            // session's panic as this task's failure.
+            if let Some(panic) = panic {
+                std::panic::resume_unwind(panic);
+            }
         }
     })
 }
