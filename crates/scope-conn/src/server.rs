@@ -45,7 +45,11 @@ use crate::server_report::ServerReport;
 ///
 /// Dropping the server without `shutdown` drops its nursery, which cancels
 /// and aborts everything it owns (the accept loop, every connection and its
-/// tasks), like dropping a `JoinSet`.
+/// tasks), like dropping a `JoinSet`. `on_closed` still sees each
+/// connection it had not seen, with reason `Shutdown` (unless the close had
+/// recorded another) in a report that is not final, from the task dropping
+/// the connection (or from the drop itself, for connections whose tasks were
+/// already gone).
 ///
 /// # Examples
 ///
@@ -234,6 +238,13 @@ impl<E: Send + 'static> Server<E> {
     #[must_use]
     pub fn refused(&self) -> u64 {
         self.shared.refused.load(Ordering::Relaxed)
+    }
+}
+
+impl<E: Send + 'static> Drop for Server<E> {
+    fn drop(&mut self) {
+        // Before the nursery drops (and aborts the connections' tasks).
+        self.shared.server_dropped();
     }
 }
 

@@ -178,7 +178,10 @@ impl<E: Send + 'static> ServerBuilder<E> {
     /// report that is not final (see [`ConnReport::is_final`]), whose reason
     /// is `Shutdown` unless the close had recorded another, and which counts
     /// the tasks as they ended. A hook that panics there is not called
-    /// again and stops nothing.
+    /// again and stops nothing. A server dropped without a finished
+    /// shutdown reports the connections it cuts the same way, from the task
+    /// dropping each connection (or from its own drop, for connections
+    /// whose tasks were already gone).
     ///
     /// # Examples
     ///

@@ -180,3 +180,65 @@ async fn a_panicking_session_is_reported_when_it_closes_and_its_panic_reaches_th
     assert_eq!(*panic.downcast::<&str>().unwrap(), "session bug");
     assert_eq!(closed.lock().len(), 1, "reported once");
 }
+
+#[tokio::test]
+async fn dropping_the_server_still_reports_each_open_connection_to_on_closed() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (started, mut is_started) = mpsc::unbounded_channel();
+    let (reported, mut is_reported) = mpsc::unbounded_channel();
+    let server: Server = Server::builder()
+        .on_closed(move |report| {
+            let _ = reported.send((report.id(), report.reason(), report.is_final()));
+        })
+        .serve(listener, move |conn, _io| stuck(conn, &started))
+        .unwrap();
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    let id = is_started.recv().await.unwrap();
+
+    drop(server);
+    // From the connection's task as it is dropped, in a report that is not
+    // final.
+    let report = tokio::time::timeout(Duration::from_secs(30), is_reported.recv());
+    let report = report.await.expect("reported after the drop").unwrap();
+    assert_eq!(report, (id, CloseReason::Shutdown, false));
+    let mut rest = Vec::new();
+    let read = tokio::io::AsyncReadExt::read_to_end(&mut client, &mut rest);
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("the transport was shut")
+        .unwrap();
+    assert!(is_reported.try_recv().is_err(), "reported once");
+}
+
+#[test]
+fn a_server_dropped_after_its_runtime_reports_the_connections_the_runtime_dropped() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (reported, is_reported) = std::sync::mpsc::channel();
+    let (server, _client, id) = rt.block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (started, mut is_started) = mpsc::unbounded_channel();
+        let server: Server = Server::builder()
+            .on_closed(move |report| {
+                reported
+                    .send((report.id(), report.reason(), report.is_final()))
+                    .unwrap();
+            })
+            .serve(listener, move |conn, _io| stuck(conn, &started))
+            .unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let id = is_started.recv().await.unwrap();
+        (server, client, id)
+    });
+    // The runtime drops the connection's task while the server lives: the
+    // connection waits for a shutdown that never comes.
+    drop(rt);
+    assert!(is_reported.try_recv().is_err());
+    drop(server);
+    assert_eq!(
+        is_reported.try_recv().unwrap(),
+        (id, CloseReason::Shutdown, false)
+    );
+    assert!(is_reported.try_recv().is_err(), "reported once");
+}

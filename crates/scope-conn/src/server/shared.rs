@@ -12,9 +12,12 @@
 //!    (`unfolded`). Likewise `on_closed` sees a connection's report at
 //!    most once: its task calls it once the driver has returned the
 //!    report, and the shutdown, if the task never got there, calls it with
-//!    a report that is not final and counts the tasks as they ended. (A
-//!    shutdown that is dropped before it finishes, and never called again,
-//!    folds and reports nothing.)
+//!    a report that is not final and counts the tasks as they ended. Once
+//!    the server is dropped there is no shutdown to come: its drop reports
+//!    the connections waiting in `unfolded` (a shutdown that was dropped
+//!    before it finished left them there), and a connection's task dropped
+//!    after that reports itself. Which of the two reports a connection is
+//!    decided under `unfolded`'s lock, so none is reported twice or missed.
 //! 2. **Closing is the server nursery's.** The accept loop and every
 //!    connection watch the server nursery's `closing`: the loop stops
 //!    accepting (dropping the listener, so the backlog is refused), and each
@@ -78,8 +81,9 @@ pub(crate) struct ServerShared<E: Send + 'static> {
     pub(crate) open: AtomicUsize,
     totals: Mutex<Totals>,
     /// Connections whose task was dropped before it folded their counts,
-    /// and whether `on_closed` has seen them.
-    unfolded: Mutex<Vec<(Arc<ConnShared<E>>, bool)>>,
+    /// and whether `on_closed` has seen them; and whether the server was
+    /// dropped (invariant 1).
+    unfolded: Mutex<Unfolded<E>>,
     pub(crate) shutdown: Arc<Shutdown<E>>,
 }
 
@@ -106,6 +110,14 @@ impl<E: Send + 'static> Drop for Slot<E> {
     }
 }
 
+/// Connections whose task was dropped before it folded their counts, each
+/// with whether `on_closed` has seen it.
+struct Unfolded<E: Send + 'static> {
+    conns: Vec<(Arc<ConnShared<E>>, bool)>,
+    /// The server was dropped: no shutdown will fold what is left here.
+    server_dropped: bool,
+}
+
 /// Folds a connection into the totals if its task ends before it could
 /// (see invariant 1).
 struct FoldOnDrop<E: Send + 'static> {
@@ -118,7 +130,14 @@ struct FoldOnDrop<E: Send + 'static> {
 impl<E: Send + 'static> Drop for FoldOnDrop<E> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
-            self.server.unfolded.lock().push((conn, self.seen));
+            let mut unfolded = self.server.unfolded.lock();
+            if !unfolded.server_dropped {
+                unfolded.conns.push((conn, self.seen));
+                return;
+            }
+            drop(unfolded);
+            // No shutdown will come for it: report it now.
+            self.server.fold_these(vec![(conn, self.seen)]);
         }
     }
 }
@@ -153,7 +172,10 @@ impl<E: Send + 'static> ServerShared<E> {
             refused: AtomicU64::new(0),
             open: AtomicUsize::new(0),
             totals: Mutex::new(Totals::default()),
-            unfolded: Mutex::new(Vec::new()),
+            unfolded: Mutex::new(Unfolded {
+                conns: Vec::new(),
+                server_dropped: false,
+            }),
             shutdown: Arc::new(Shutdown::new(server)),
         }
     }
@@ -170,7 +192,24 @@ impl<E: Send + 'static> ServerShared<E> {
     /// Folds the connections whose tasks were aborted before they could;
     /// their nurseries have drained by now.
     pub(crate) fn fold_unfolded(&self) {
-        let conns = std::mem::take(&mut *self.unfolded.lock());
+        let conns = std::mem::take(&mut self.unfolded.lock().conns);
+        self.fold_these(conns);
+    }
+
+    /// The server is being dropped: reports the connections left unfolded,
+    /// and has every connection's task dropped from now on report itself.
+    pub(crate) fn server_dropped(&self) {
+        let conns = {
+            let mut unfolded = self.unfolded.lock();
+            unfolded.server_dropped = true;
+            std::mem::take(&mut unfolded.conns)
+        };
+        self.fold_these(conns);
+    }
+
+    /// Folds `conns` (each with whether `on_closed` has seen it) into the
+    /// totals and reports those it has not seen.
+    fn fold_these(&self, conns: Vec<(Arc<ConnShared<E>>, bool)>) {
         // Every count first: a shutdown running beside this one then sees
         // the totals whole, whatever the hooks below take.
         let mut unseen = Vec::new();
