@@ -258,7 +258,8 @@ impl<E: Send + 'static> ConnBuilder<E> {
     /// # Panics
     ///
     /// The future resumes the session's panic once the connection has
-    /// closed ([`CloseReason::SessionPanicked`](crate::CloseReason::SessionPanicked)).
+    /// closed (see [`CloseReason::SessionPanicked`](crate::CloseReason::SessionPanicked));
+    /// dropped before that, it drops the panic.
     ///
     /// # Errors
     ///

@@ -57,10 +57,12 @@
 //! - A connection ends when its session returns (reason
 //!   [`CloseReason::SessionEnded`]): the peer left, or the protocol ended.
 //! - A session that panics ends its connection the same way (reason
-//!   [`CloseReason::SessionPanicked`]): the tasks it started close in the
-//!   connection's mode, the report is published and a server's
-//!   `on_closed` sees it; then the panic resumes in whoever awaits the
-//!   connection (a server's nursery records it as that connection's failure).
+//!   [`CloseReason::SessionPanicked`], unless another cause came first):
+//!   the tasks it started close in the connection's mode, the report is
+//!   published and a server's `on_closed` sees it; then the panic resumes
+//!   in whoever awaits the connection (under a server, the connection's
+//!   task: the server's nursery records the failure). A connection's
+//!   future dropped before its close ended drops the panic with it.
 //! - Dropping a connection's future before it finished (a standalone
 //!   connection; a server's at the end of its grace) aborts the connection's
 //!   tasks, like dropping a `JoinSet`: there is nobody left to hand them to.

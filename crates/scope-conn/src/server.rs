@@ -47,9 +47,8 @@ use crate::server_report::ServerReport;
 /// and aborts everything it owns (the accept loop, every connection and its
 /// tasks), like dropping a `JoinSet`. `on_closed` still sees each
 /// connection it had not seen, with reason `Shutdown` (unless the close had
-/// recorded another) in a report that is not final, from the task dropping
-/// the connection (or from the drop itself, for connections whose tasks were
-/// already gone).
+/// recorded another) in a report that is not final (see
+/// [`ServerBuilder::on_closed`] for where it runs).
 ///
 /// # Examples
 ///

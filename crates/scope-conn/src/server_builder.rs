@@ -179,9 +179,12 @@ impl<E: Send + 'static> ServerBuilder<E> {
     /// is `Shutdown` unless the close had recorded another, and which counts
     /// the tasks as they ended. A hook that panics there is not called
     /// again and stops nothing. A server dropped without a finished
-    /// shutdown reports the connections it cuts the same way, from the task
-    /// dropping each connection (or from its own drop, for connections
-    /// whose tasks were already gone).
+    /// shutdown reports the connections it cuts the same way, but with
+    /// their tasks as they stand (those being aborted still live), from
+    /// wherever the connection is dropped: tokio's task drop on a worker
+    /// thread (or the runtime's shutdown, outside any runtime context), or
+    /// the server's drop itself, on the dropping thread, for connections
+    /// whose tasks were already gone.
     ///
     /// # Examples
     ///

@@ -242,3 +242,36 @@ fn a_server_dropped_after_its_runtime_reports_the_connections_the_runtime_droppe
     );
     assert!(is_reported.try_recv().is_err(), "reported once");
 }
+
+#[tokio::test]
+async fn a_panicking_session_that_detaches_its_tasks_fails_at_once_and_its_tasks_count_at_the_shutdown()
+ {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (reported, mut is_reported) = mpsc::unbounded_channel();
+    let server: Server = Server::builder()
+        .conn(scope_conn::ConnBuilder::new().close_mode(scope_conn::CloseMode::Detach))
+        .on_closed(move |report| {
+            let _ = reported.send((report.reason(), report.tasks().stats().live));
+        })
+        .serve(listener, |conn, _io| async move {
+            // Runs on, detached, after the session's panic, until the
+            // shutdown aborts it.
+            conn.spawner().spawn(std::future::pending::<()>()).unwrap();
+            panic!("session bug");
+        })
+        .unwrap();
+    let _client = TcpStream::connect(addr).await.unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(30), is_reported.recv());
+    let report = report.await.expect("reported as it closed").unwrap();
+    assert_eq!(report, (CloseReason::SessionPanicked, 1));
+
+    let report = server.shutdown(Duration::from_millis(100)).await;
+    // The connection's task failed with the panic as the connection closed,
+    // not aborted with it at the end of the grace, waiting for its detached
+    // task.
+    let panic = report.server().take_failure().unwrap().into_panic();
+    assert_eq!(*panic.downcast::<&str>().unwrap(), "session bug");
+    assert_eq!(report.tasks().aborted, 1, "the detached task, counted once");
+    assert_eq!(is_reported.try_recv().ok(), None, "reported once");
+}

@@ -85,6 +85,7 @@ fn print_closed(report: &ConnReport<BoxError>) {
         CloseReason::IdleTimeout => "idle timeout",
         CloseReason::SendTimeout => "send timeout (the client took no data)",
         CloseReason::Transport => "the transport failed",
+        CloseReason::SessionPanicked => "the connection's session panicked",
         _ => "closed",
     };
     let s = report.tasks().stats();

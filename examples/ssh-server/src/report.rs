@@ -40,6 +40,7 @@ fn reason(reason: CloseReason) -> &'static str {
         CloseReason::Failed => "a command failed",
         CloseReason::Cancelled => "cancelled",
         CloseReason::Requested => "closed by the server",
+        CloseReason::SessionPanicked => "the session panicked",
         _ => "closed",
     }
 }

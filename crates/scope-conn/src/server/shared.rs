@@ -16,8 +16,10 @@
 //!    the server is dropped there is no shutdown to come: its drop reports
 //!    the connections waiting in `unfolded` (a shutdown that was dropped
 //!    before it finished left them there), and a connection's task dropped
-//!    after that reports itself. Which of the two reports a connection is
-//!    decided under `unfolded`'s lock, so none is reported twice or missed.
+//!    after that reports itself, with its tasks as they stand (the ones
+//!    being aborted still live). Which of the two reports a connection is
+//!    decided under `unfolded`'s lock, so none is reported twice or
+//!    missed, unless the server or its runtime is leaked.
 //! 2. **Closing is the server nursery's.** The accept loop and every
 //!    connection watch the server nursery's `closing`: the loop stops
 //!    accepting (dropping the listener, so the backlog is refused), and each
@@ -353,6 +355,17 @@ fn serve_one<E: Send + 'static>(
         }
         let (tasks, detached) = (report.tasks().stats(), !report.tasks().is_final());
         drop(report);
+        if let Some(panic) = panic {
+            // The server's nursery records the session's panic as this
+            // task's failure, now. Tasks that run on (detached, or blocking
+            // work the close could not stop) are left for the shutdown to
+            // count (invariant 1); the others are counted first.
+            if !detached {
+                fold.conn = None;
+                fold.server.fold(tasks);
+            }
+            std::panic::resume_unwind(panic);
+        }
         async move {
             let tasks = match (&fold.conn, detached) {
                 // Detached tasks run on under the server: count them when
@@ -362,11 +375,6 @@ fn serve_one<E: Send + 'static>(
             };
             fold.conn = None;
             fold.server.fold(tasks);
-            // Counted and reported: the server's nursery records the
-            // session's panic as this task's failure.
-            if let Some(panic) = panic {
-                std::panic::resume_unwind(panic);
-            }
         }
     })
 }
