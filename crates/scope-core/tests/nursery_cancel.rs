@@ -234,6 +234,19 @@ async fn nested_stuck_in_blocking_work(parent: &Nursery) -> (Nursery, std::sync:
     (nested, release_tx)
 }
 
+/// Lets the two blocking children of [`nested_stuck_in_blocking_work`] go,
+/// then checks that `parent` closes whole.
+async fn release_then_close(
+    parent: &Nursery,
+    nested: Nursery,
+    release: &std::sync::mpsc::Sender<()>,
+) {
+    release.send(()).unwrap();
+    release.send(()).unwrap();
+    drop(nested);
+    assert!(parent.close().await.is_final());
+}
+
 /// A child that never ends and sets `dropped` when its future is dropped.
 fn pending_flagged(dropped: &Arc<AtomicBool>) -> impl Future<Output = ()> + Send + 'static {
     let flag = DropFlag(dropped.clone());
@@ -259,10 +272,7 @@ async fn shutdown_waits_for_an_aborted_sibling_of_a_nested_nursery_stuck_in_bloc
     assert_eq!(report.still_running(), 2);
     assert!(!report.is_final());
 
-    release.send(()).unwrap();
-    release.send(()).unwrap();
-    drop(nested);
-    assert!(parent.close().await.is_final());
+    release_then_close(&parent, nested, &release).await;
 }
 
 // The nested nursery that blocking work holds open was cut short too: its
@@ -282,10 +292,7 @@ async fn shutdown_waits_for_aborted_children_inside_a_nested_nursery_stuck_in_bl
     assert_eq!(nested.stats().aborted, 1);
     assert_eq!(report.still_running(), 2);
 
-    release.send(()).unwrap();
-    release.send(()).unwrap();
-    drop(nested);
-    assert!(parent.close().await.is_final());
+    release_then_close(&parent, nested, &release).await;
 }
 
 #[tokio::test(start_paused = true)]

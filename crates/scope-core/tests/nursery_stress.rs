@@ -264,14 +264,10 @@ fn stuck(tally: &Arc<Tally>, gate: &Arc<Gate>) -> impl FnOnce() + Send + 'static
     }
 }
 
-/// A shutdown that has to abort returns only once every aborted child is
-/// dropped: whatever is left is held by blocking work that had started, at
-/// any depth, however many such tasks sit in one nested nursery, while
-/// blocking children are still starting (or being dropped unstarted) under
-/// it.
-#[test]
-fn a_shutdown_past_its_abort_returns_once_only_started_blocking_work_is_left() {
-    let rounds: u64 = std::env::var("SCOPE_STRESS_ROUNDS")
+/// The shutdown tests' round count (a fifth of `SCOPE_STRESS_ROUNDS`, or
+/// 2,000) and runtime: two workers, with the timer a shutdown needs.
+fn shutdown_rounds() -> (u64, tokio::runtime::Runtime) {
+    let rounds = std::env::var("SCOPE_STRESS_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
         .map_or(2_000, |r: u64| r / 5);
@@ -280,6 +276,17 @@ fn a_shutdown_past_its_abort_returns_once_only_started_blocking_work_is_left() {
         .enable_time()
         .build()
         .unwrap();
+    (rounds, rt)
+}
+
+/// A shutdown that has to abort returns only once every aborted child is
+/// dropped: whatever is left is held by blocking work that had started, at
+/// any depth, however many such tasks sit in one nested nursery, while
+/// blocking children are still starting (or being dropped unstarted) under
+/// it.
+#[test]
+fn a_shutdown_past_its_abort_returns_once_only_started_blocking_work_is_left() {
+    let (rounds, rt) = shutdown_rounds();
     let (mut held_rounds, mut unstarted) = (0, 0);
     for round in 0..rounds {
         let tally = Arc::new(Tally::default());
@@ -358,15 +365,7 @@ impl Drop for SlowDrop {
 /// dropped. The shutdown still returns only once that child is dropped.
 #[test]
 fn a_shutdown_past_its_abort_waits_for_a_nested_nursery_whose_blocking_work_just_ended() {
-    let rounds: u64 = std::env::var("SCOPE_STRESS_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(2_000, |r: u64| r / 5);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_time()
-        .build()
-        .unwrap();
+    let (rounds, rt) = shutdown_rounds();
     let blocking = Arc::new(Tally::default());
     for round in 0..rounds {
         let gate = Arc::new(Gate::default());
