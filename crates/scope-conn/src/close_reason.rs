@@ -24,13 +24,14 @@ pub enum CloseReason {
     /// The session (the future the connection was served with) returned:
     /// the peer left, or the protocol ended the connection.
     SessionEnded,
-    /// The session panicked, before anything else began the close (a panic
-    /// after a transport failure, say one that unwraps an I/O error, keeps
-    /// the reason [`Transport`](Self::Transport): the first cause wins). The
-    /// connection closes as if the session had returned (its tasks in the
-    /// connection's close mode, its report published, a server's
-    /// `on_closed` called), whatever the reason; then the panic resumes in
-    /// whoever awaits the connection: the future
+    /// The session panicked, and nothing had begun the close before (the
+    /// first cause wins: a session that unwraps an I/O error after its
+    /// transport failed closes with [`Transport`](Self::Transport)).
+    ///
+    /// Whatever the reason, a connection whose session panics closes as if
+    /// the session had returned (its tasks in the connection's close mode,
+    /// its report published, a server's `on_closed` called); then the panic
+    /// resumes in whoever awaits the connection: the future
     /// [`ConnBuilder::serve`](crate::ConnBuilder::serve) returned, or a
     /// server's connection task, a failure of the server's own nursery
     /// ([`ServerReport::server`](crate::ServerReport::server); not one of

@@ -12,9 +12,9 @@
 //! 3. No user code runs while a set or the limit is locked: rescued work
 //!    is moved out and dropped after the guard, reaped outputs are only
 //!    moved, swept children are woken after the lock (each one's task then
-//!    drops its work and counts its end). (The one
-//!    exception is a runtime that is already shut down, where tokio may drop
-//!    an aborted task inline; the child's accounting then only `try_lock`s.)
+//!    drops its work and counts its end). (The one exception is a runtime
+//!    that is already shut down, where tokio may drop an aborted task
+//!    inline; the child's accounting then only `try_lock`s.)
 //! 4. The first failure is stored once, in `failure`, and every report clones
 //!    the same [`Failure`].
 //! 5. The nursery's `CANCELLED` state follows its token, whoever fires it:
@@ -399,9 +399,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     /// Decides the children taken out of the queue, unstarted: to end as
-    /// cancelled or as aborted (`to`). Each one's task, woken, drops its work and then counts
-    /// its end (see `child.rs`, invariant 1), so a close never finishes
-    /// before the work is gone.
+    /// cancelled or as aborted (`to`). Each one's task, woken, drops its
+    /// work and then counts its end (see `child.rs`, invariant 1), so a
+    /// close never finishes before the work is gone.
     fn sweep(&self, waiting: VecDeque<Arc<Slot>>, to: u8) {
         for slot in waiting {
             if slot.decide(to) {
