@@ -277,7 +277,9 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     ///
     /// Once it returns, every child it aborted has been dropped, here and in
     /// every nested nursery: what is still live is held open by blocking
-    /// children that had started.
+    /// children that had started. (A blocking child aborted before it
+    /// started is dropped when a thread of tokio's blocking pool takes it
+    /// up: with every thread of the pool busy, the shutdown waits for one.)
     ///
     /// # Panics
     ///
