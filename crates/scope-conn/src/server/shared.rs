@@ -129,6 +129,15 @@ struct FoldOnDrop<E: Send + 'static> {
     seen: bool,
 }
 
+impl<E: Send + 'static> FoldOnDrop<E> {
+    /// The connection's nursery drained: its tasks go into the totals here,
+    /// not at the shutdown.
+    fn fold_now(&mut self, tasks: Stats) {
+        self.conn = None;
+        self.server.fold(tasks);
+    }
+}
+
 impl<E: Send + 'static> Drop for FoldOnDrop<E> {
     fn drop(&mut self) {
         if let Some(conn) = self.conn.take() {
@@ -361,8 +370,7 @@ fn serve_one<E: Send + 'static>(
             // work the close could not stop) are left for the shutdown to
             // count (invariant 1); the others are counted first.
             if !detached {
-                fold.conn = None;
-                fold.server.fold(tasks);
+                fold.fold_now(tasks);
             }
             std::panic::resume_unwind(panic);
         }
@@ -373,8 +381,7 @@ fn serve_one<E: Send + 'static>(
                 (Some(conn), true) => conn.spawner.closed().await.stats(),
                 _ => tasks,
             };
-            fold.conn = None;
-            fold.server.fold(tasks);
+            fold.fold_now(tasks);
         }
     })
 }

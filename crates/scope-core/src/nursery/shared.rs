@@ -61,8 +61,7 @@ use super::outcomes::Outcomes;
 use super::registry::{Key, Registry};
 use super::sets::Sets;
 use super::state::{
-    ABORTED, CANCELLED, CLOSED, Core, Count, DETACHED, ENDED, EXPOSED, FIRE, Refusal, TASKS,
-    WATCHED, live,
+    ABORTED, CANCELLED, Core, Count, DETACHED, ENDED, EXPOSED, FIRE, Refusal, TASKS, WATCHED, live,
 };
 use super::token::{self as token_follow, Fired, Watch};
 use super::tree::{self, Above, Lineage, NestedEnd, Node, Tree};
@@ -1054,12 +1053,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             return self.core.wait_idle_closing().await;
         }
         let _watching = self.core.watch();
-        self.core
-            .wait_live(|core| {
-                let (state, children) = core.children_now();
-                state & CLOSED != 0 || children == 0
-            })
-            .await;
+        self.core.wait_live(|core| core.live_children() == 0).await;
     }
 
     /// Holds the nursery open while `body` runs, polling it as code inside

@@ -318,6 +318,14 @@ impl Core {
         (state, children(state))
     }
 
+    /// Live children now (bodies left out): none once `CLOSED`, after which
+    /// the word only moves by refused admissions undoing themselves.
+    #[inline]
+    pub(crate) fn live_children(&self) -> u64 {
+        let (state, children) = self.children_now();
+        if state & CLOSED != 0 { 0 } else { children }
+    }
+
     /// Counts a body in (invariant 7), unless the nursery has closed: a
     /// compare-and-swap, so a closed nursery is never even briefly held.
     /// Returns the word before, if it held.
@@ -578,8 +586,7 @@ impl Core {
             let notified = self.drained.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            let (state, children) = self.children_now();
-            if state & CLOSED != 0 || children == 0 {
+            if self.live_children() == 0 {
                 return;
             }
             notified.await;
@@ -615,10 +622,7 @@ impl Core {
     }
 
     pub(crate) fn stats(&self) -> Stats {
-        let (state, children) = self.children_now();
-        // After `CLOSED` the word only moves by refused admissions undoing
-        // themselves; no child is live.
-        let live = if state & CLOSED != 0 { 0 } else { children };
+        let live = self.live_children();
         let (completed, failed, cancelled, aborted) = (
             self.count(Count::Completed),
             self.count(Count::Failed),

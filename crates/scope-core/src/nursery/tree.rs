@@ -57,7 +57,7 @@ use tokio::runtime::Handle;
 use tokio_util::sync::CancellationToken;
 
 use super::lazy::OnceBox;
-use super::state::{CLOSED, Core};
+use super::state::Core;
 use crate::report::Failure;
 use crate::spawn_error::Kind;
 
@@ -402,8 +402,13 @@ pub(crate) async fn settle<E: 'static>(top: &dyn Node<E>) {
 
 /// `node`'s nested nurseries that have not closed.
 fn open_nested<E: 'static>(node: &dyn Node<E>) -> Vec<Arc<dyn Node<E>>> {
+    nested_where(node, |core| !core.is_closed())
+}
+
+/// `node`'s nested nurseries whose core passes `keep`.
+fn nested_where<E: 'static>(node: &dyn Node<E>, keep: fn(&Core) -> bool) -> Vec<Arc<dyn Node<E>>> {
     let mut nested = node.tree().live_nested();
-    nested.retain(|nested| !nested.core().is_closed());
+    nested.retain(|nested| keep(nested.core()));
     nested
 }
 
@@ -416,8 +421,8 @@ async fn wait_held<E: 'static>(node: &dyn Node<E>) {
     // leaves no child), which wakes this wait too; so does a blocking child
     // starting or ending anywhere below.
     core.wait_live(|core| {
-        let (state, children) = core.children_now();
-        state & CLOSED != 0 || children == 0 || only_held_left(node, children)
+        let children = core.live_children();
+        children == 0 || only_held_left(node, children)
     })
     .await;
 }
@@ -437,15 +442,9 @@ fn only_held_left<E: 'static>(node: &dyn Node<E>, children: u64) -> bool {
     if children > core.blocking() {
         return false;
     }
-    let nested = held_nested(node);
-    core.own_blocking() + nested.len() as u64 >= children
-}
-
-/// `node`'s nested nurseries with a started blocking child below them.
-fn held_nested<E: 'static>(node: &dyn Node<E>) -> Vec<Arc<dyn Node<E>>> {
-    let mut nested = node.tree().live_nested();
-    nested.retain(|nested| nested.core().blocking() > 0);
-    nested
+    // Nested nurseries with a started blocking child below them.
+    let held = nested_where(node, |core| core.blocking() > 0).len() as u64;
+    core.own_blocking() + held >= children
 }
 
 /// Drops `node` (a parent being let go by a nursery being dropped), unless a
