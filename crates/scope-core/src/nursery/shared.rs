@@ -26,7 +26,10 @@
 //!    returns there, by whoever moved it): a child's wrapper can then point
 //!    to the nursery without a reference count of its own, and a child's
 //!    end, which gives the count back last, touches nothing of the nursery
-//!    after that.
+//!    after that. An end whose decrement leaves another child live holds no
+//!    count once it is done: that child's end may free the nursery at once.
+//!    So it touches nothing after its decrement either, unless it took a
+//!    count of its own before it (`release`).
 //!
 //! # Lock order
 //!
@@ -61,7 +64,8 @@ use super::outcomes::Outcomes;
 use super::registry::{Key, Registry};
 use super::sets::Sets;
 use super::state::{
-    ABORTED, CANCELLED, Core, Count, DETACHED, ENDED, EXPOSED, FIRE, Refusal, TASKS, WATCHED, live,
+    ABORTED, CANCELLED, Core, Count, DETACHED, ENDED, EXPOSED, FIRE, Refusal, TASKS, WATCHED,
+    children, live,
 };
 use super::token::{self as token_follow, Fired, Watch};
 use super::tree::{self, Above, Lineage, NestedEnd, Node, Tree};
@@ -434,12 +438,14 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         })
     }
 
-    /// The live count left zero: hold a strong count (invariant 6).
+    /// Holds a strong count: the live count left zero (invariant 6), or an
+    /// end has a wake-up to do after its decrement (see `release`).
     #[allow(unsafe_code)]
     fn hold_self(&self) {
         // SAFETY: `this` is this nursery's `Arc::as_ptr`, with the
-        // allocation's provenance, and the caller holds a strong count (the
-        // spawner, owner or parent reaching this nursery), so it is at least 1.
+        // allocation's provenance, and the count is at least 1: the caller
+        // holds one (the spawner, owner or parent reaching this nursery), or
+        // is a child still counted live, for which the nursery holds one.
         unsafe { Arc::increment_strong_count(self.this()) }
     }
 
@@ -447,7 +453,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// for a caller that holds a count of its own (so this is not the last,
     /// and the nursery outlives the `&self`).
     fn let_go_of_self(&self) {
-        drop(LetGo(Some(self.this())));
+        drop(LetGo::new(self.this(), 1));
     }
 
     fn lists(&self, name: Option<&Arc<str>>) -> bool {
@@ -472,20 +478,32 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// Counts a child out; finishes the close if that was the last. Returns
     /// the nursery's hold on itself if nothing is live any more (invariant
     /// 6), to drop once the caller is done with the nursery.
+    ///
+    /// The caller may hold no count of the nursery (a child's wrapper): once
+    /// the decrement leaves another child live, that child's end may let go
+    /// of the nursery and free it at any moment. So an end that has a wake-up
+    /// to do after its decrement (a shutdown watching, a waiter, the joiner)
+    /// while another child is live first takes a count of its own, given
+    /// back with the returned hold; the others count themselves out by one
+    /// swap from a word that asked for nothing more, and touch nothing
+    /// after it but what the last end does, which holds the nursery.
     fn release(&self) -> LetGo<T, E> {
-        let (finished, prev) = self.core.release_from();
+        let keeps = self.outcomes.is_some();
+        let (finished, prev, held) = self
+            .core
+            .end_child(|word| keeps && children(word) == 1, || self.hold_self());
         if finished {
             tree::closed(self);
         }
-        self.wake_joiner_if_childless();
-        LetGo((live(prev) == 1).then(|| self.this()))
+        self.wake_joiner_if_childless(prev);
+        LetGo::new(self.this(), u8::from(held) + u8::from(live(prev) == 1))
     }
 
-    /// A joiner waiting while no end is kept returns once no child is left;
-    /// every decrement that may bring the count there wakes it.
-    fn wake_joiner_if_childless(&self) {
+    /// A joiner waiting while no end is kept returns once no child is left:
+    /// the decrement from `prev` that left none wakes it.
+    fn wake_joiner_if_childless(&self, prev: u64) {
         if let Some(outcomes) = &self.outcomes {
-            if self.core.children_now().1 == 0 {
+            if children(prev) == 1 {
                 if let Some(joiner) = outcomes.take_waker() {
                     joiner.wake();
                 }
@@ -1138,21 +1156,36 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 }
 
-/// The nursery's hold on itself (invariant 6), given back when dropped:
-/// returned by the end that brought the live count to zero, to be dropped
-/// once the caller is done with the nursery, since dropping it may free it
-/// (no `&Shared` may be live then as a function's argument).
+/// The strong counts an end holds on the nursery, given back when dropped:
+/// the nursery's hold on itself (invariant 6), returned by the end that
+/// brought the live count to zero, and the count an end took to wake
+/// someone after its decrement (see `Shared::release`). To be dropped once
+/// the caller is done with the nursery, since dropping it may free it (no
+/// `&Shared` may be live then as a function's argument).
 #[must_use]
-pub(crate) struct LetGo<T: Send + 'static, E: Send + 'static>(Option<*const Shared<T, E>>);
+pub(crate) struct LetGo<T: Send + 'static, E: Send + 'static> {
+    this: *const Shared<T, E>,
+    /// Strong counts to give back: the nursery's hold on itself, and the
+    /// one an end took to wake someone after its decrement (0 to 2).
+    counts: u8,
+}
+
+impl<T: Send + 'static, E: Send + 'static> LetGo<T, E> {
+    fn new(this: *const Shared<T, E>, counts: u8) -> Self {
+        LetGo { this, counts }
+    }
+}
 
 impl<T: Send + 'static, E: Send + 'static> Drop for LetGo<T, E> {
     #[allow(unsafe_code)]
     fn drop(&mut self) {
-        if let Some(this) = self.0 {
+        for _ in 0..self.counts {
+            let this = self.this;
             // SAFETY: `this` points into the nursery's `Arc` allocation, with
-            // its provenance (`Arc::as_ptr`), and carries the strong count
-            // `hold_self` took when the live count left zero, so the
-            // allocation is live until this drops that count.
+            // its provenance (`Arc::as_ptr`), and carries the strong counts
+            // `hold_self` took (when the live count left zero; by an end
+            // before its decrement), so the allocation is live until this
+            // drops the last of them.
             unsafe { Arc::decrement_strong_count(this) }
         }
     }
@@ -1291,7 +1324,7 @@ impl<T: Send + 'static, E: Send + 'static> Node<E> for Shared<T, E> {
         // The caller goes on up the tree when this finished the close (it
         // holds this nursery, which may let go of itself here).
         let (finished, prev) = self.core.release_from();
-        self.wake_joiner_if_childless();
+        self.wake_joiner_if_childless(prev);
         if live(prev) == 1 {
             self.let_go_of_self();
         }

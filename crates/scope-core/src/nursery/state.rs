@@ -418,6 +418,49 @@ impl Core {
         self.release_from().0
     }
 
+    /// Counts a child out for an end whose caller may hold no count of the
+    /// nursery (see `Shared::release`). Once the decrement leaves another
+    /// child live, that child's end may free the nursery at once; so when
+    /// this end has something to do after its decrement (a wake-up:
+    /// [`wakes_after`](Self::wakes_after), or `also` of the word) and
+    /// another child is live, it first calls `hold`, which takes a count of
+    /// its own. Otherwise it counts itself out by one swap from a word that
+    /// asked for nothing more (validated by the swap: a failed one only
+    /// retries, so `Acquire` is enough there). Returns as
+    /// [`release_from`](Self::release_from), and whether it called `hold`.
+    #[inline]
+    pub(crate) fn end_child(
+        &self,
+        also: impl Fn(u64) -> bool,
+        hold: impl FnOnce(),
+    ) -> (bool, u64, bool) {
+        let mut cur = self.state.load(Ordering::Acquire);
+        loop {
+            debug_assert!(children(cur) > 0, "live count underflow");
+            if live(cur) > 1 && (Self::wakes_after(cur) || also(cur)) {
+                hold();
+                let (finished, prev) = self.release_from();
+                return (finished, prev, true);
+            }
+            match self.state.compare_exchange_weak(
+                cur,
+                cur - LIVE_ONE,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return (self.released(cur, true), cur, false),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Does counting a child out of `word` wake someone after the
+    /// decrement, besides finishing the close (which only the last end
+    /// does)?
+    fn wakes_after(word: u64) -> bool {
+        word & WATCH != 0 || (word & CLOSING != 0 && word & WAITERS != 0 && children(word) == 1)
+    }
+
     /// [`Core::release`], and the word before it.
     #[inline]
     pub(crate) fn release_from(&self) -> (bool, u64) {

@@ -9,6 +9,7 @@
 //! double count (`CLOSED` is finished by exactly one caller), and no deadlock
 //! (loom fails a model whose threads cannot all finish).
 
+use ::loom::cell::UnsafeCell;
 use ::loom::sync::Arc;
 use ::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use ::loom::thread;
@@ -315,6 +316,72 @@ fn loom_body_hold_racing_the_last_child_and_the_close() {
         assert_eq!(live(s), 0);
         assert_eq!(core.bodies(), 0);
         assert_eq!(finishes.get(), 1, "exactly one caller finishes the close");
+    });
+}
+
+/// A nursery's strong count as its children's ends see it: the count it
+/// holds on itself while anything is live, and the counts ends take. Its
+/// memory is a loom `UnsafeCell`: an end's touch reads it, the free writes
+/// it, so loom fails a model where the two are not ordered.
+struct Strong {
+    count: AtomicUsize,
+    memory: UnsafeCell<()>,
+}
+
+impl Strong {
+    /// The nursery's hold on itself, taken when the live count left zero.
+    fn held_by_itself() -> Self {
+        Strong {
+            count: AtomicUsize::new(1),
+            memory: UnsafeCell::new(()),
+        }
+    }
+    fn take(&self) {
+        self.touch();
+        self.count.fetch_add(1, Ordering::AcqRel);
+    }
+    fn give_back(&self) {
+        if self.count.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.memory.with_mut(|_| ());
+        }
+    }
+    fn touch(&self) {
+        self.memory.with(|_| ());
+    }
+}
+
+/// Two children end at once, on two threads, in a nursery nobody else
+/// holds, each with a wake-up to do after its decrement (as with a
+/// shutdown watching): the end that is not the last must not touch the
+/// nursery once the last one may have freed it.
+#[test]
+fn loom_an_end_that_is_not_the_last_touches_nothing_after_the_last_frees() {
+    ::loom::model(|| {
+        let core = core();
+        try_admit(&core, 0, || false).unwrap();
+        try_admit(&core, 0, || false).unwrap();
+        let strong = Arc::new(Strong::held_by_itself());
+        let end = |core: Arc<Core>, strong: Arc<Strong>| {
+            move || {
+                let (_, prev, held) = core.end_child(|_| true, || strong.take());
+                strong.touch();
+                if held {
+                    strong.give_back();
+                }
+                if live(prev) == 1 {
+                    strong.give_back();
+                }
+            }
+        };
+        let other = thread::spawn(end(core.clone(), strong.clone()));
+        end(core.clone(), strong.clone())();
+        other.join().unwrap();
+        assert_eq!(live(core.load()), 0);
+        assert_eq!(
+            strong.count.load(Ordering::SeqCst),
+            0,
+            "a count was never given back"
+        );
     });
 }
 
