@@ -4,6 +4,7 @@ pub(crate) mod child;
 pub(crate) mod lazy;
 pub(crate) mod limit;
 pub(crate) mod outcomes;
+pub(crate) mod pool;
 pub(crate) mod registry;
 pub(crate) mod sets;
 pub(crate) mod shared;
@@ -214,7 +215,9 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// Aborts every child at its next `.await` (children waiting for a slot
     /// never start), in nested nurseries too, as `JoinSet::abort_all` does.
     /// The nursery stays open. Blocking children that already started
-    /// cannot be aborted.
+    /// cannot be aborted; those the blocking pool has not started are taken
+    /// back, and their closures dropped on this thread before it returns
+    /// (tokio would drop them only once a pool thread came free).
     ///
     /// # Examples
     ///
@@ -277,9 +280,10 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     ///
     /// Once it returns, every child it aborted has been dropped, here and in
     /// every nested nursery: what is still live is held open by blocking
-    /// children that had started. (A blocking child aborted before it
-    /// started is dropped when a thread of tokio's blocking pool takes it
-    /// up: with every thread of the pool busy, the shutdown waits for one.)
+    /// children that had started. A blocking child the pool had not started
+    /// is taken back and dropped by the abort itself, on the thread that
+    /// aborts, so a pool whose every thread is held does not hold the
+    /// shutdown.
     ///
     /// # Panics
     ///

@@ -295,6 +295,141 @@ async fn shutdown_waits_for_aborted_children_inside_a_nested_nursery_stuck_in_bl
     release_then_close(&parent, nested, &release).await;
 }
 
+/// A runtime whose blocking pool has a single thread.
+fn one_pool_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .max_blocking_threads(1)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Takes the runtime's only blocking thread with `spawn` (a nursery's
+/// `spawn_blocking`, or tokio's) until the returned sender sends or drops.
+async fn hold_the_pool(
+    spawn: impl FnOnce(Box<dyn FnOnce() + Send>),
+) -> std::sync::mpsc::Sender<()> {
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    spawn(Box::new(move || {
+        started_tx.send(()).unwrap();
+        let _ = release_rx.recv();
+    }));
+    started_rx.await.unwrap();
+    release_tx
+}
+
+/// A blocking closure that records whether it ran and when it was dropped.
+fn flagged_closure() -> (
+    impl FnOnce() + Send + 'static,
+    Arc<AtomicBool>,
+    Arc<AtomicBool>,
+) {
+    let (ran, dropped) = (Arc::new(AtomicBool::new(false)), Arc::default());
+    let (flag, ran_here) = (DropFlag(Arc::clone(&dropped)), Arc::clone(&ran));
+    let f = move || {
+        let _flag = flag;
+        ran_here.store(true, Ordering::SeqCst);
+    };
+    (f, ran, dropped)
+}
+
+// tokio drops a blocking task aborted before it started only when a pool
+// thread takes it off the queue; with every thread held, none does. The
+// shutdown takes the closure back itself instead of waiting for the pool.
+#[test]
+fn shutdown_drops_an_aborted_blocking_child_queued_behind_a_held_pool() {
+    one_pool_thread().block_on(async {
+        let nursery: Nursery = Nursery::new();
+        let release = hold_the_pool(|f| drop(nursery.spawn_blocking(f).unwrap())).await;
+        let (f, ran, dropped) = flagged_closure();
+        nursery.spawn_blocking(f).unwrap();
+
+        let shutdown = nursery.shutdown(Duration::ZERO);
+        let report = tokio::time::timeout(Duration::from_secs(30), shutdown)
+            .await
+            .expect("the shutdown waited for the held pool");
+        assert!(dropped.load(Ordering::SeqCst), "returned before the drop");
+        assert_eq!(report.stats().aborted, 1, "{report:?}");
+        assert_eq!(report.still_running(), 1, "only the started one");
+
+        release.send(()).unwrap();
+        let report = nursery.close().await;
+        assert!(report.is_final());
+        assert_eq!(report.stats().aborted, 1);
+        assert_eq!(
+            report.stats().cancelled,
+            1,
+            "the held one returned after the cancel"
+        );
+        assert!(!ran.load(Ordering::SeqCst), "the aborted closure ran");
+    });
+}
+
+// The task left behind in the nursery's set waits for the pool too; the
+// close's wait for its tasks to leave the runtime must not wait for it.
+#[test]
+fn a_shutdown_closes_whole_with_its_unstarted_blocking_children_queued_behind_a_held_pool() {
+    one_pool_thread().block_on(async {
+        let release = hold_the_pool(|f| drop(tokio::task::spawn_blocking(f))).await;
+        let nursery: Nursery = Nursery::new();
+        let (f, ran, dropped) = flagged_closure();
+        nursery.spawn_blocking(f).unwrap();
+
+        let shutdown = nursery.shutdown(Duration::ZERO);
+        let report = tokio::time::timeout(Duration::from_secs(30), shutdown)
+            .await
+            .expect("the shutdown waited for the held pool");
+        assert!(report.is_final(), "{report:?}");
+        assert_eq!(report.stats().aborted, 1);
+        assert!(dropped.load(Ordering::SeqCst));
+
+        drop(release);
+        drop(nursery);
+        // The pool thread comes free and drops the empty task; the closure
+        // never runs.
+        tokio::task::spawn_blocking(|| ()).await.unwrap();
+        assert!(!ran.load(Ordering::SeqCst), "the aborted closure ran");
+    });
+}
+
+// A blocking child that waited for a running slot is handed to the pool by
+// its own task; aborting that task does not reach the closure already
+// queued, which would run once a pool thread came free.
+#[test]
+fn abort_all_takes_back_a_blocking_child_its_slot_handed_to_a_held_pool() {
+    one_pool_thread().block_on(async {
+        let release = hold_the_pool(|f| drop(tokio::task::spawn_blocking(f))).await;
+        let nursery: Nursery = Nursery::builder()
+            .max_running(1)
+            .track_children(true)
+            .build()
+            .unwrap();
+        let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+        nursery
+            .spawn(async move {
+                let _ = first_rx.await;
+            })
+            .unwrap();
+        let (f, ran, dropped) = flagged_closure();
+        nursery.spawn_blocking(f).unwrap();
+        first_tx.send(()).unwrap();
+        // Listed once its slot is granted, in the poll that hands it to the
+        // pool (one thread runs both here).
+        while nursery.stats().completed == 0 || nursery.snapshot().children().is_empty() {
+            tokio::task::yield_now().await;
+        }
+
+        nursery.abort_all();
+        assert!(dropped.load(Ordering::SeqCst), "not taken back");
+        drop(release);
+        let report = nursery.close().await;
+        assert!(report.is_final());
+        assert_eq!(report.stats().aborted, 1, "{report:?}");
+        assert!(!ran.load(Ordering::SeqCst), "the aborted closure ran");
+    });
+}
+
 #[tokio::test(start_paused = true)]
 async fn shutdown_from_inside_a_child_returns() {
     let nursery: Arc<Nursery> = Arc::new(Nursery::new());

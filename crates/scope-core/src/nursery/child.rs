@@ -57,6 +57,7 @@ use tokio::runtime::Handle;
 use tokio::task::{AbortHandle, Id, JoinHandle, JoinSet};
 
 use super::limit::{self, GONE, GRANTED, Slot, WAITING};
+use super::pool::Handoff;
 use super::shared::Shared;
 use crate::ChildOutput;
 use crate::context;
@@ -223,9 +224,11 @@ impl<F: 'static, T: Send + 'static, E: Send + 'static> Drop for Child<F, T, E> {
     }
 }
 
-/// A blocking child: a closure run on tokio's blocking pool.
+/// A blocking child: a closure run on tokio's blocking pool. The closure
+/// waits in a handoff its nursery lists once it is handed to the pool, so
+/// that an abort can take it back before it starts (see `pool.rs`).
 pub(crate) struct BlockingChild<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> {
-    f: Option<Fn>,
+    f: Arc<Handoff<Fn>>,
     shared: Arc<Shared<T, E>>,
     /// The task it is known by, when that is not the blocking task it runs
     /// in (a child that waited for a slot in a [`LaunchBlocking`] task).
@@ -241,14 +244,16 @@ where
 {
     pub(crate) fn new(f: Fn, shared: Arc<Shared<T, E>>) -> Self {
         BlockingChild {
-            f: Some(f),
+            f: Arc::new(Handoff::new(f)),
             shared,
             id: None,
         }
     }
 
-    pub(crate) fn run(mut self) {
-        let f = self.f.take().expect("blocking child runs once");
+    pub(crate) fn run(self) {
+        let Some(f) = self.take_closure() else {
+            return;
+        };
         let shared = &*self.shared;
         shared.blocking_moved(true);
         let result = {
@@ -266,20 +271,28 @@ where
     }
 }
 
+impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> BlockingChild<Fn, T, E> {
+    /// The closure, unless it left: run, handed back, or taken back by an
+    /// abort (which counted the end).
+    fn take_closure(&self) -> Option<Fn> {
+        self.f.take(self.shared.handed())
+    }
+}
+
 impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Unstarted
     for BlockingChild<Fn, T, E>
 {
     type Raw = Fn;
 
     fn take_unstarted(&mut self) -> Option<Fn> {
-        self.f.take()
+        self.take_closure()
     }
 }
 
 impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for BlockingChild<Fn, T, E> {
     fn drop(&mut self) {
-        let Some(f) = self.f.take() else {
-            return; // ran, or taken back unstarted
+        let Some(f) = self.take_closure() else {
+            return;
         };
         if context::rescue_armed() {
             // The spawn is still on this thread's stack: hand the closure
@@ -322,9 +335,13 @@ where
         let this = self.get_mut();
         if let Some(mut child) = this.child.take() {
             // Known by this task's id: its handle and listing name this task.
-            child.id = tokio::task::try_id();
-            let handle = child.shared.handle().clone();
-            this.running = Some(handle.spawn_blocking(move || child.run()));
+            let id = tokio::task::try_id();
+            child.id = id;
+            let (shared, f) = (Arc::clone(&child.shared), Arc::clone(&child.f));
+            this.running = Some(shared.handle().spawn_blocking(move || child.run()));
+            if let Some(id) = id {
+                shared.handed_to_pool((id, false, f));
+            }
         }
         let running = this.running.as_mut().expect("launched above");
         // A blocking task is never cancelled; a runtime shutting down drops
@@ -568,9 +585,14 @@ where
     E: Send + 'static,
 {
     fn launch(self, set: &mut JoinSet<()>, handle: &Handle, name: Option<&str>) -> Launched<Fn> {
-        refused(spawn_armed(|| {
+        let (shared, f) = (Arc::clone(&self.shared), Arc::clone(&self.f));
+        let launched = refused(spawn_armed(|| {
             spawn_task!(set, name, spawn_blocking_on(move || self.run(), handle))
-        }))
+        }));
+        if let Ok(task) = &launched {
+            shared.handed_to_pool((task.id(), true, f));
+        }
+        launched
     }
 
     fn launch_gated(

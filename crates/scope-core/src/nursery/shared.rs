@@ -12,7 +12,8 @@
 //! 3. No user code runs while a set or the limit is locked: rescued work
 //!    is moved out and dropped after the guard, reaped outputs are only
 //!    moved, swept children are woken after the lock (each one's task then
-//!    drops its work and counts its end). (The one exception is a runtime
+//!    drops its work and counts its end), blocking closures an abort takes
+//!    back are dropped after the hand-off's lock. (The one exception is a runtime
 //!    that is already shut down, where tokio may drop an aborted task
 //!    inline; the child's accounting then only `try_lock`s.)
 //! 4. The first failure is stored once, in `failure`, and every report clones
@@ -34,7 +35,8 @@
 //! # Lock order
 //!
 //! A set (one at a time, see `sets.rs`) → the limit's queue → the
-//! registry's map; `failure` and the tree's nested list are leaves; the
+//! registry's map; a set → the blocking hand-offs' list → a hand-off
+//! (`pool.rs`); `failure` and the tree's nested list are leaves; the
 //! token watch is held only while polling it, which takes tokio-util's and
 //! tokio's locks and none of ours. A child's end takes the sets only with
 //! `try_lock` (to reap), and the limit's queue (to hand its slot on) never
@@ -61,6 +63,7 @@ use super::child::{BlockingChild, Child, Ended, Local, Work, task_label};
 use super::lazy::{OnceArc, OnceBox};
 use super::limit::{self, Admit, Limit, Release, Slot};
 use super::outcomes::Outcomes;
+use super::pool::{Entry, Handed};
 use super::registry::{Key, Registry};
 use super::sets::Sets;
 use super::state::{
@@ -151,6 +154,8 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     failure: OnceArc<FailureInner<E>>,
     /// Made when a child is first listed.
     registry: OnceBox<Registry>,
+    /// The blocking children handed to the pool, made with the first.
+    handed: OnceBox<Handed>,
     /// The parent, stored once, and the nested nurseries.
     tree: Tree<E>,
     /// What may still move after the drain, frozen when it completes, so
@@ -204,6 +209,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             outcomes: keep_outcomes.then(|| Box::new(Outcomes::new())),
             failure: OnceArc::new(),
             registry: OnceBox::new(),
+            handed: OnceBox::new(),
             tree: Tree::new(above),
             final_mark: AtomicU64::new(NOT_FINAL),
         }
@@ -879,11 +885,50 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         tree::walk_down(self, |node| node.force_end_here());
     }
 
-    /// Aborts this nursery's own tasks; the children waiting for a slot are
-    /// swept, to end as aborted when their tasks next run.
+    /// Aborts this nursery's own tasks; the blocking children the pool has
+    /// not started are taken back and end here; the children waiting for a
+    /// slot are swept, to end as aborted when their tasks next run.
     fn abort_own(&self) {
         self.sets.abort_all();
+        if let Some(handed) = self.handed.get() {
+            for entry in handed.drain() {
+                self.take_back(handed, &entry);
+            }
+        }
         self.sweep_waiting(limit::ABORTED);
+    }
+
+    /// Lists a blocking child just handed to the pool (`pool.rs`). A child
+    /// the spawn that admitted it handed over (its task in a set) is listed
+    /// before any abort's pass that its task's abort escaped: its set's lock
+    /// was held from before the task went in until after (`sets.rs`,
+    /// invariant 4). One handed over later, by its task once granted a
+    /// running slot, checks for a forced end under the list's lock
+    /// (`pool.rs`, invariant 3) and takes itself back after one.
+    pub(crate) fn handed_to_pool(&self, entry: Entry) {
+        let handed = self.handed.get_or_init(Handed::new);
+        let late = !entry.1;
+        // The forced end marks `ENDED` before it takes the list's lock, so
+        // the lock orders the mark before this read when its pass came
+        // first.
+        if let Err(entry) = handed.push(entry, || late && self.core.has(ENDED)) {
+            self.take_back(handed, &entry);
+        }
+    }
+
+    /// The blocking children handed to the pool, if any was.
+    pub(crate) fn handed(&self) -> Option<&Handed> {
+        self.handed.get()
+    }
+
+    /// Takes a blocking child back from the pool if it has not started: its
+    /// closure is dropped, and it ends as aborted.
+    fn take_back(&self, handed: &Handed, entry: &Entry) {
+        if handed.take_back(entry) {
+            // The caller holds a count of the nursery (an owner, a spawner,
+            // a walk's node, a child's own task): not the last.
+            drop(self.child_ended(Ended::Aborted, true, Some(entry.0)));
+        }
     }
 
     // ----- closing ---------------------------------------------------------
@@ -950,9 +995,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         // yields (for the few instructions those tasks have left) rather than
         // register a waker in the set, which holds only one; reaping is
         // idempotent.
-        // A nursery that never had a child has no set to look at.
+        // A nursery that never had a child has no set to look at. Shells of
+        // blocking children an abort took back before they started wait for
+        // a pool thread, which may never come; they hold nothing of the
+        // children's, and are not waited for (`pool.rs`, invariant 4).
         while self.core.has(TASKS) {
-            if self.sets.reap_all() {
+            let left = self.sets.reap_all() as u64;
+            if left <= self.handed().map_or(0, Handed::shells) {
                 break;
             }
             tokio::task::yield_now().await;
