@@ -275,7 +275,7 @@ impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> BlockingChild<Fn,
     /// The closure, unless it left: run, handed back, or taken back by an
     /// abort (which counted the end).
     fn take_closure(&self) -> Option<Fn> {
-        self.f.take(self.shared.handed())
+        self.f.take(|| self.shared.handed())
     }
 }
 

@@ -81,14 +81,16 @@ impl<Fn> Handoff<Fn> {
     }
 
     /// The pool side's take, to run the closure, drop it, or hand it back
-    /// to the spawn; `None` if an abort took it back (`handed`, the
-    /// nursery's list, then counts one shell fewer).
-    pub(crate) fn take(&self, handed: Option<&Handed>) -> Option<Fn> {
+    /// to the spawn; `None` if it left already. One an abort took back from
+    /// a set's task is a shell: the nursery's list (`handed`, asked only
+    /// then, under this lock, after the take-back that went through the
+    /// list) counts one shell fewer.
+    pub(crate) fn take<'a>(&self, handed: impl FnOnce() -> Option<&'a Handed>) -> Option<Fn> {
         let mut slot = self.slot.lock();
         match std::mem::replace(&mut *slot, Slot::Left) {
             Slot::Waiting(f) => Some(f),
             Slot::TakenBack => {
-                if let Some(handed) = handed {
+                if let Some(handed) = handed() {
                     handed.shells.fetch_sub(1, Ordering::AcqRel);
                 }
                 None

@@ -494,26 +494,28 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// swap from a word that asked for nothing more, and touch nothing
     /// after it but what the last end does, which holds the nursery.
     fn release(&self) -> LetGo<T, E> {
+        // Read before the decrement: after it, an end that was not the last
+        // and took no count reads nothing of the nursery.
+        let this = self.this();
         let keeps = self.outcomes.is_some();
-        let (finished, prev, held) = self
-            .core
-            .end_child(|word| keeps && children(word) == 1, || self.hold_self());
+        let wakes_joiner = |word| keeps && children(word) == 1;
+        let (finished, prev, held) = self.core.end_child(wakes_joiner, || self.hold_self());
+        // Finishing the close and waking the joiner are for an end that
+        // holds a count: the last one, or one that took a count for them.
         if finished {
             tree::closed(self);
         }
-        self.wake_joiner_if_childless(prev);
-        LetGo::new(self.this(), u8::from(held) + u8::from(live(prev) == 1))
+        if wakes_joiner(prev) {
+            self.wake_joiner();
+        }
+        LetGo::new(this, u8::from(held) + u8::from(live(prev) == 1))
     }
 
     /// A joiner waiting while no end is kept returns once no child is left:
-    /// the decrement from `prev` that left none wakes it.
-    fn wake_joiner_if_childless(&self, prev: u64) {
-        if let Some(outcomes) = &self.outcomes {
-            if children(prev) == 1 {
-                if let Some(joiner) = outcomes.take_waker() {
-                    joiner.wake();
-                }
-            }
+    /// the decrement that left none wakes it.
+    fn wake_joiner(&self) {
+        if let Some(joiner) = self.outcomes.as_ref().and_then(|o| o.take_waker()) {
+            joiner.wake();
         }
     }
 
@@ -1373,7 +1375,9 @@ impl<T: Send + 'static, E: Send + 'static> Node<E> for Shared<T, E> {
         // The caller goes on up the tree when this finished the close (it
         // holds this nursery, which may let go of itself here).
         let (finished, prev) = self.core.release_from();
-        self.wake_joiner_if_childless(prev);
+        if children(prev) == 1 {
+            self.wake_joiner();
+        }
         if live(prev) == 1 {
             self.let_go_of_self();
         }

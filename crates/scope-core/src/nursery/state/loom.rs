@@ -351,20 +351,22 @@ impl Strong {
 }
 
 /// Two children end at once, on two threads, in a nursery nobody else
-/// holds, each with a wake-up to do after its decrement (as with a
-/// shutdown watching): the end that is not the last must not touch the
-/// nursery once the last one may have freed it.
-#[test]
-fn loom_an_end_that_is_not_the_last_touches_nothing_after_the_last_frees() {
-    ::loom::model(|| {
+/// holds; `wakes[i]`: the `i`th end has a wake-up to do after its
+/// decrement (as with a shutdown watching). An end touches the nursery
+/// after its decrement only for that wake-up or as the last end, and must
+/// not touch it once the other end may have freed it.
+fn two_ends_race(wakes: [bool; 2]) {
+    ::loom::model(move || {
         let core = core();
         try_admit(&core, 0, || false).unwrap();
         try_admit(&core, 0, || false).unwrap();
         let strong = Arc::new(Strong::held_by_itself());
-        let end = |core: Arc<Core>, strong: Arc<Strong>| {
+        let end = |core: Arc<Core>, strong: Arc<Strong>, wakes: bool| {
             move || {
-                let (_, prev, held) = core.end_child(|_| true, || strong.take());
-                strong.touch();
+                let (_, prev, held) = core.end_child(|_| wakes, || strong.take());
+                if wakes || live(prev) == 1 {
+                    strong.touch();
+                }
                 if held {
                     strong.give_back();
                 }
@@ -373,8 +375,8 @@ fn loom_an_end_that_is_not_the_last_touches_nothing_after_the_last_frees() {
                 }
             }
         };
-        let other = thread::spawn(end(core.clone(), strong.clone()));
-        end(core.clone(), strong.clone())();
+        let other = thread::spawn(end(core.clone(), strong.clone(), wakes[1]));
+        end(core.clone(), strong.clone(), wakes[0])();
         other.join().unwrap();
         assert_eq!(live(core.load()), 0);
         assert_eq!(
@@ -383,6 +385,12 @@ fn loom_an_end_that_is_not_the_last_touches_nothing_after_the_last_frees() {
             "a count was never given back"
         );
     });
+}
+
+#[test]
+fn loom_an_end_that_is_not_the_last_touches_nothing_after_the_last_frees() {
+    two_ends_race([true, true]);
+    two_ends_race([true, false]);
 }
 
 // ----- wake-ups -------------------------------------------------------------
