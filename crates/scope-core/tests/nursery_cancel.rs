@@ -334,6 +334,13 @@ fn flagged_closure() -> (
     (f, ran, dropped)
 }
 
+/// `shutdown(Duration::ZERO)`, failing after 30 s instead of hanging.
+async fn shutdown_now_or_fail(nursery: &Nursery) -> scope_core::Report<scope_core::BoxError> {
+    tokio::time::timeout(Duration::from_secs(30), nursery.shutdown(Duration::ZERO))
+        .await
+        .expect("the shutdown waited for the held pool")
+}
+
 // tokio drops a blocking task aborted before it started only when a pool
 // thread takes it off the queue; with every thread held, none does. The
 // shutdown takes the closure back itself instead of waiting for the pool.
@@ -345,10 +352,7 @@ fn shutdown_drops_an_aborted_blocking_child_queued_behind_a_held_pool() {
         let (f, ran, dropped) = flagged_closure();
         nursery.spawn_blocking(f).unwrap();
 
-        let shutdown = nursery.shutdown(Duration::ZERO);
-        let report = tokio::time::timeout(Duration::from_secs(30), shutdown)
-            .await
-            .expect("the shutdown waited for the held pool");
+        let report = shutdown_now_or_fail(&nursery).await;
         assert!(dropped.load(Ordering::SeqCst), "returned before the drop");
         assert_eq!(report.stats().aborted, 1, "{report:?}");
         assert_eq!(report.still_running(), 1, "only the started one");
@@ -376,10 +380,7 @@ fn a_shutdown_closes_whole_with_its_unstarted_blocking_children_queued_behind_a_
         let (f, ran, dropped) = flagged_closure();
         nursery.spawn_blocking(f).unwrap();
 
-        let shutdown = nursery.shutdown(Duration::ZERO);
-        let report = tokio::time::timeout(Duration::from_secs(30), shutdown)
-            .await
-            .expect("the shutdown waited for the held pool");
+        let report = shutdown_now_or_fail(&nursery).await;
         assert!(report.is_final(), "{report:?}");
         assert_eq!(report.stats().aborted, 1);
         assert!(dropped.load(Ordering::SeqCst));
