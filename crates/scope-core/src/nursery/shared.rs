@@ -1085,8 +1085,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 // Aborted children end at their task's next run; blocking
                 // ones that already started (here or in a nested nursery)
                 // cannot be aborted and are reported as still running.
-                tree::settle(self).await;
-                let blocking = self.core.blocking();
+                let blocking = tree::settle(self).await;
                 if !self.core.is_closed() && blocking > 0 {
                     return self.report(false, blocking);
                 }

@@ -264,12 +264,15 @@ impl Core {
 
     /// A blocking child of this nursery (`own`) or of a descendant started
     /// (`+1`) or ended (`-1`): a shutdown here cannot abort it either. (The
-    /// nursery calls this for itself and each ancestor.) `AcqRel`, and
+    /// nursery calls this for itself and then each ancestor, one at a time.)
+    /// On a start the own count moves first: whoever sees any count that
+    /// the start moved sees its own count moved too. `AcqRel`, and
     /// `Acquire` where they are read: a shutdown that sees a count sees the
     /// child's start or end that moved it.
     pub(crate) fn blocking_moved(&self, started: bool, own: bool) {
         let w = self.watch_state();
-        let counts = std::iter::once(&w.blocking).chain(own.then_some(&w.own_blocking));
+        let own = own.then_some(&w.own_blocking);
+        let counts = own.into_iter().chain(std::iter::once(&w.blocking));
         for count in counts {
             if started {
                 count.fetch_add(1, Ordering::AcqRel);

@@ -391,13 +391,20 @@ pub(crate) fn walk_below<E: 'static>(top: &dyn Node<E>, visit: fn(&dyn Node<E>) 
 /// then each nested nursery that has not closed once its parent's wait
 /// ended. Not only the held ones: one held when its parent looked may have
 /// lost its blocking work since, with an aborted child still being dropped.
-pub(crate) async fn settle<E: 'static>(top: &dyn Node<E>) {
-    wait_held(top).await;
+///
+/// Returns the started blocking children it found holding the tree: each
+/// nursery's own, read once its wait ended (none of its children can start
+/// later: each was held, or had ended). Not `top`'s count of its whole
+/// subtree: a start is counted in its own nursery first and then in each
+/// ancestor in turn, so that count may not have reached `top` yet.
+pub(crate) async fn settle<E: 'static>(top: &dyn Node<E>) -> u64 {
+    let mut started = wait_held(top).await;
     let mut work = open_nested(top);
     while let Some(node) = work.pop() {
-        wait_held(&*node).await;
+        started += wait_held(&*node).await;
         work.extend(open_nested(&*node));
     }
+    started
 }
 
 /// `node`'s nested nurseries that have not closed.
@@ -413,8 +420,8 @@ fn nested_where<E: 'static>(node: &dyn Node<E>, keep: fn(&Core) -> bool) -> Vec<
 }
 
 /// Waits until every live child of `node` is held (see [`settle`]), or none
-/// is live. Cancel safe.
-async fn wait_held<E: 'static>(node: &dyn Node<E>) {
+/// is live; returns `node`'s own started blocking children. Cancel safe.
+async fn wait_held<E: 'static>(node: &dyn Node<E>) -> u64 {
     let core = node.core();
     let _watching = core.watch();
     // Reaching zero finishes the close (or, with a body still running,
@@ -425,6 +432,7 @@ async fn wait_held<E: 'static>(node: &dyn Node<E>) {
         children == 0 || only_held_left(node, children)
     })
     .await;
+    core.own_blocking()
 }
 
 /// Are all of `children`, read from `node`'s word just before, held?
