@@ -58,7 +58,7 @@ use tokio::runtime::Handle;
 use tokio::task::{AbortHandle, Id, JoinHandle, JoinSet};
 
 use super::limit::{self, GONE, GRANTED, Slot, WAITING};
-use super::pool::Handoff;
+use super::pool::{Entry, Handoff};
 use super::shared::Shared;
 use crate::ChildOutput;
 use crate::context;
@@ -341,7 +341,11 @@ where
             let (shared, f) = (Arc::clone(&child.shared), Arc::clone(&child.f));
             this.running = Some(shared.handle().spawn_blocking(move || child.run()));
             if let Some(id) = id {
-                shared.handed_to_pool((id, false, f));
+                shared.handed_to_pool(Entry {
+                    id,
+                    in_set: false,
+                    handoff: f,
+                });
             }
         }
         let running = this.running.as_mut().expect("launched above");
@@ -591,7 +595,11 @@ where
             spawn_task!(set, name, spawn_blocking_on(move || self.run(), handle))
         }));
         if let Ok(task) = &launched {
-            shared.handed_to_pool((task.id(), true, f));
+            shared.handed_to_pool(Entry {
+                id: task.id(),
+                in_set: true,
+                handoff: f,
+            });
         }
         launched
     }

@@ -143,10 +143,15 @@ impl<Fn: Send> Queued for Handoff<Fn> {
     }
 }
 
-/// A listed handoff: the task its child is known by, whether that task is
-/// in one of the nursery's sets (it is when the spawn handed the closure
-/// over itself), and the handoff.
-pub(crate) type Entry = (Id, bool, Arc<dyn Queued>);
+/// A listed handoff.
+pub(crate) struct Entry {
+    /// The task its child is known by.
+    pub(crate) id: Id,
+    /// That task is in one of the nursery's sets: the spawn handed the
+    /// closure over itself (not its task, once granted a running slot).
+    pub(crate) in_set: bool,
+    pub(crate) handoff: Arc<dyn Queued>,
+}
 
 /// A nursery's handoffs to the blocking pool, made with its first blocking
 /// child.
@@ -187,7 +192,7 @@ impl Handed {
         }
         if list.entries.len() >= list.prune_at {
             // Amortised: the list at least doubles between prunes.
-            list.entries.retain(|(_, _, handoff)| !handoff.gone());
+            list.entries.retain(|entry| !entry.handoff.gone());
             list.prune_at = (2 * list.entries.len()).max(PRUNE_FROM);
         }
         list.entries.push(entry);
@@ -203,8 +208,10 @@ impl Handed {
 
     /// Takes a listed child's closure back if the pool has not started it;
     /// `true` if it did, and the child's end is the caller's to count.
-    pub(crate) fn take_back(&self, (_, in_set, handoff): &Entry) -> bool {
-        handoff.take_back(in_set.then_some(&self.shells))
+    pub(crate) fn take_back(&self, entry: &Entry) -> bool {
+        entry
+            .handoff
+            .take_back(entry.in_set.then_some(&self.shells))
     }
 
     /// Shells in the nursery's sets now (invariant 4).

@@ -909,7 +909,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// (`pool.rs`, invariant 3) and takes itself back after one.
     pub(crate) fn handed_to_pool(&self, entry: Entry) {
         let handed = self.handed.get_or_init(Handed::new);
-        let late = !entry.1;
+        let late = !entry.in_set;
         // The forced end marks `ENDED` before it takes the list's lock, so
         // the lock orders the mark before this read when its pass came
         // first.
@@ -929,7 +929,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         if handed.take_back(entry) {
             // The caller holds a count of the nursery (an owner, a spawner,
             // a walk's node, a child's own task): not the last.
-            drop(self.child_ended(Ended::Aborted, true, Some(entry.0)));
+            drop(self.child_ended(Ended::Aborted, true, Some(entry.id)));
         }
     }
 

@@ -461,7 +461,13 @@ impl Core {
     /// decrement, besides finishing the close (which only the last end
     /// does)?
     fn wakes_after(word: u64) -> bool {
-        word & WATCH != 0 || (word & CLOSING != 0 && word & WAITERS != 0 && children(word) == 1)
+        word & WATCH != 0 || Self::wakes_idle(word)
+    }
+
+    /// Does counting the last child out of `word` (bodies left, or none)
+    /// wake `wait_idle`'s waiters?
+    fn wakes_idle(word: u64) -> bool {
+        word & CLOSING != 0 && word & WAITERS != 0 && children(word) == 1
     }
 
     /// [`Core::release`], and the word before it.
@@ -485,7 +491,7 @@ impl Core {
         if live(prev) == 1 {
             return self.try_finish();
         }
-        if child && prev & WAITERS != 0 && children(prev) == 1 {
+        if child && Self::wakes_idle(prev) {
             // Only bodies are left: wake `wait_idle` (the close itself waits
             // for them to end).
             self.drained.notify_waiters();
