@@ -52,7 +52,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
 use tokio::runtime::Handle;
 use tokio::task::{AbortHandle, Id, JoinHandle, JoinSet};
@@ -311,12 +311,13 @@ impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for Blocking
 }
 
 /// A blocking child waiting for a running slot in an async task: once the
-/// slot is granted, it hands the child to the blocking pool and waits for it.
-/// An abort after that cannot stop the closure, which still counts its own
-/// end (and hands its slot on).
+/// slot is granted, it hands the child to the blocking pool and waits for
+/// it, or for an abort to withdraw the closure the pool has not started
+/// (`pool.rs`, invariant 4). An abort after the start cannot stop the
+/// closure, which still counts its own end (and hands its slot on).
 pub(crate) struct LaunchBlocking<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> {
     child: Option<BlockingChild<Fn, T, E>>,
-    running: Option<JoinHandle<()>>,
+    running: Option<(JoinHandle<()>, Arc<Handoff<Fn>>)>,
 }
 
 // Nothing in it is ever pinned: the closure is moved to the blocking pool, and
@@ -339,7 +340,8 @@ where
             let id = tokio::task::try_id();
             child.id = id;
             let (shared, f) = (Arc::clone(&child.shared), Arc::clone(&child.f));
-            this.running = Some(shared.handle().spawn_blocking(move || child.run()));
+            let task = shared.handle().spawn_blocking(move || child.run());
+            this.running = Some((task, Arc::clone(&f)));
             if let Some(id) = id {
                 shared.handed_to_pool(Entry {
                     id,
@@ -348,11 +350,15 @@ where
                 });
             }
         }
-        let running = this.running.as_mut().expect("launched above");
+        let (task, handoff) = this.running.as_mut().expect("launched above");
         // A blocking task is never cancelled; a runtime shutting down drops
         // the closure, which counts itself as aborted.
-        let _ = ready!(Pin::new(running).poll(cx));
-        Poll::Ready(())
+        if Pin::new(task).poll(cx).is_ready() || handoff.withdrawn(cx.waker()) {
+            // Withdrawn: the abort counted the end, and the pool task, once
+            // a thread takes it, finds nothing to run.
+            return Poll::Ready(());
+        }
+        Poll::Pending
     }
 }
 

@@ -19,6 +19,15 @@
 //! nursery's tasks to leave the runtime can tell it from a child's task
 //! still returning, and need not wait for the pool.
 //!
+//! A closure handed over by the task that waited for its running slot (a
+//! `LaunchBlocking` in a set) leaves no shell in a set: the pool task is
+//! that task's, which waits for it. An abort's pass over the sets reaches
+//! that task unless the task went in after the pass (it escapes, as a task
+//! spawned while `JoinSet::abort_all` runs may), and the pass over the list
+//! after it may still take its closure back. So the task also waits on its
+//! handoff: the take-back *withdraws* the closure and wakes it, and it ends
+//! without waiting for the pool, which a close waits for otherwise.
+//!
 //! # Invariants
 //!
 //! 1. A closure leaves its `Handoff` once, under the handoff's lock; only
@@ -31,7 +40,10 @@
 //!    marks the nursery before its pass, and a late hand-off reads the mark
 //!    under the list's lock (see `Shared::handed_to_pool`), so either the
 //!    pass finds it or it takes its own closure back.
-//! 4. `shells` counts the handoffs taken back from a task in a set whose
+//! 4. A withdrawn closure's task is woken after the take-back, which it
+//!    reads under the handoff's lock where it left its waker, so it sees
+//!    either the closure still waiting (and is woken later) or withdrawn.
+//! 5. `shells` counts the handoffs taken back from a task in a set whose
 //!    pool side has not yet seen them empty: raised under the handoff's
 //!    lock as the closure is taken back (before the child's end is
 //!    counted), lowered under it when the pool side looks (before its task
@@ -57,26 +69,56 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Waker;
 
 use parking_lot::Mutex;
 use tokio::task::Id;
 
 /// Where a blocking child's closure waits for whichever side takes it.
 pub(crate) struct Handoff<Fn> {
-    slot: Mutex<Slot<Fn>>,
+    inner: Mutex<Inner<Fn>>,
+}
+
+struct Inner<Fn> {
+    slot: Slot<Fn>,
+    /// The task that handed the closure over and waits for it (invariant 4).
+    launcher: Option<Waker>,
 }
 
 enum Slot<Fn> {
     Waiting(Fn),
     /// Taken back from a task in a set: a shell until its pool side looks.
     TakenBack,
+    /// Taken back from a task that a `LaunchBlocking` waits for.
+    Withdrawn,
     Left,
 }
 
 impl<Fn> Handoff<Fn> {
     pub(crate) fn new(f: Fn) -> Self {
         Handoff {
-            slot: Mutex::new(Slot::Waiting(f)),
+            inner: Mutex::new(Inner {
+                slot: Slot::Waiting(f),
+                launcher: None,
+            }),
+        }
+    }
+
+    /// Whether an abort withdrew the closure; if it is still waiting,
+    /// `waker` is woken when one does (invariant 4). A closure the pool took
+    /// wakes nobody here: its task's end does.
+    pub(crate) fn withdrawn(&self, waker: &Waker) -> bool {
+        let mut inner = self.inner.lock();
+        match inner.slot {
+            Slot::Withdrawn => true,
+            Slot::Waiting(_) => {
+                match &mut inner.launcher {
+                    Some(known) => known.clone_from(waker),
+                    none => *none = Some(waker.clone()),
+                }
+                false
+            }
+            Slot::TakenBack | Slot::Left => false,
         }
     }
 
@@ -86,8 +128,8 @@ impl<Fn> Handoff<Fn> {
     /// then, under this lock, after the take-back that went through the
     /// list) counts one shell fewer.
     pub(crate) fn take<'a>(&self, handed: impl FnOnce() -> Option<&'a Handed>) -> Option<Fn> {
-        let mut slot = self.slot.lock();
-        match std::mem::replace(&mut *slot, Slot::Left) {
+        let mut inner = self.inner.lock();
+        match std::mem::replace(&mut inner.slot, Slot::Left) {
             Slot::Waiting(f) => Some(f),
             Slot::TakenBack => {
                 if let Some(handed) = handed() {
@@ -95,7 +137,7 @@ impl<Fn> Handoff<Fn> {
                 }
                 None
             }
-            Slot::Left => None,
+            Slot::Withdrawn | Slot::Left => None,
         }
     }
 }
@@ -115,9 +157,9 @@ pub(crate) trait Queued: Send + Sync {
 
 impl<Fn: Send> Queued for Handoff<Fn> {
     fn take_back(&self, shells: Option<&AtomicU64>) -> bool {
-        let f = {
-            let mut slot = self.slot.lock();
-            if !matches!(*slot, Slot::Waiting(_)) {
+        let (f, launcher) = {
+            let mut inner = self.inner.lock();
+            if !matches!(inner.slot, Slot::Waiting(_)) {
                 return false;
             }
             let left = match shells {
@@ -125,21 +167,24 @@ impl<Fn: Send> Queued for Handoff<Fn> {
                     shells.fetch_add(1, Ordering::AcqRel);
                     Slot::TakenBack
                 }
-                None => Slot::Left,
+                None => Slot::Withdrawn,
             };
-            match std::mem::replace(&mut *slot, left) {
-                Slot::Waiting(f) => f,
+            match std::mem::replace(&mut inner.slot, left) {
+                Slot::Waiting(f) => (f, inner.launcher.take()),
                 _ => unreachable!("checked above"),
             }
         };
         let _ = catch_unwind(AssertUnwindSafe(move || drop(f)));
+        if let Some(launcher) = launcher {
+            launcher.wake();
+        }
         true
     }
 
     fn gone(&self) -> bool {
-        self.slot
+        self.inner
             .try_lock()
-            .is_some_and(|slot| !matches!(*slot, Slot::Waiting(_)))
+            .is_some_and(|inner| !matches!(inner.slot, Slot::Waiting(_)))
     }
 }
 
@@ -157,7 +202,7 @@ pub(crate) struct Entry {
 /// child.
 pub(crate) struct Handed {
     list: Mutex<List>,
-    /// Shells in the nursery's sets (invariant 4).
+    /// Shells in the nursery's sets (invariant 5).
     shells: AtomicU64,
 }
 
@@ -214,8 +259,80 @@ impl Handed {
             .take_back(entry.in_set.then_some(&self.shells))
     }
 
-    /// Shells in the nursery's sets now (invariant 4).
+    /// Shells in the nursery's sets now (invariant 5).
     pub(crate) fn shells(&self) -> u64 {
         self.shells.load(Ordering::Acquire)
+    }
+
+    #[cfg(test)]
+    fn listed(&self) -> usize {
+        self.list.lock().entries.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    use std::time::Duration;
+
+    use crate::Nursery;
+
+    /// An abort whose pass over the sets a waiting blocking child's task
+    /// escaped (the task went in after the pass) takes its closure back in
+    /// the pass over the list. The task, which handed the closure to a pool
+    /// whose only thread is held, then ends at once: a close does not wait
+    /// for the pool thread its empty pool task waits for.
+    #[test]
+    fn a_task_whose_closure_an_abort_withdrew_ends_without_the_pool() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+            let (release, held) = std::sync::mpsc::channel::<()>();
+            let holder = tokio::task::spawn_blocking(move || {
+                started_tx.send(()).unwrap();
+                let _ = held.recv();
+            });
+            started_rx.await.unwrap();
+
+            let nursery: Nursery = Nursery::builder().max_running(1).build().unwrap();
+            let (first_tx, first_rx) = tokio::sync::oneshot::channel::<()>();
+            nursery
+                .spawn(async move {
+                    let _ = first_rx.await;
+                })
+                .unwrap();
+            let ran = Arc::new(AtomicBool::new(false));
+            let ran_here = Arc::clone(&ran);
+            nursery
+                .spawn_blocking(move || ran_here.store(true, SeqCst))
+                .unwrap();
+            first_tx.send(()).unwrap();
+            let shared = &nursery.spawner.shared;
+            // Granted its slot, the task hands the closure to the held pool
+            // and lists it, in one poll.
+            while shared.handed().is_none_or(|handed| handed.listed() == 0) {
+                tokio::task::yield_now().await;
+            }
+
+            // The list's pass alone: the sets' pass did not reach the task.
+            shared.take_back_handed();
+            let report = tokio::time::timeout(Duration::from_secs(30), nursery.close())
+                .await
+                .expect("the close waited for the held pool");
+            assert!(report.is_final(), "{report:?}");
+            assert_eq!(report.stats().aborted, 1, "{report:?}");
+            assert_eq!(report.stats().completed, 1, "{report:?}");
+
+            drop(release);
+            holder.await.unwrap();
+            // The freed thread runs the empty pool task.
+            tokio::task::spawn_blocking(|| ()).await.unwrap();
+            assert!(!ran.load(SeqCst), "the withdrawn closure ran");
+        });
     }
 }

@@ -892,12 +892,21 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// slot are swept, to end as aborted when their tasks next run.
     fn abort_own(&self) {
         self.sets.abort_all();
+        self.take_back_handed();
+        self.sweep_waiting(limit::ABORTED);
+    }
+
+    /// An abort's pass over the list, after its pass over the sets: takes
+    /// back every blocking closure listed that the pool has not started. A
+    /// task that went into a set after that pass escapes it; when such a
+    /// task handed its closure over, the take-back wakes it to end
+    /// (`pool.rs`, invariant 4).
+    pub(super) fn take_back_handed(&self) {
         if let Some(handed) = self.handed.get() {
             for entry in handed.drain() {
                 self.take_back(handed, &entry);
             }
         }
-        self.sweep_waiting(limit::ABORTED);
     }
 
     /// Lists a blocking child just handed to the pool (`pool.rs`). A child
@@ -1000,7 +1009,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         // A nursery that never had a child has no set to look at. Shells of
         // blocking children an abort took back before they started wait for
         // a pool thread, which may never come; they hold nothing of the
-        // children's, and are not waited for (`pool.rs`, invariant 4).
+        // children's, and are not waited for (`pool.rs`, invariant 5).
         while self.core.has(TASKS) {
             let left = self.sets.reap_all() as u64;
             if left <= self.handed().map_or(0, Handed::shells) {
