@@ -36,7 +36,8 @@
 //! 5. A [`Child`]'s pointer to its nursery holds no reference count: the
 //!    nursery keeps itself alive while the child is counted live
 //!    (`shared.rs`, invariant 6), and the child's end, which counts it out,
-//!    is the last use of the pointer.
+//!    is the last use of the pointer. The end is handed the pointer, not a
+//!    reference: no reference to the nursery is live across its decrement.
 //!
 //! The async wrapper is the future plus one pointer: in tokio's
 //! 128-byte-granular task cells every byte here can cost a whole step.
@@ -159,8 +160,6 @@ where
             Err(payload) => Ended::Panicked(payload),
         };
         let shared = this.shared.take().expect("checked above");
-        // SAFETY: as above; the end below is the pointer's last use.
-        let shared = unsafe { shared.as_ref() };
         // Drop the finished future in place before the child counts as
         // ended, so `close` returning means its captures and resources are
         // gone. A destructor that panics turns the end into a panic.
@@ -173,7 +172,9 @@ where
             Ok(()) => ended,
             Err(payload) => Ended::Panicked(payload),
         };
-        let let_go = shared.child_ended(ended, true, None);
+        // SAFETY: the nursery's own pointer, the child counted live until
+        // this end, the pointer's last use (invariant 5).
+        let let_go = unsafe { Shared::child_ended(shared.as_ptr(), ended, true, None) };
         // The pointer's last use is over: the nursery may let go of itself.
         drop(let_go);
         Poll::Ready(())
@@ -212,15 +213,14 @@ impl<F: 'static, T: Send + 'static, E: Send + 'static> Drop for Child<F, T, E> {
         // has no destructor of ours still running, then count it. A
         // panicking destructor must not skip the count.
         let shared = self.shared.take().expect("checked above");
-        // SAFETY: the child is counted live until the end below, the
-        // pointer's last use (invariant 5).
-        let shared = unsafe { shared.as_ref() };
         // SAFETY: `shared` was `Some`, so `fut` is live (invariant 4); this is
         // its one drop, in place.
         let _ = catch_unwind(AssertUnwindSafe(|| unsafe {
             ManuallyDrop::drop(&mut self.fut)
         }));
-        let let_go = shared.child_ended(Ended::Aborted, true, None);
+        // SAFETY: the nursery's own pointer, the child counted live until
+        // this end, the pointer's last use (invariant 5).
+        let let_go = unsafe { Shared::child_ended(shared.as_ptr(), Ended::Aborted, true, None) };
         drop(let_go); // the pointer's last use is over
     }
 }
@@ -268,7 +268,7 @@ where
         };
         // Holds its own count of the nursery: the hold given back is not
         // the last.
-        drop(self.shared.child_ended(ended, true, self.id));
+        drop(self.shared.end_held(ended, true, self.id));
     }
 }
 
@@ -306,7 +306,7 @@ impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for Blocking
         // Dropped unstarted (abort, runtime shutdown): the closure first,
         // then the count.
         let _ = catch_unwind(AssertUnwindSafe(move || drop(f)));
-        drop(self.shared.child_ended(Ended::Aborted, true, self.id));
+        drop(self.shared.end_held(Ended::Aborted, true, self.id));
     }
 }
 
@@ -440,7 +440,7 @@ impl<G: Unstarted, T: Send + 'static, E: Send + 'static> Gated<G, T, E> {
         let work = self.inner.take_unstarted();
         let _ = catch_unwind(AssertUnwindSafe(move || drop(work)));
         // Holds its own count of the nursery: not the last.
-        drop(self.shared.child_ended(ended, false, self.slot.id()));
+        drop(self.shared.end_held(ended, false, self.slot.id()));
     }
 
     /// Ends a child whose slot a sweep decided (`CANCELLED` or `ABORTED`).

@@ -30,7 +30,14 @@
 //!    after that. An end whose decrement leaves another child live holds no
 //!    count once it is done: that child's end may free the nursery at once.
 //!    So it touches nothing after its decrement either, unless it took a
-//!    count of its own before it (`release`).
+//!    count of its own before it (`release`). Nor does it hold a reference
+//!    to the nursery across the decrement: a reference passed to a function
+//!    asserts that its memory stays allocated until the function returns
+//!    (the compiler may read through it at any point of the call). So an
+//!    end reaches the nursery through a raw pointer (`child_ended`,
+//!    `release`), and across its decrement holds only a reference to the
+//!    lifecycle word's `Core`, all of whose memory is atomics and locks (as
+//!    `Arc::drop` holds only its counter's).
 //!
 //! # Lock order
 //!
@@ -50,7 +57,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering, fence};
 use std::sync::{Arc, Weak};
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
@@ -436,7 +443,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         // caller reaches this nursery through a count of its own, so the
         // hold given back here cannot be the last.)
         self.core.bump(Count::Refused);
-        drop(self.release());
+        self.release_held();
         Err(match why {
             Refusal::Closed => Kind::Closed,
             Refusal::Cancelled => Kind::Cancelled,
@@ -493,22 +500,50 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// back with the returned hold; the others count themselves out by one
     /// swap from a word that asked for nothing more, and touch nothing
     /// after it but what the last end does, which holds the nursery.
-    fn release(&self) -> LetGo<T, E> {
+    ///
+    /// # Safety
+    ///
+    /// `this` is the nursery's own pointer (`this()`, or the `Arc::as_ptr`
+    /// a child keeps), and the caller is counted live in it (invariant 6).
+    #[allow(unsafe_code)]
+    unsafe fn release(this: *const Self) -> LetGo<T, E> {
         // Read before the decrement: after it, an end that was not the last
-        // and took no count reads nothing of the nursery.
-        let this = self.this();
-        let keeps = self.outcomes.is_some();
+        // and took no count reads nothing of the nursery. `core` is all
+        // atomics and locks (invariant 6).
+        let (core, keeps) = {
+            // SAFETY: counted live, so the nursery is alive (invariant 6); the
+            // reference is not used after the decrement but by an end that
+            // holds a count.
+            let shared = unsafe { &*this };
+            (&shared.core, shared.outcomes.is_some())
+        };
         let wakes_joiner = |word| keeps && children(word) == 1;
-        let (finished, prev, held) = self.core.end_child(wakes_joiner, || self.hold_self());
+        // SAFETY: the nursery is alive and its strong count is at least one
+        // (invariant 6); `this` has the `Arc`'s provenance.
+        let hold = || unsafe { Arc::increment_strong_count(this) };
+        let (finished, prev, held) = core.end_child(wakes_joiner, hold);
         // Finishing the close and waking the joiner are for an end that
         // holds a count: the last one, or one that took a count for them.
         if finished {
-            tree::closed(self);
+            // SAFETY: the last end: the nursery's own count is given back
+            // only with the returned hold.
+            tree::closed(unsafe { &*this });
         }
         if wakes_joiner(prev) {
-            self.wake_joiner();
+            // SAFETY: the last end, or one that took a count (`hold`) for
+            // this wake-up.
+            unsafe { &*this }.wake_joiner();
         }
         LetGo::new(this, u8::from(held) + u8::from(live(prev) == 1))
+    }
+
+    /// [`release`](Self::release) for a caller that holds a count of its
+    /// own (a spawner undoing an admission): not the last.
+    #[allow(unsafe_code)]
+    fn release_held(&self) {
+        // SAFETY: `this()` is the nursery's pointer, and the caller was
+        // counted live by the admission it undoes.
+        drop(unsafe { Self::release(self.this()) });
     }
 
     /// A joiner waiting while no end is kept returns once no child is left:
@@ -639,7 +674,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     fn refuse<W>(&self, kind: Kind, work: W) -> SpawnError<W> {
         self.core.bump(Count::Refused);
         // The spawner holds a count: not the last.
-        drop(self.release());
+        self.release_held();
         SpawnError::new(kind, work)
     }
 
@@ -665,12 +700,52 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// Returns the nursery's hold on itself when this was the last thing
     /// live (invariant 6): a caller that holds no count of its own (a
     /// child's wrapper) drops it after its last use of the nursery.
-    pub(crate) fn child_ended(
-        &self,
+    ///
+    /// A function of a raw pointer, not a method: the nursery may be freed
+    /// by another end as soon as this one's decrement is done, while a
+    /// method's `&self` would still be live (invariant 6).
+    ///
+    /// # Safety
+    ///
+    /// `this` is the nursery's own pointer (the `Arc::as_ptr` a child
+    /// keeps), and the child is counted live in it until this call.
+    #[allow(unsafe_code)]
+    pub(crate) unsafe fn child_ended(
+        this: *const Self,
         ended: Ended<T, E>,
         ran: bool,
         task: Option<Id>,
     ) -> LetGo<T, E> {
+        // SAFETY: the child is counted live, so the nursery is alive
+        // (invariant 6); the reference ends with the call, before the
+        // decrement.
+        let joiner = unsafe { &*this }.record_end(ended, ran, task);
+        // SAFETY: as above; the caller's pointer, still counted live.
+        let let_go = unsafe { Self::release(this) };
+        if let Some(joiner) = joiner {
+            joiner.wake();
+        }
+        let_go
+    }
+
+    /// [`child_ended`](Self::child_ended) for a caller that holds a count of
+    /// the nursery of its own (a blocking child, a gated one, an abort).
+    #[allow(unsafe_code)]
+    pub(crate) fn end_held(
+        self: &Arc<Self>,
+        ended: Ended<T, E>,
+        ran: bool,
+        task: Option<Id>,
+    ) -> LetGo<T, E> {
+        // SAFETY: the `Arc`'s own pointer; the caller's child is counted
+        // live until the call.
+        unsafe { Self::child_ended(Arc::as_ptr(self), ended, ran, task) }
+    }
+
+    /// What an end records before its decrement: its count, its outcome
+    /// for the joiner, its slot, the reaping. Returns the joiner to wake
+    /// once the child is counted out.
+    fn record_end(&self, ended: Ended<T, E>, ran: bool, task: Option<Id>) -> Option<Waker> {
         let registry = self.registry.get().filter(|r| ran && !r.is_empty());
         let id = if registry.is_some() || self.outcomes.is_some() {
             task.or_else(tokio::task::try_id)
@@ -713,18 +788,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
         // Kept before the count falls (outcomes.rs, invariant 1); the end is
         // dropped here, outside every lock, when nobody keeps it.
-        let joiner = match (&self.outcomes, id, end) {
+        match (&self.outcomes, id, end) {
             (Some(outcomes), Some(id), Some(end)) => outcomes.push(id, end),
             (_, _, end) => {
                 drop(end);
                 None
             }
-        };
-        let let_go = self.release();
-        if let Some(joiner) = joiner {
-            joiner.wake();
         }
-        let_go
     }
 
     /// Has the token fired? For a child's end, so the flag answers first.
@@ -936,9 +1006,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// closure is dropped, and it ends as aborted.
     fn take_back(&self, handed: &Handed, entry: &Entry) {
         if handed.take_back(entry) {
-            // The caller holds a count of the nursery (an owner, a spawner,
-            // a walk's node, a child's own task): not the last.
-            drop(self.child_ended(Ended::Aborted, true, Some(entry.id)));
+            // SAFETY: `this()` is the nursery's pointer, and the child is
+            // counted live until this end. The caller holds a count of the
+            // nursery (an owner, a spawner, a walk's node, a child's own
+            // task): not the last.
+            #[allow(unsafe_code)]
+            drop(unsafe { Self::child_ended(self.this(), Ended::Aborted, true, Some(entry.id)) });
         }
     }
 
