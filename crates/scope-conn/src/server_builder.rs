@@ -186,6 +186,12 @@ impl<E: Send + 'static> ServerBuilder<E> {
     /// the server's drop itself, on the dropping thread, for connections
     /// whose tasks were already gone.
     ///
+    /// A hook that panics in a connection's task fails that task, which the
+    /// server's nursery records ([`ServerReport::server`](crate::ServerReport::server)),
+    /// unless the connection's session had panicked: then the session's
+    /// panic is the one recorded, and the hook's is dropped (with a
+    /// `tracing` warning).
+    ///
     /// # Examples
     ///
     /// ```

@@ -182,6 +182,38 @@ async fn a_panicking_session_is_reported_when_it_closes_and_its_panic_reaches_th
 }
 
 #[tokio::test]
+async fn a_panicking_on_closed_does_not_replace_the_sessions_panic() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let calls = Arc::new(AtomicUsize::new(0));
+    let hook_calls = calls.clone();
+    let server: Server = Server::builder()
+        .on_closed(move |_| {
+            hook_calls.fetch_add(1, Ordering::Relaxed);
+            panic!("the hook fails");
+        })
+        .serve(listener, |_conn, _io| async move {
+            panic!("session bug");
+        })
+        .unwrap();
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    let mut rest = Vec::new();
+    let read = tokio::io::AsyncReadExt::read_to_end(&mut client, &mut rest);
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("the transport was shut")
+        .unwrap();
+
+    let report = server.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(calls.load(Ordering::Relaxed), 1, "called once");
+    assert_eq!(report.connections(), 1);
+    let server_failures = report.server().stats().failed;
+    assert_eq!(server_failures, 1, "one failure: the connection's task");
+    let panic = report.server().take_failure().unwrap().into_panic();
+    assert_eq!(*panic.downcast::<&str>().unwrap(), "session bug");
+}
+
+#[tokio::test]
 async fn dropping_the_server_still_reports_each_open_connection_to_on_closed() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

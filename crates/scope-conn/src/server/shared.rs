@@ -360,7 +360,20 @@ fn serve_one<E: Send + 'static>(
         // Seen even if it panics: it is not called twice.
         fold.seen = true;
         if let Some(on_closed) = &fold.server.on_closed {
-            on_closed(&report);
+            if panic.is_some() {
+                // The session's panic is the failure to record: a hook that
+                // panics over it must not replace it.
+                let hook = catch_unwind(AssertUnwindSafe(|| on_closed(&report)));
+                if hook.is_err() {
+                    #[cfg(feature = "tracing")]
+                    tracing::warn!(
+                        "`on_closed` panicked for a connection whose session had panicked; \
+                         the session's panic is recorded"
+                    );
+                }
+            } else {
+                on_closed(&report);
+            }
         }
         let (tasks, detached) = (report.tasks().stats(), !report.tasks().is_final());
         drop(report);
