@@ -2,7 +2,9 @@
 //! first use beside it) uses, swapped for loom's under `--cfg scope_loom` so
 //! the models in `nursery/state/loom.rs` can explore every interleaving,
 //! wake-ups included. (Not `cfg(loom)`: that flag would also switch tokio to
-//! its own loom shims, which it only builds in its own test suite.)
+//! its own loom shims, which it only builds in its own test suite.) And
+//! [`Interior`], which keeps the lifecycle word's memory all interior
+//! mutable.
 
 #[cfg(scope_loom)]
 pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU64};
@@ -95,5 +97,46 @@ mod model {
             wakers.push(cx.waker().clone());
             Poll::Pending
         }
+    }
+}
+
+/// A `Sync` value whose every byte, padding included, lies inside an
+/// `UnsafeCell`, as an atomic's does.
+///
+/// A child's end may hold a reference to the lifecycle word (`Core`)
+/// across its decrement, after which another end may free the nursery
+/// (`shared.rs`, invariant 6). A reference argument is protected for the
+/// whole call: the memory it covers must stay allocated, except where it is
+/// interior mutable, which the reference does not freeze (as `Arc::drop`'s
+/// reference to its counter). A lock's padding is not interior mutable
+/// (`std`'s `Mutex` has three bytes of it after its poison flag, in tokio's
+/// `Notify`); inside this wrapper it is.
+pub(crate) struct Interior<T>(std::cell::UnsafeCell<T>);
+
+// SAFETY: only shared references to the value are ever made (`get`): no
+// `&mut T`, and no move out while it is shared. Sharing an `Interior<T>` so
+// shares `&T`, which `T: Sync` allows.
+#[allow(unsafe_code)]
+unsafe impl<T: Sync> Sync for Interior<T> {}
+
+impl<T> Interior<T> {
+    pub(crate) fn new(value: T) -> Self {
+        Interior(std::cell::UnsafeCell::new(value))
+    }
+
+    pub(crate) fn get(&self) -> &T {
+        // SAFETY: nothing makes a `&mut T` or moves the value while `self` is
+        // shared (see the `Sync` impl), so a shared reference is valid for
+        // as long as `self` is borrowed.
+        #[allow(unsafe_code)]
+        unsafe {
+            &*self.0.get()
+        }
+    }
+}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Interior<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.get().fmt(f)
     }
 }

@@ -354,8 +354,8 @@ where
         // A blocking task is never cancelled; a runtime shutting down drops
         // the closure, which counts itself as aborted.
         if Pin::new(task).poll(cx).is_ready() || handoff.withdrawn(cx.waker()) {
-            // Withdrawn: the abort counted the end, and the pool task, once
-            // a thread takes it, finds nothing to run.
+            // Withdrawn: the abort has counted the end, and the pool task,
+            // once a thread takes it, finds nothing to run.
             return Poll::Ready(());
         }
         Poll::Pending

@@ -43,6 +43,9 @@
 //! 4. A withdrawn closure's task is woken after the take-back, which it
 //!    reads under the handoff's lock where it left its waker, so it sees
 //!    either the closure still waiting (and is woken later) or withdrawn.
+//!    The wake-up comes after the child's end is counted (a poll in between
+//!    may find the closure withdrawn and end the task first: a close waits
+//!    for the live count, which still holds the child then).
 //! 5. `shells` counts the handoffs taken back from a task in a set whose
 //!    pool side has not yet seen them empty: raised under the handoff's
 //!    lock as the closure is taken back (before the child's end is
@@ -129,6 +132,8 @@ impl<Fn> Handoff<Fn> {
     /// list) counts one shell fewer.
     pub(crate) fn take<'a>(&self, handed: impl FnOnce() -> Option<&'a Handed>) -> Option<Fn> {
         let mut inner = self.inner.lock();
+        // Taken or gone, the closure needs no launcher woken for it.
+        inner.launcher = None;
         match std::mem::replace(&mut inner.slot, Slot::Left) {
             Slot::Waiting(f) => Some(f),
             Slot::TakenBack => {
@@ -145,10 +150,10 @@ impl<Fn> Handoff<Fn> {
 /// A [`Handoff`] with its closure's type erased.
 pub(crate) trait Queued: Send + Sync {
     /// Takes the closure out and drops it (a panic in its drop is caught);
-    /// `true` if it was still there, and the child's end is the caller's to
+    /// `Some` if it was still there, and the child's end is the caller's to
     /// count. `shells`: the nursery's count, when the closure's task is in
     /// one of its sets.
-    fn take_back(&self, shells: Option<&AtomicU64>) -> bool;
+    fn take_back(&self, shells: Option<&AtomicU64>) -> Option<Withdrawal>;
 
     /// The closure has left. A handoff whose lock is taken counts as not
     /// yet: a take is under way there, and a later prune finds it empty.
@@ -156,11 +161,11 @@ pub(crate) trait Queued: Send + Sync {
 }
 
 impl<Fn: Send> Queued for Handoff<Fn> {
-    fn take_back(&self, shells: Option<&AtomicU64>) -> bool {
+    fn take_back(&self, shells: Option<&AtomicU64>) -> Option<Withdrawal> {
         let (f, launcher) = {
             let mut inner = self.inner.lock();
             if !matches!(inner.slot, Slot::Waiting(_)) {
-                return false;
+                return None;
             }
             let left = match shells {
                 Some(shells) => {
@@ -175,16 +180,30 @@ impl<Fn: Send> Queued for Handoff<Fn> {
             }
         };
         let _ = catch_unwind(AssertUnwindSafe(move || drop(f)));
-        if let Some(launcher) = launcher {
-            launcher.wake();
-        }
-        true
+        Some(Withdrawal { launcher })
     }
 
     fn gone(&self) -> bool {
         self.inner
             .try_lock()
             .is_some_and(|inner| !matches!(inner.slot, Slot::Waiting(_)))
+    }
+}
+
+/// A closure taken back, whose child's end is the taker's to count; then
+/// [`counted`](Self::counted) wakes the task that handed the closure over
+/// and waits for it, if any (invariant 4).
+#[must_use]
+pub(crate) struct Withdrawal {
+    launcher: Option<Waker>,
+}
+
+impl Withdrawal {
+    /// The child's end is counted: its launcher may end.
+    pub(crate) fn counted(self) {
+        if let Some(launcher) = self.launcher {
+            launcher.wake();
+        }
     }
 }
 
@@ -252,8 +271,8 @@ impl Handed {
     }
 
     /// Takes a listed child's closure back if the pool has not started it;
-    /// `true` if it did, and the child's end is the caller's to count.
-    pub(crate) fn take_back(&self, entry: &Entry) -> bool {
+    /// `Some` if it did, and the child's end is the caller's to count.
+    pub(crate) fn take_back(&self, entry: &Entry) -> Option<Withdrawal> {
         entry
             .handoff
             .take_back(entry.in_set.then_some(&self.shells))

@@ -36,8 +36,10 @@
 //!    (the compiler may read through it at any point of the call). So an
 //!    end reaches the nursery through a raw pointer (`child_ended`,
 //!    `release`), and across its decrement holds only a reference to the
-//!    lifecycle word's `Core`, all of whose memory is atomics and locks (as
-//!    `Arc::drop` holds only its counter's).
+//!    lifecycle word's `Core`, every byte of which is interior mutable
+//!    (atomics, and a `Notify` in an `Interior`, padding included), which a
+//!    reference does not protect from being freed (as `Arc::drop` holds only
+//!    its counter's).
 //!
 //! # Lock order
 //!
@@ -508,8 +510,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     #[allow(unsafe_code)]
     unsafe fn release(this: *const Self) -> LetGo<T, E> {
         // Read before the decrement: after it, an end that was not the last
-        // and took no count reads nothing of the nursery. `core` is all
-        // atomics and locks (invariant 6).
+        // and took no count reads nothing of the nursery. Every byte of
+        // `core` is interior mutable (invariant 6).
         let (core, keeps) = {
             // SAFETY: counted live, so the nursery is alive (invariant 6); the
             // reference is not used after the decrement but by an end that
@@ -708,7 +710,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// # Safety
     ///
     /// `this` is the nursery's own pointer (the `Arc::as_ptr` a child
-    /// keeps), and the child is counted live in it until this call.
+    /// keeps), and the child is counted live in it until this call. Unless
+    /// the caller holds a strong count of the nursery, no reference to it is
+    /// live in the caller across the call.
     #[allow(unsafe_code)]
     pub(crate) unsafe fn child_ended(
         this: *const Self,
@@ -729,7 +733,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     /// [`child_ended`](Self::child_ended) for a caller that holds a count of
-    /// the nursery of its own (a blocking child, a gated one, an abort).
+    /// the nursery of its own (a blocking child, a gated one).
     #[allow(unsafe_code)]
     pub(crate) fn end_held(
         self: &Arc<Self>,
@@ -1005,13 +1009,14 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// Takes a blocking child back from the pool if it has not started: its
     /// closure is dropped, and it ends as aborted.
     fn take_back(&self, handed: &Handed, entry: &Entry) {
-        if handed.take_back(entry) {
+        if let Some(withdrawal) = handed.take_back(entry) {
             // SAFETY: `this()` is the nursery's pointer, and the child is
             // counted live until this end. The caller holds a count of the
             // nursery (an owner, a spawner, a walk's node, a child's own
-            // task): not the last.
+            // task): not the last, and `&self` may stay live across it.
             #[allow(unsafe_code)]
             drop(unsafe { Self::child_ended(self.this(), Ended::Aborted, true, Some(entry.id)) });
+            withdrawal.counted();
         }
     }
 

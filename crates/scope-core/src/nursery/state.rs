@@ -71,7 +71,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::sync::{AtomicU64, Notify};
+use crate::sync::{AtomicU64, Interior, Notify};
 
 use super::lazy::OnceBox;
 use crate::cancel_reason::CancelReason;
@@ -147,7 +147,10 @@ pub(crate) struct Core {
     /// it finishes (by the winner of the `CLOSED` swap; once for both when
     /// one swap sets both), and when only bodies are left. One `Notify`
     /// serves every wait: each waiter loops until its own condition holds.
-    drained: Notify,
+    /// In an [`Interior`]: every byte of `Core` is interior mutable (atomics,
+    /// and this), so an end may hold `&Core` across the decrement after which
+    /// the nursery may be freed (`shared.rs`, invariant 6).
+    drained: Interior<Notify>,
     /// Bodies, and the shutdown watchers' side (started blocking children,
     /// `progress`), made on first use: most nurseries never need it.
     watch: OnceBox<Watch>,
@@ -194,7 +197,7 @@ impl Core {
             state: AtomicU64::new(0),
             completed: AtomicU64::new(0),
             rare: OnceBox::new(),
-            drained: Notify::new(),
+            drained: Interior::new(Notify::new()),
             watch: OnceBox::new(),
         }
     }
@@ -494,7 +497,7 @@ impl Core {
         if child && Self::wakes_idle(prev) {
             // Only bodies are left: wake `wait_idle` (the close itself waits
             // for them to end).
-            self.drained.notify_waiters();
+            self.drained.get().notify_waiters();
         }
         false
     }
@@ -513,7 +516,7 @@ impl Core {
             // The first to begin the close wakes `wait_closing`. The waiters
             // registered before they looked at the word, so the flag set above
             // is either seen by their check or followed by this wake-up.
-            self.drained.notify_waiters();
+            self.drained.get().notify_waiters();
         }
         live(prev) == 0 && prev & CLOSED == 0 && self.try_finish()
     }
@@ -580,7 +583,7 @@ impl Core {
             ) {
                 Ok(_) => {
                     if cur & WAITERS != 0 {
-                        self.drained.notify_waiters();
+                        self.drained.get().notify_waiters();
                     }
                     self.notify_progress();
                     return true;
@@ -614,7 +617,7 @@ impl Core {
     async fn wait_state(&self, flag: u64) {
         self.note_waiter();
         loop {
-            let notified = self.drained.notified();
+            let notified = self.drained.get().notified();
             tokio::pin!(notified);
             // Register before checking, so a flag set between the check and
             // the await cannot be missed: the setter wakes after its update,
@@ -635,7 +638,7 @@ impl Core {
     pub(crate) async fn wait_idle_closing(&self) {
         self.note_waiter();
         loop {
-            let notified = self.drained.notified();
+            let notified = self.drained.get().notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
             if self.live_children() == 0 {
