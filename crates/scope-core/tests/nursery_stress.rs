@@ -416,3 +416,52 @@ fn a_shutdown_past_its_abort_waits_for_a_nested_nursery_whose_blocking_work_just
         blocking.created.load(Ordering::SeqCst)
     );
 }
+
+/// Two children of a detached nursery end at once, on two worker threads:
+/// nothing but their live count holds the nursery, so the last end frees
+/// it while the other may still be inside its own end. Neither may touch
+/// the nursery after its decrement, nor hold a reference to it across
+/// (`shared.rs`, invariant 6). A plain run only shows that both children
+/// ran; AddressSanitizer (a use after free) and Miri (a reference live
+/// across the free: `cargo +nightly miri test -p scope-core --test
+/// nursery_stress two_children`, with `SCOPE_STRESS_ROUNDS=10`) are what
+/// see a breach. A fiftieth of `SCOPE_STRESS_ROUNDS` rounds, or 200.
+#[test]
+fn two_children_ending_at_once_free_a_nursery_nobody_else_holds() {
+    let rounds = std::env::var("SCOPE_STRESS_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(200, |r: u64| (r / 50).max(1));
+    for _ in 0..rounds {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .unwrap();
+        let (ran, ran_rx) = mpsc::channel();
+        rt.block_on(async {
+            let nursery: Nursery = Nursery::new();
+            // Each child holds a worker at the barrier until the other is
+            // there: they leave it together, one on each worker.
+            let barrier = Arc::new(std::sync::Barrier::new(2));
+            for _ in 0..2 {
+                let (started, is_started) = tokio::sync::oneshot::channel();
+                let (barrier, ran) = (barrier.clone(), ran.clone());
+                nursery
+                    .spawn(async move {
+                        started.send(()).unwrap();
+                        barrier.wait();
+                        ran.send(()).unwrap();
+                    })
+                    .unwrap();
+                // The first holds its worker: the second goes to the other.
+                is_started.await.unwrap();
+            }
+            nursery.detach();
+        });
+        for _ in 0..2 {
+            ran_rx.recv().unwrap();
+        }
+        // Waits for the workers, and with them for both ends.
+        drop(rt);
+    }
+}
