@@ -23,6 +23,17 @@ fn recording<T: Send + 'static>(
     (builder, closed)
 }
 
+/// Reads until the server shuts the client's transport. Bounded: a
+/// connection that kept its transport would hang the test.
+async fn read_until_shut(client: &mut TcpStream) {
+    let mut rest = Vec::new();
+    let read = tokio::io::AsyncReadExt::read_to_end(client, &mut rest);
+    tokio::time::timeout(Duration::from_secs(30), read)
+        .await
+        .expect("the transport was shut")
+        .unwrap();
+}
+
 /// A session whose connection holds a task that never ends, so a shutdown
 /// ends it only by the abort at the end of its grace; `started` gets the
 /// connection's id once the task is spawned.
@@ -161,11 +172,7 @@ async fn a_panicking_session_is_reported_when_it_closes_and_its_panic_reaches_th
         })
         .unwrap();
     let mut client = TcpStream::connect(addr).await.unwrap();
-    let mut rest = Vec::new();
-    let read = tokio::io::AsyncReadExt::read_to_end(&mut client, &mut rest);
-    // Bounded: a connection that kept its transport would hang the test.
-    let read = tokio::time::timeout(Duration::from_secs(30), read);
-    read.await.expect("the transport was shut").unwrap();
+    read_until_shut(&mut client).await;
     // Reported as it closed, not at the shutdown.
     let reported = tokio::time::timeout(Duration::from_secs(30), reported.notified());
     reported.await.expect("reported before the shutdown");
@@ -197,12 +204,7 @@ async fn a_panicking_on_closed_does_not_replace_the_sessions_panic() {
         })
         .unwrap();
     let mut client = TcpStream::connect(addr).await.unwrap();
-    let mut rest = Vec::new();
-    let read = tokio::io::AsyncReadExt::read_to_end(&mut client, &mut rest);
-    tokio::time::timeout(Duration::from_secs(30), read)
-        .await
-        .expect("the transport was shut")
-        .unwrap();
+    read_until_shut(&mut client).await;
 
     let report = server.shutdown(Duration::from_secs(5)).await;
     assert_eq!(calls.load(Ordering::Relaxed), 1, "called once");
@@ -234,12 +236,7 @@ async fn dropping_the_server_still_reports_each_open_connection_to_on_closed() {
     let report = tokio::time::timeout(Duration::from_secs(30), is_reported.recv());
     let report = report.await.expect("reported after the drop").unwrap();
     assert_eq!(report, (id, CloseReason::Shutdown, false));
-    let mut rest = Vec::new();
-    let read = tokio::io::AsyncReadExt::read_to_end(&mut client, &mut rest);
-    tokio::time::timeout(Duration::from_secs(30), read)
-        .await
-        .expect("the transport was shut")
-        .unwrap();
+    read_until_shut(&mut client).await;
     assert!(is_reported.try_recv().is_err(), "reported once");
 }
 

@@ -453,8 +453,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         })
     }
 
-    /// Holds a strong count: the live count left zero (invariant 6), or an
-    /// end has a wake-up to do after its decrement (see `release`).
+    /// Holds a strong count: the live count left zero (invariant 6). (An end
+    /// with a wake-up to do after its decrement takes its count in
+    /// `release`, from the pointer it was handed.)
     #[allow(unsafe_code)]
     fn hold_self(&self) {
         // SAFETY: `this` is this nursery's `Arc::as_ptr`, with the
@@ -1320,9 +1321,9 @@ impl<T: Send + 'static, E: Send + 'static> Drop for LetGo<T, E> {
             let this = self.this;
             // SAFETY: `this` points into the nursery's `Arc` allocation, with
             // its provenance (`Arc::as_ptr`), and carries the strong counts
-            // `hold_self` took (when the live count left zero; by an end
-            // before its decrement), so the allocation is live until this
-            // drops the last of them.
+            // taken for it (by `hold_self` when the live count left zero; by
+            // `release` for an end before its decrement), so the allocation
+            // is live until this drops the last of them.
             unsafe { Arc::decrement_strong_count(this) }
         }
     }
