@@ -309,6 +309,34 @@ mod tests {
             .enable_all()
             .build()
             .unwrap();
+        withdrawn_round(&rt, false);
+    }
+
+    /// The same, with the take-back on another thread as soon as the
+    /// closure is listed: it lands before or after the task leaves its
+    /// waker in the handoff, and the task ends either way. Rounds: a
+    /// hundredth of `SCOPE_STRESS_ROUNDS`, or 100.
+    #[test]
+    fn a_withdrawal_racing_its_task_on_another_thread_still_ends_the_task() {
+        let rounds = std::env::var("SCOPE_STRESS_ROUNDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .map_or(100, |r: u64| (r / 100).max(1));
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        for _ in 0..rounds {
+            withdrawn_round(&rt, true);
+        }
+    }
+
+    /// One nursery whose blocking child, granted its running slot, hands
+    /// its closure to a held pool; the list's pass alone (the sets' pass did
+    /// not reach the task) takes it back, here or on another thread.
+    fn withdrawn_round(rt: &tokio::runtime::Runtime, from_another_thread: bool) {
         rt.block_on(async {
             let (started_tx, started_rx) = tokio::sync::oneshot::channel();
             let (release, held) = std::sync::mpsc::channel::<()>();
@@ -330,16 +358,36 @@ mod tests {
             nursery
                 .spawn_blocking(move || ran_here.store(true, SeqCst))
                 .unwrap();
-            first_tx.send(()).unwrap();
-            let shared = &nursery.spawner.shared;
+            let shared = Arc::clone(&nursery.spawner.shared);
             // Granted its slot, the task hands the closure to the held pool
             // and lists it, in one poll.
-            while shared.handed().is_none_or(|handed| handed.listed() == 0) {
-                tokio::task::yield_now().await;
+            let take_back = move || {
+                while shared.handed().is_none_or(|handed| handed.listed() == 0) {
+                    std::thread::yield_now();
+                }
+                shared.take_back_handed();
+            };
+            if from_another_thread {
+                let taker = std::thread::spawn(take_back);
+                first_tx.send(()).unwrap();
+                // The pool is held: wait for the thread without blocking.
+                while !taker.is_finished() {
+                    tokio::task::yield_now().await;
+                }
+                taker.join().unwrap();
+            } else {
+                first_tx.send(()).unwrap();
+                while nursery
+                    .spawner
+                    .shared
+                    .handed()
+                    .is_none_or(|handed| handed.listed() == 0)
+                {
+                    tokio::task::yield_now().await;
+                }
+                take_back();
             }
 
-            // The list's pass alone: the sets' pass did not reach the task.
-            shared.take_back_handed();
             let report = tokio::time::timeout(Duration::from_secs(30), nursery.close())
                 .await
                 .expect("the close waited for the held pool");
