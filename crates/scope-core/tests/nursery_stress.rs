@@ -49,6 +49,16 @@ impl Drop for Probe {
     }
 }
 
+/// A test's share of the rounds: `SCOPE_STRESS_ROUNDS` (default 10,000)
+/// divided by `share`, at least one.
+fn rounds(share: u64) -> u64 {
+    let all = std::env::var("SCOPE_STRESS_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    (all / share).max(1)
+}
+
 fn child(tally: &Arc<Tally>, yields: u32) -> impl Future<Output = ()> + Send + 'static {
     let probe = Probe::new(tally);
     async move {
@@ -78,10 +88,7 @@ fn spawn_some(spawner: &Spawner, tally: &Arc<Tally>, n: u32) -> (u64, u64) {
 
 #[test]
 fn spawns_racing_close_and_cancel_lose_nothing() {
-    let rounds: u64 = std::env::var("SCOPE_STRESS_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+    let rounds = rounds(1);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
@@ -267,10 +274,7 @@ fn stuck(tally: &Arc<Tally>, gate: &Arc<Gate>) -> impl FnOnce() + Send + 'static
 /// The shutdown tests' round count (a fifth of `SCOPE_STRESS_ROUNDS`, or
 /// 2,000) and runtime: two workers, with the timer a shutdown needs.
 fn shutdown_rounds() -> (u64, tokio::runtime::Runtime) {
-    let rounds = std::env::var("SCOPE_STRESS_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(2_000, |r: u64| r / 5);
+    let rounds = rounds(5);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_time()
@@ -424,15 +428,11 @@ fn a_shutdown_past_its_abort_waits_for_a_nested_nursery_whose_blocking_work_just
 /// (`shared.rs`, invariant 6). A plain run only shows that both children
 /// ran; AddressSanitizer (a use after free) and Miri (a reference live
 /// across the free: `cargo +nightly miri test -p scope-core --test
-/// nursery_stress two_children`, with `SCOPE_STRESS_ROUNDS=10`) are what
+/// nursery_stress two_children`, with `SCOPE_STRESS_ROUNDS=50`) are what
 /// see a breach. A fiftieth of `SCOPE_STRESS_ROUNDS` rounds, or 200.
 #[test]
 fn two_children_ending_at_once_free_a_nursery_nobody_else_holds() {
-    let rounds = std::env::var("SCOPE_STRESS_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .map_or(200, |r: u64| (r / 50).max(1));
-    for _ in 0..rounds {
+    for _ in 0..rounds(50) {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .build()

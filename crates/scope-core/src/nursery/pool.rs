@@ -358,17 +358,18 @@ mod tests {
             nursery
                 .spawn_blocking(move || ran_here.store(true, SeqCst))
                 .unwrap();
-            let shared = Arc::clone(&nursery.spawner.shared);
             // Granted its slot, the task hands the closure to the held pool
             // and lists it, in one poll.
-            let take_back = move || {
-                while shared.handed().is_none_or(|handed| handed.listed() == 0) {
-                    std::thread::yield_now();
-                }
-                shared.take_back_handed();
-            };
+            let shared = Arc::clone(&nursery.spawner.shared);
+            let listed = move || shared.handed().is_some_and(|handed| handed.listed() > 0);
             if from_another_thread {
-                let taker = std::thread::spawn(take_back);
+                let shared = Arc::clone(&nursery.spawner.shared);
+                let taker = std::thread::spawn(move || {
+                    while !listed() {
+                        std::thread::yield_now();
+                    }
+                    shared.take_back_handed();
+                });
                 first_tx.send(()).unwrap();
                 // The pool is held: wait for the thread without blocking.
                 while !taker.is_finished() {
@@ -377,15 +378,10 @@ mod tests {
                 taker.join().unwrap();
             } else {
                 first_tx.send(()).unwrap();
-                while nursery
-                    .spawner
-                    .shared
-                    .handed()
-                    .is_none_or(|handed| handed.listed() == 0)
-                {
+                while !listed() {
                     tokio::task::yield_now().await;
                 }
-                take_back();
+                nursery.spawner.shared.take_back_handed();
             }
 
             let report = tokio::time::timeout(Duration::from_secs(30), nursery.close())
