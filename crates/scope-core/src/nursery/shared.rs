@@ -1079,12 +1079,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             return report;
         }
         // The live count is zero, so every task left in the set has finished
-        // its accounting and is returning from its last poll; wait until tokio
-        // has completed them, so the runtime holds none of our tasks when
-        // `close` returns. Concurrent closers may all wait here, so this
-        // yields (for the few instructions those tasks have left) rather than
-        // register a waker in the set, which holds only one; reaping is
-        // idempotent.
+        // its accounting and is returning from its last poll, or (a blocking
+        // child's launcher whose closure an abort withdrew, `pool.rs`) has
+        // been woken to end at its next; wait until tokio has completed them,
+        // so the runtime holds none of our tasks when `close` returns.
+        // Concurrent closers may all wait here, so this yields (for the few
+        // instructions those tasks have left) rather than register a waker in
+        // the set, which holds only one; reaping is idempotent.
         // A nursery that never had a child has no set to look at. Shells of
         // blocking children an abort took back before they started wait for
         // a pool thread, which may never come; they hold nothing of the
