@@ -17,7 +17,7 @@
 //!
 //! `profile --instructions [TEXT]` does that subtraction for the targets'
 //! rows that callgrind can count (spawn-and-finish at three child sizes on
-//! the current-thread runtime, the empty owner alone and beside a crowd of
+//! the current-thread runtime, every peer at 24 bytes, the empty owner alone and beside a crowd of
 //! siblings, connection churn; those whose label contains `TEXT`, ignoring
 //! case, if given): it runs this program under valgrind's callgrind at two
 //! sizes per contender and prints a markdown table of instructions per item,
@@ -107,10 +107,21 @@ impl Counted {
 }
 
 const COUNTED: &[Counted] = &[
-    Counted::spawn_finish(
-        "spawn and finish, 24-byte child",
-        "spawn_finish/current_thread",
-    ),
+    // Every peer once, for where the instructions go: what a `JoinSet`
+    // itself costs over a detached task, and what the nursery adds to it.
+    Counted {
+        label: "spawn and finish, 24-byte child",
+        group: "spawn_finish/current_thread",
+        sizes: [10_000, 30_000],
+        contenders: &[
+            scenarios::JOIN_SET,
+            scenarios::DETACHED,
+            scenarios::TRACKER,
+            scenarios::HANDLES,
+            scenarios::OWN_LIST,
+            scenarios::NURSERY,
+        ],
+    },
     Counted::spawn_finish(
         "spawn and finish, 16-byte child",
         "spawn_finish_16b/current_thread",

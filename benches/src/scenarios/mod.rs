@@ -43,6 +43,11 @@ pub const TRACKER: &str = "TaskTracker";
 /// `Arc<parking_lot::Mutex<JoinSet>>`, reaped with `try_join_next` on each
 /// spawn, drained by `join_next` at the end.
 pub const MUTEX_JOIN_SET: &str = "Arc<Mutex<JoinSet>> + try_join_next";
+/// `tokio::spawn`, each task's `AbortHandle` kept in a list of the owner's
+/// (a `parking_lot` mutex over a slot per live task), which the task clears
+/// as it ends; a latch counts the ends. Ownership without a `JoinSet`: what
+/// holding every task strongly costs by itself.
+pub const OWN_LIST: &str = "tokio::spawn + own AbortHandle list";
 /// `FuturesUnordered` polled by the owner: spawns nothing.
 pub const FUTURES_UNORDERED: &str = "FuturesUnordered (no spawn)";
 /// `scope_core::Nursery`: `spawn`, then `close`.

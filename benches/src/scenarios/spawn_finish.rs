@@ -22,13 +22,14 @@ use futures_util::StreamExt;
 use futures_util::stream::FuturesUnordered;
 use parking_lot::Mutex;
 use scope_core::Nursery;
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 use tokio_util::task::TaskTracker;
 
 use super::{
-    DETACHED, FUTURES_UNORDERED, HANDLES, JOIN_SET, MUTEX_JOIN_SET, NURSERY, TRACKER, timed,
+    DETACHED, FUTURES_UNORDERED, HANDLES, JOIN_SET, MUTEX_JOIN_SET, NURSERY, OWN_LIST, TRACKER,
+    timed,
 };
-use crate::support::{Done, check_sum, join_all, reap, small, sum, trivial, wide};
+use crate::support::{Done, check_sum, join_all, leak, reap, small, sum, trivial, wide};
 use crate::{Flavor, Group, Sizes};
 
 /// Both runtime flavours, `sizes.children` children each.
@@ -67,6 +68,7 @@ pub fn group(flavor: Flavor, n: usize) -> Group {
             timed(&rt, JOIN_SET, n, move || join_set(n)),
             timed(&rt, TRACKER, n, move || tracker(n)),
             timed(&rt, MUTEX_JOIN_SET, n, move || mutex_join_set(n)),
+            timed(&rt, OWN_LIST, n, move || own_list(n)),
             timed(&rt, FUTURES_UNORDERED, n, move || futures_unordered(n)),
             timed(&rt, NURSERY, n, move || nursery(n)),
         ],
@@ -209,6 +211,47 @@ async fn mutex_join_set(n: usize) -> Duration {
     join_all(&mut set).await;
     let took = start.elapsed();
     check_sum(sum, n);
+    took
+}
+
+/// The list [`own_list`] keeps: a slot per live task, freed slots reused.
+#[derive(Default)]
+struct Slots {
+    handles: Vec<Option<AbortHandle>>,
+    free: Vec<usize>,
+}
+
+async fn own_list(n: usize) -> Duration {
+    let (sum, done) = (sum(), Done::new(n));
+    let start = Instant::now();
+    let list: &'static Mutex<Slots> = leak(Mutex::new(Slots::default()));
+    for i in 0..n {
+        // Spawned and listed under the lock, so a task that ends at once on
+        // another worker finds its handle in its slot.
+        let mut slots = list.lock();
+        let slot = slots.free.pop().unwrap_or_else(|| {
+            slots.handles.push(None);
+            slots.handles.len() - 1
+        });
+        let task = tokio::spawn(async move {
+            trivial(sum, i).await;
+            let handle = {
+                let mut slots = list.lock();
+                slots.free.push(slot);
+                slots.handles[slot].take()
+            };
+            drop(handle);
+            done.finish();
+        });
+        slots.handles[slot] = Some(task.abort_handle());
+    }
+    done.wait().await;
+    let took = start.elapsed();
+    check_sum(sum, n);
+    assert!(
+        list.lock().handles.iter().all(Option::is_none),
+        "a handle outlived its task"
+    );
     took
 }
 
