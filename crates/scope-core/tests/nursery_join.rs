@@ -228,6 +228,7 @@ async fn nothing_is_kept_once_the_owner_is_gone() {
 }
 
 #[test]
+#[cfg_attr(miri, ignore = "10,000 children take minutes under Miri")]
 fn a_yielding_task_runs_during_a_10_000_output_join_loop() {
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -68,8 +68,9 @@ async fn a_nested_nursery_built_under_a_handed_out_token_follows_it() {
 async fn children_woken_through_child_tokens_of_an_ancestors_token_count_as_cancelled() {
     // The nested nursery's own token is never handed out; its children wait
     // on child tokens of the parent's, which tokio-util wakes before any
-    // watch on the tokens they descend from.
-    for _ in 0..20 {
+    // watch on the tokens they descend from. Under Miri, two rounds.
+    let rounds = if cfg!(miri) { 2 } else { 20 };
+    for _ in 0..rounds {
         let parent: Nursery = Nursery::new();
         let nested: Nursery = parent.child_builder().build().unwrap();
         let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel(64);
@@ -108,10 +109,12 @@ fn a_tree_handed_out_while_it_grows_leaves_no_nursery_behind() {
     // build, so it lands while the tree grows; the builder stops at
     // `MAX_BUILT` (under valgrind, which runs one thread at a time, it would
     // otherwise build hundreds of thousands before the cancel gets its turn).
+    // Under Miri, where each round is one interleaving of its seed, 10.
     const MAX_BUILT: usize = 256;
+    let rounds = if cfg!(miri) { 10 } else { 200 };
     let rt = tokio::runtime::Runtime::new().unwrap();
     let _rt = rt.enter();
-    for _ in 0..200 {
+    for _ in 0..rounds {
         let root = Arc::new(Nursery::<(), std::io::Error>::new());
         let (started, stop) = (
             Arc::new(AtomicBool::new(false)),
