@@ -17,11 +17,12 @@
 //!
 //! `profile --instructions [TEXT]` does that subtraction for the targets'
 //! rows that callgrind can count (spawn-and-finish at three child sizes on
-//! the current-thread runtime, every peer at 24 bytes, the empty owner alone and beside a crowd of
-//! siblings, connection churn; those whose label contains `TEXT`, ignoring
-//! case, if given): it runs this program under valgrind's callgrind at two
-//! sizes per contender and prints a markdown table of instructions per item,
-//! with each contender's ratio to the first of its comparison. Instruction
+//! the current-thread runtime, every peer at 24 bytes, the empty owner
+//! alone and beside a crowd of siblings, connection churn; those whose
+//! label contains `TEXT`, ignoring case, if given): it runs this program
+//! under valgrind's callgrind at two sizes per contender and prints a
+//! markdown table of instructions per item, with each contender's ratio to
+//! the first of its comparison. Instruction
 //! counts repeat to a few parts in ten thousand whatever else the machine is
 //! doing, where the report's times move by tenths; they leave out what an
 //! instruction costs (a cache miss, a contended atomic), which only the
