@@ -268,7 +268,9 @@ where
         };
         // Holds its own count of the nursery: the hold given back is not
         // the last.
-        drop(self.shared.end_held(ended, true, self.id));
+        // SAFETY: the closure was taken out of the handoff above, and the
+        // side that takes it owns the child's end (`pool.rs`, invariant 1).
+        drop(unsafe { self.shared.end_held(ended, true, self.id) });
     }
 }
 
@@ -306,7 +308,8 @@ impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> Drop for Blocking
         // Dropped unstarted (abort, runtime shutdown): the closure first,
         // then the count.
         let _ = catch_unwind(AssertUnwindSafe(move || drop(f)));
-        drop(self.shared.end_held(Ended::Aborted, true, self.id));
+        // SAFETY: as in `run`: the closure was taken out here.
+        drop(unsafe { self.shared.end_held(Ended::Aborted, true, self.id) });
     }
 }
 
@@ -440,7 +443,12 @@ impl<G: Unstarted, T: Send + 'static, E: Send + 'static> Gated<G, T, E> {
         let work = self.inner.take_unstarted();
         let _ = catch_unwind(AssertUnwindSafe(move || drop(work)));
         // Holds its own count of the nursery: not the last.
-        drop(self.shared.end_held(ended, false, self.slot.id()));
+        // SAFETY: called once per wrapper, for a slot decided against the
+        // child (swept, or given up by the drop): by `poll`, which sets
+        // `handed_off` first so the drop counts nothing, or by the drop while
+        // `handed_off` is false. A child whose slot was decided against it
+        // never started, so the end is this wrapper's (invariant 1).
+        drop(unsafe { self.shared.end_held(ended, false, self.slot.id()) });
     }
 
     /// Ends a child whose slot a sweep decided (`CANCELLED` or `ABORTED`).

@@ -735,15 +735,22 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     /// [`child_ended`](Self::child_ended) for a caller that holds a count of
     /// the nursery of its own (a blocking child, a gated one).
+    ///
+    /// # Safety
+    ///
+    /// The caller's child is counted live until this call: it owns the
+    /// child's one end (`child.rs`, invariant 1). A second end of one child
+    /// would give back the nursery's hold on itself twice.
     #[allow(unsafe_code)]
-    pub(crate) fn end_held(
+    pub(crate) unsafe fn end_held(
         self: &Arc<Self>,
         ended: Ended<T, E>,
         ran: bool,
         task: Option<Id>,
     ) -> LetGo<T, E> {
-        // SAFETY: the `Arc`'s own pointer; the caller's child is counted
-        // live until the call.
+        // SAFETY: the `Arc`'s own pointer, and the caller's child is counted
+        // live until the call (this function's contract); the caller's
+        // `Arc` keeps `&self` valid across it.
         unsafe { Self::child_ended(Arc::as_ptr(self), ended, ran, task) }
     }
 
