@@ -19,9 +19,10 @@
 //!    the [`Slot`](super::limit::Slot) is decided against it (by a cancel or
 //!    abort sweeping the queue, which wakes the task, or by the wrapper's own
 //!    `Drop`), or, for a blocking child the pool has not started, by the
-//!    abort that takes its closure back (`pool.rs`). A child *rescued* while the spawn that made it is still on the
-//!    stack (the runtime refused the task) ends nothing: the spawner undoes
-//!    the admission instead.
+//!    abort that takes its closure back (`pool.rs`). A child *rescued*
+//!    while the spawn that made it is still on the stack (the runtime
+//!    refused the task) ends nothing: the spawner undoes the admission
+//!    instead.
 //! 2. With a running limit, a child that runs holds a slot (it took one at
 //!    spawn or was granted one), so its end hands the slot on; a child that
 //!    ends while waiting holds none.

@@ -734,7 +734,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     }
 
     /// [`child_ended`](Self::child_ended) for a caller that holds a count of
-    /// the nursery of its own (a blocking child, a gated one).
+    /// the nursery of its own (a blocking child, a gated one, an abort
+    /// taking a closure back): not the last, so `&self` stays valid across
+    /// the decrement.
     ///
     /// # Safety
     ///
@@ -743,15 +745,14 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// would give back the nursery's hold on itself twice.
     #[allow(unsafe_code)]
     pub(crate) unsafe fn end_held(
-        self: &Arc<Self>,
+        &self,
         ended: Ended<T, E>,
         ran: bool,
         task: Option<Id>,
     ) -> LetGo<T, E> {
-        // SAFETY: the `Arc`'s own pointer, and the caller's child is counted
-        // live until the call (this function's contract); the caller's
-        // `Arc` keeps `&self` valid across it.
-        unsafe { Self::child_ended(Arc::as_ptr(self), ended, ran, task) }
+        // SAFETY: the nursery's own pointer, and the caller's child is
+        // counted live until the call (this function's contract).
+        unsafe { Self::child_ended(self.this(), ended, ran, task) }
     }
 
     /// What an end records before its decrement: its count, its outcome
@@ -1018,12 +1019,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// closure is dropped, and it ends as aborted.
     fn take_back(&self, handed: &Handed, entry: &Entry) {
         if let Some(withdrawal) = handed.take_back(entry) {
-            // SAFETY: `this()` is the nursery's pointer, and the child is
-            // counted live until this end. The caller holds a count of the
-            // nursery (an owner, a spawner, a walk's node, a child's own
-            // task): not the last, and `&self` may stay live across it.
+            // The caller holds a count of the nursery (an owner, a spawner,
+            // a walk's node, a child's own task).
+            // SAFETY: the take-back took the closure out of its handoff, and
+            // the side that takes it owns the child's end (`pool.rs`,
+            // invariant 1).
             #[allow(unsafe_code)]
-            drop(unsafe { Self::child_ended(self.this(), Ended::Aborted, true, Some(entry.id)) });
+            drop(unsafe { self.end_held(Ended::Aborted, true, Some(entry.id)) });
             withdrawal.counted();
         }
     }
