@@ -118,6 +118,7 @@ mod child_error;
 mod child_output;
 mod context;
 mod nursery;
+mod pause;
 mod policy;
 mod report;
 mod snapshot;

@@ -64,6 +64,7 @@ use super::pool::{Entry, Handoff};
 use super::shared::Shared;
 use crate::ChildOutput;
 use crate::context;
+use crate::pause::{self, Point};
 use crate::spawn_error::Kind;
 
 /// How a child ended.
@@ -279,7 +280,8 @@ impl<Fn: Send + 'static, T: Send + 'static, E: Send + 'static> BlockingChild<Fn,
     /// The closure, unless it left: run, handed back, or taken back by an
     /// abort (which counted the end).
     fn take_closure(&self) -> Option<Fn> {
-        self.f.take(|| self.shared.handed())
+        self.f
+            .take(Arc::as_ptr(&self.shared).cast(), || self.shared.handed())
     }
 }
 
@@ -610,6 +612,7 @@ where
             spawn_task!(set, name, spawn_blocking_on(move || self.run(), handle))
         }));
         if let Ok(task) = &launched {
+            pause::here(Point::HandedUnlisted, Arc::as_ptr(&shared).cast());
             shared.handed_to_pool(Entry {
                 id: task.id(),
                 in_set: true,

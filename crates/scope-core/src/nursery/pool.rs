@@ -77,6 +77,8 @@ use std::task::Waker;
 use parking_lot::Mutex;
 use tokio::task::Id;
 
+use crate::pause::{self, Point};
+
 /// Where a blocking child's closure waits for whichever side takes it.
 pub(crate) struct Handoff<Fn> {
     inner: Mutex<Inner<Fn>>,
@@ -129,8 +131,14 @@ impl<Fn> Handoff<Fn> {
     /// to the spawn; `None` if it left already. One an abort took back from
     /// a set's task is a shell: the nursery's list (`handed`, asked only
     /// then, under this lock, after the take-back that went through the
-    /// list) counts one shell fewer.
-    pub(crate) fn take<'a>(&self, handed: impl FnOnce() -> Option<&'a Handed>) -> Option<Fn> {
+    /// list) counts one shell fewer. `nursery`: its address, for a test's
+    /// pause point (`pause.rs`).
+    pub(crate) fn take<'a>(
+        &self,
+        nursery: *const (),
+        handed: impl FnOnce() -> Option<&'a Handed>,
+    ) -> Option<Fn> {
+        pause::here(Point::PoolTakes, nursery);
         let mut inner = self.inner.lock();
         // Taken or gone, the closure needs no launcher woken for it.
         inner.launcher = None;
@@ -296,6 +304,7 @@ mod tests {
     use std::time::Duration;
 
     use crate::Nursery;
+    use crate::pause::{self, Point};
 
     /// An abort whose pass over the sets a waiting blocking child's task
     /// escaped (the task went in after the pass) takes its closure back in
@@ -331,6 +340,54 @@ mod tests {
         for _ in 0..rounds {
             withdrawn_round(&rt, true);
         }
+    }
+
+    /// A blocking child's pool side can reach its take before its spawn has
+    /// listed it, and the abort that takes the closure back (leaving a
+    /// shell) only after. The take looks up the nursery's list under the
+    /// handoff's lock, after that take-back, so it finds the list and counts
+    /// the shell out. (Looked up before the lock, the list was not there
+    /// yet: the shell stayed counted for good, and every later drain would
+    /// take one task still returning for a shell.)
+    #[test]
+    fn a_take_that_began_before_its_listing_counts_its_shell_out() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let nursery: Nursery = Nursery::new();
+            let at = Arc::as_ptr(&nursery.spawner.shared).cast();
+            let unlisted = pause::arm(Point::HandedUnlisted, at);
+            let taking = pause::arm(Point::PoolTakes, at);
+            let ran = Arc::new(AtomicBool::new(false));
+            let ran_here = Arc::clone(&ran);
+            let spawner = nursery.spawner();
+            let spawning = std::thread::spawn(move || {
+                spawner.spawn_blocking(move || ran_here.store(true, SeqCst))
+            });
+            unlisted.wait_arrived();
+            taking.wait_arrived();
+            unlisted.release();
+            spawning.join().unwrap().unwrap();
+
+            nursery.abort_all();
+            let shared = Arc::clone(&nursery.spawner.shared);
+            assert_eq!(shared.handed().unwrap().shells(), 1, "no shell left");
+            // The close does not wait for a shell.
+            let report = tokio::time::timeout(Duration::from_secs(30), nursery.close())
+                .await
+                .expect("the close waited for the shell");
+            assert!(report.is_final(), "{report:?}");
+            assert_eq!(report.stats().aborted, 1, "{report:?}");
+            taking.release();
+            // The pool's one thread runs this once the shell's task is done.
+            tokio::task::spawn_blocking(|| ()).await.unwrap();
+            assert_eq!(shared.handed().unwrap().shells(), 0, "a shell left counted");
+            assert!(!ran.load(SeqCst), "the closure taken back ran");
+        });
     }
 
     /// One nursery whose blocking child, granted its running slot, hands

@@ -84,6 +84,7 @@ use super::tree::{self, Above, Lineage, NestedEnd, Node, Tree};
 use crate::cancel_reason::CancelReason;
 use crate::child_end::ChildEnd;
 use crate::child_error::ChildError;
+use crate::pause::{self, Point};
 use crate::policy::Policy;
 use crate::report::{Failure, FailureInner, Report};
 use crate::snapshot::Snapshot;
@@ -1300,6 +1301,9 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     pub(crate) fn blocking_moved(&self, started: bool) {
         for (i, node) in tree::ancestry(self).enumerate() {
             node.core().blocking_moved(started, i == 0);
+            if i == 0 && started {
+                pause::here(Point::BlockingCountedOwn, (self as *const Self).cast());
+            }
         }
     }
 }

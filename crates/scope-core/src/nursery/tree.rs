@@ -505,3 +505,64 @@ fn drop_deferred(node: Arc<dyn Lineage>) {
         drop(next);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, mpsc};
+    use std::time::Duration;
+
+    use crate::Nursery;
+    use crate::pause::{self, Point};
+
+    /// A blocking child that starts in a nested nursery is counted there
+    /// first, then in each ancestor. A shutdown of the top whose wait ends
+    /// between those steps reports the child as still running all the same:
+    /// it adds up each nursery's own count, not the top's count of its
+    /// subtree, which the start has not reached yet (`settle`).
+    #[test]
+    fn a_shutdown_counts_a_blocking_start_that_has_not_reached_the_top() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let top: Nursery = Nursery::new();
+            let nested: Nursery = top.child_builder().build().unwrap();
+            let (started_tx, started) = mpsc::channel::<()>();
+            let (release, held) = pause::latch();
+            // One started blocking child in each nursery.
+            for nursery in [&nested, &top] {
+                let (started_tx, held) = (started_tx.clone(), held.clone());
+                nursery
+                    .spawn_blocking(move || {
+                        started_tx.send(()).unwrap();
+                        held.wait();
+                    })
+                    .unwrap();
+                started.recv().unwrap();
+            }
+
+            // A third starts in the nested nursery and stops after its own
+            // nursery counted it, before the top has.
+            let at = Arc::as_ptr(&nested.spawner.shared).cast();
+            let gate = pause::arm(Point::BlockingCountedOwn, at);
+            let third = held.clone();
+            nested.spawn_blocking(move || third.wait()).unwrap();
+            gate.wait_arrived();
+
+            let report = top.shutdown(Duration::ZERO).await;
+            assert!(!report.is_final(), "{report:?}");
+            assert_eq!(report.still_running(), 3, "{report:?}");
+
+            gate.release();
+            drop(release);
+            drop(nested);
+            let report = tokio::time::timeout(Duration::from_secs(30), top.close())
+                .await
+                .expect("the blocking children were released");
+            assert!(report.is_final(), "{report:?}");
+            assert_eq!(report.stats().live, 0, "{report:?}");
+        });
+    }
+}
