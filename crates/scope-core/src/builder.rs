@@ -220,11 +220,13 @@ where
     /// [`Nursery::join_next_with_id`], [`Nursery::join_next`] or the
     /// nursery's `Stream`; a finished child then costs its end, never its
     /// task. On by default when the output type `T` carries data (is not
-    /// zero-sized); off for children that return `()`, whose nursery keeps
-    /// nothing per finished child and whose joins return `None` at once
-    /// (wait with [`idle`](crate::Spawner::idle) or [`close`](Nursery::close)
-    /// instead). Ends arriving after the owner is dropped or detached are
-    /// not kept.
+    /// zero-sized); off for children that return `()` (or another
+    /// zero-sized type), whose nursery keeps nothing per finished child: a
+    /// join there hands out nothing, and waits, as
+    /// [`idle`](crate::Spawner::idle) does, until no child is live, then
+    /// returns `None` (failures are still counted, and the report keeps the
+    /// first). Ends arriving after the owner is dropped or detached are not
+    /// kept.
     ///
     /// # Examples
     ///

@@ -27,8 +27,9 @@
 //! [`Policy::FailFast`]: the first failure cancels the nursery, and later
 //! spawns are refused; [`Policy::Supervise`] records failures and lets the
 //! others run, as a `JoinSet` does. ¹ Outcomes are kept for joining only when
-//! the children return data: for `()` children the joins return `None` at
-//! once unless [`Builder::keep_outcomes`] turns them on.
+//! the children return data: for `()` children (any zero-sized output) a
+//! join hands out nothing, and returns `None` once no child is live, unless
+//! [`Builder::keep_outcomes`] turns them on.
 //!
 //! # Contract
 //!

@@ -409,8 +409,8 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// [`join_next_with_id`](Self::join_next_with_id) whose child returned,
     /// skipping the ends that have no output (failures, cancellations,
     /// aborts; each stays counted, and the report keeps the first failure).
-    /// `None` once no child is live and nothing waits to be joined, and at
-    /// once in a nursery that keeps no outcomes (see
+    /// `None` once no child is live and nothing waits to be joined (in a
+    /// nursery that keeps no outcomes nothing ever waits: see
     /// [`Builder::keep_outcomes`]). The nursery is also a [`Stream`] of the
     /// same outputs.
     ///
@@ -440,9 +440,9 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// Waits for the next child to end, in completion order, and returns its
     /// task id (the one its `AbortHandle` has) with how it ended, failures
     /// included, as `JoinSet::join_next_with_id` does. Every task child is
-    /// joined exactly once (nested nurseries are not joined). `None` once no
-    /// child is live and nothing waits, and at once in a nursery that keeps
-    /// no outcomes.
+    /// joined exactly once (nested nurseries are not joined, but a join waits
+    /// for them to end). `None` once no child is live and nothing waits (in
+    /// a nursery that keeps no outcomes, once no child is live).
     ///
     /// The policy still decides what a failure does, and the report still
     /// carries the first failure: the [`Failure`](crate::Failure) joined here

@@ -135,6 +135,85 @@ async fn a_nursery_of_unit_children_keeps_nothing_unless_asked() {
     assert!(matches!(end, ChildEnd::Returned(())));
 }
 
+/// A `JoinSet<Result<(), E>>` loop moved to a nursery of `()` children:
+/// the joins hand out nothing (no end is kept), but they wait for the
+/// children, so the loop ends when the work has, not at once. The `Stream`
+/// ends at the same point, and the report still has the failure.
+#[tokio::test]
+async fn a_join_in_a_nursery_that_keeps_nothing_waits_for_every_child() {
+    let mut nursery: Nursery<(), &str> = Nursery::builder()
+        .policy(Policy::Supervise)
+        .build()
+        .unwrap();
+    let (fail_tx, fail_rx) = oneshot::channel::<()>();
+    let (ok_tx, ok_rx) = oneshot::channel::<()>();
+    nursery
+        .spawn(async move {
+            let _ = fail_rx.await;
+            Err("lost?")
+        })
+        .unwrap();
+    nursery
+        .spawn(async move {
+            let _ = ok_rx.await;
+            Ok(())
+        })
+        .unwrap();
+
+    let spawner = nursery.spawner();
+    {
+        let mut join = pin!(nursery.join_next_with_id());
+        assert!(futures_util::FutureExt::now_or_never(&mut join).is_none());
+        fail_tx.send(()).unwrap();
+        tokio::task::yield_now().await;
+        assert_eq!(spawner.stats().failed, 1);
+        assert!(
+            futures_util::FutureExt::now_or_never(&mut join).is_none(),
+            "the join ended with a child live"
+        );
+        ok_tx.send(()).unwrap();
+        assert!(join.await.is_none());
+    }
+    assert_eq!(nursery.stats().live, 0);
+
+    // Waiting on another thread's end, through the `Stream`.
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    nursery.spawn_blocking(move || rx.recv().unwrap()).unwrap();
+    let releaser = std::thread::spawn(move || tx.send(()).unwrap());
+    assert_eq!(nursery.next().await, None);
+    assert_eq!(nursery.stats().live, 0);
+    releaser.join().unwrap();
+
+    let report = nursery.close().await;
+    assert_eq!(
+        report.take_failure().unwrap().into_error().unwrap(),
+        "lost?"
+    );
+    assert_eq!(report.stats().completed, 2);
+}
+
+/// The same for a zero-sized output that is not `()`.
+#[tokio::test]
+async fn a_join_of_zero_sized_outputs_waits_for_the_children() {
+    #[derive(Debug, PartialEq)]
+    struct Done;
+    let mut nursery: Nursery<Done, &str> = Nursery::new();
+    let (tx, rx) = oneshot::channel::<()>();
+    nursery
+        .spawn(async move {
+            let _ = rx.await;
+            Ok(Done)
+        })
+        .unwrap();
+    {
+        let mut join = pin!(nursery.join_next());
+        assert!(futures_util::FutureExt::now_or_never(&mut join).is_none());
+        tx.send(()).unwrap();
+        assert_eq!(join.await, None);
+    }
+    assert_eq!(nursery.stats().live, 0);
+}
+
 #[tokio::test]
 async fn a_nursery_with_outputs_can_be_told_to_keep_none() {
     let mut nursery: Nursery<u32, &str> = Nursery::builder().keep_outcomes(false).build().unwrap();

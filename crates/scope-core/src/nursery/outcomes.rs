@@ -1,6 +1,8 @@
 //! The children's ends kept for the owner to join, in completion order, with
 //! their task ids; and the owner's waker, woken when one arrives or when no
-//! child is left. Made only for a nursery that keeps outcomes.
+//! child is left. Made with a nursery that keeps outcomes; for one that keeps
+//! none, made by the owner's first join, whose waker it holds while the
+//! queue stays empty.
 //!
 //! # Invariants
 //!

@@ -76,8 +76,8 @@ use super::pool::{Entry, Handed};
 use super::registry::{Key, Registry};
 use super::sets::Sets;
 use super::state::{
-    ABORTED, CANCELLED, Core, Count, DETACHED, ENDED, EXPOSED, FIRE, Refusal, TASKS, WATCHED,
-    children, live,
+    ABORTED, CANCELLED, Core, Count, DETACHED, ENDED, EXPOSED, FIRE, JOINER, Refusal, TASKS,
+    WATCHED, children, live,
 };
 use super::token::{self as token_follow, Fired, Watch};
 use super::tree::{self, Above, Lineage, NestedEnd, Node, Tree};
@@ -127,6 +127,8 @@ struct Settings<E> {
     max_held: u64,
     policy: Policy,
     track_all: bool,
+    /// Ends are kept for the owner to join.
+    keep_outcomes: bool,
     extra: Option<Box<Extra<E>>>,
 }
 
@@ -158,8 +160,9 @@ pub(crate) struct Shared<T: Send + 'static, E: Send + 'static> {
     sets: Sets,
     /// The running limit, if there is one.
     limit: Option<Box<Limit>>,
-    /// The children's ends kept for the owner, if it keeps them.
-    outcomes: Option<Box<Outcomes<T, E>>>,
+    /// The children's ends kept for the owner, made at the build if it
+    /// keeps them; otherwise made by its first join, only for its waker.
+    outcomes: OnceBox<Outcomes<T, E>>,
     /// The first failure, set once (invariant 4).
     failure: OnceArc<FailureInner<E>>,
     /// Made when a child is first listed.
@@ -204,6 +207,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
                 max_held,
                 policy,
                 track_all,
+                keep_outcomes,
                 extra: rare.then(|| {
                     Box::new(Extra {
                         name,
@@ -216,7 +220,13 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             },
             sets: Sets::new(),
             limit: (max_running != 0).then(|| Box::new(Limit::new(max_running))),
-            outcomes: keep_outcomes.then(|| Box::new(Outcomes::new())),
+            outcomes: {
+                let outcomes = OnceBox::new();
+                if keep_outcomes {
+                    outcomes.get_or_init(Outcomes::new);
+                }
+                outcomes
+            },
             failure: OnceArc::new(),
             registry: OnceBox::new(),
             handed: OnceBox::new(),
@@ -519,9 +529,11 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
             // reference is not used after the decrement but by an end that
             // holds a count.
             let shared = unsafe { &*this };
-            (&shared.core, shared.outcomes.is_some())
+            (&shared.core, shared.settings.keep_outcomes)
         };
-        let wakes_joiner = |word| keeps && children(word) == 1;
+        // The joiner waits for an end, or for no child to be left (`state.rs`,
+        // invariant 9, for a nursery that keeps nothing).
+        let wakes_joiner = |word| (keeps || word & JOINER != 0) && children(word) == 1;
         // SAFETY: the nursery is alive and its strong count is at least one
         // (invariant 6); `this` has the `Arc`'s provenance.
         let hold = || unsafe { Arc::increment_strong_count(this) };
@@ -553,7 +565,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// A joiner waiting while no end is kept returns once no child is left:
     /// the decrement that left none wakes it.
     fn wake_joiner(&self) {
-        if let Some(joiner) = self.outcomes.as_ref().and_then(|o| o.take_waker()) {
+        if let Some(joiner) = self.outcomes.get().and_then(Outcomes::take_waker) {
             joiner.wake();
         }
     }
@@ -761,7 +773,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// once the child is counted out.
     fn record_end(&self, ended: Ended<T, E>, ran: bool, task: Option<Id>) -> Option<Waker> {
         let registry = self.registry.get().filter(|r| ran && !r.is_empty());
-        let id = if registry.is_some() || self.outcomes.is_some() {
+        let keeps = self.settings.keep_outcomes;
+        let id = if registry.is_some() || keeps {
             task.or_else(tokio::task::try_id)
         } else {
             None
@@ -802,7 +815,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
         // Kept before the count falls (outcomes.rs, invariant 1); the end is
         // dropped here, outside every lock, when nobody keeps it.
-        match (&self.outcomes, id, end) {
+        match (self.outcomes.get().filter(|_| keeps), id, end) {
             (Some(outcomes), Some(id), Some(end)) => outcomes.push(id, end),
             (_, _, end) => {
                 drop(end);
@@ -847,7 +860,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
         self.call_handler(&err);
         self.warn_if_unowned(&err);
-        if self.outcomes.is_some() {
+        if self.settings.keep_outcomes {
             let failure = Failure::new(err);
             self.record_failure(|| failure.clone());
             (seq, Some(ChildEnd::Failed(failure)))
@@ -1245,12 +1258,19 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     // ----- outputs and observation -----------------------------------------
 
     /// The next end kept for the owner, or a wait for one; see
-    /// `Outcomes::poll_next`. `None` at once when nothing is kept.
+    /// `Outcomes::poll_next`. When nothing is kept, a wait until no child
+    /// is left, then `None`: the queue stays empty, and `JOINER`, marked
+    /// after the waker is stored and before the look, asks the end that
+    /// leaves no child to wake it (`state.rs`, invariant 9).
     pub(crate) fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Option<(Id, ChildEnd<T, E>)>> {
-        match &self.outcomes {
-            None => Poll::Ready(None),
-            Some(outcomes) => outcomes.poll_next(cx, || self.core.children_now().1 == 0),
-        }
+        let keeps = self.settings.keep_outcomes;
+        let outcomes = self.outcomes.get_or_init(Outcomes::new);
+        outcomes.poll_next(cx, || {
+            if !keeps {
+                self.core.mark(JOINER);
+            }
+            self.core.children_now().1 == 0
+        })
     }
 
     /// The next output, skipping the ends that have none.
@@ -1266,7 +1286,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     /// The next output kept now, if any, skipping the ends that have none.
     pub(crate) fn try_join_next(&self) -> Option<T> {
-        let outcomes = self.outcomes.as_ref()?;
+        let outcomes = self.outcomes.get()?;
         loop {
             if let (_, ChildEnd::Returned(out)) = outcomes.try_next()? {
                 return Some(out);
@@ -1276,12 +1296,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     /// Ends kept and not yet joined.
     pub(crate) fn ready_count(&self) -> usize {
-        self.outcomes.as_ref().map_or(0, |o| o.len())
+        self.outcomes.get().map_or(0, Outcomes::len)
     }
 
     /// The owner is gone: keep nothing more for it.
     pub(crate) fn close_joins(&self) {
-        if let Some(outcomes) = &self.outcomes {
+        if let Some(outcomes) = self.outcomes.get() {
             outcomes.close_joins();
         }
     }

@@ -59,6 +59,13 @@
 //!    `tree.rs`); `EXPOSED` and `WATCHED` say how the nursery follows its
 //!    token (see `token.rs`); `DETACHED` that the owner let go of it;
 //!    `TASKS` that it made its `JoinSet`. Once set they stay set.
+//! 9. `JOINER` is set by the owner of a nursery that keeps no outcomes each
+//!    time it waits in a join, after it stored its waker and before it looks
+//!    at the live count; an end reads it in the word its decrement replaces.
+//!    The flag's first setting changes the word, so either the end's swap
+//!    is from a word with `JOINER` (and the end wakes the joiner, holding a
+//!    count of its own) or the owner's look comes after the decrement. Once
+//!    set it stays set.
 //!
 //! # Orderings
 //!
@@ -97,8 +104,11 @@ pub(crate) const TASKS: u64 = 1 << 10;
 /// from now on may fire at once (`token.rs`, "made late"). Set by the
 /// nursery whose `cancel` ran, not by those its walk reached.
 pub(crate) const FIRE: u64 = 1 << 11;
+/// The owner of a nursery that keeps no outcomes has waited in a join: the
+/// end that leaves no child wakes it (`Shared::poll_join`).
+pub(crate) const JOINER: u64 = 1 << 12;
 /// The cancel reason's code (0 while not cancelled) sits above the flags.
-const REASON_SHIFT: u32 = 12;
+const REASON_SHIFT: u32 = 13;
 const REASON_MASK: u64 = ((1 << CancelReason::BITS) - 1) << REASON_SHIFT;
 /// Running bodies (invariant 7), above the flags and reason: at most
 /// `BODY_MAX` at once.
@@ -107,7 +117,7 @@ const BODY_BITS: u32 = 16;
 const BODY_ONE: u64 = 1 << BODY_SHIFT;
 const BODY_MASK: u64 = ((1 << BODY_BITS) - 1) << BODY_SHIFT;
 pub(crate) const BODY_MAX: u64 = (1 << BODY_BITS) - 1;
-/// The live count (children and bodies) takes the remaining bits (33).
+/// The live count (children and bodies) takes the remaining bits (32).
 const LIVE_SHIFT: u32 = BODY_SHIFT + BODY_BITS;
 const LIVE_ONE: u64 = 1 << LIVE_SHIFT;
 

@@ -14,7 +14,7 @@ use ::loom::sync::Arc;
 use ::loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use ::loom::thread;
 
-use super::{CANCELLED, CLOSED, Core, Refusal, live};
+use super::{CANCELLED, CLOSED, Core, JOINER, Refusal, children, live};
 use crate::cancel_reason::CancelReason;
 
 fn core() -> Arc<Core> {
@@ -391,6 +391,50 @@ fn two_ends_race(wakes: [bool; 2]) {
 fn loom_an_end_that_is_not_the_last_touches_nothing_after_the_last_frees() {
     two_ends_race([true, true]);
     two_ends_race([true, false]);
+}
+
+/// A join in a nursery that keeps no outcomes racing the last child's end
+/// (invariant 9), as `Shared::poll_join` and `Shared::release` run them:
+/// the joiner stores its waker under the slot's lock, marks `JOINER`, and
+/// looks at the live count; the end decides from the word its decrement
+/// replaced whether to take the waker. The joiner either sees no child left
+/// or is woken. With two children, only the last end wakes it.
+#[test]
+fn loom_a_join_that_keeps_nothing_racing_the_last_end_is_woken() {
+    for kids in [1, 2] {
+        ::loom::model(move || {
+            let core = core();
+            for _ in 0..kids {
+                assert!(try_admit(&core, 0, || false).is_ok());
+            }
+            // The waker slot, under a lock as in `Outcomes`: (stored, woken).
+            let slot = Arc::new(::loom::sync::Mutex::new((false, false)));
+            let enders: Vec<_> = (0..kids)
+                .map(|_| {
+                    let (core, slot) = (Arc::clone(&core), Arc::clone(&slot));
+                    thread::spawn(move || {
+                        let wakes = |word: u64| word & JOINER != 0 && children(word) == 1;
+                        let (_, prev, _) = core.end_child(wakes, || {});
+                        if wakes(prev) {
+                            let mut slot = slot.lock().unwrap();
+                            if slot.0 {
+                                *slot = (false, true);
+                            }
+                        }
+                    })
+                })
+                .collect();
+            slot.lock().unwrap().0 = true;
+            core.mark(JOINER);
+            let none_left = core.children_now().1 == 0;
+            for ender in enders {
+                ender.join().unwrap();
+            }
+            assert_eq!(live(core.load()), 0);
+            let woken = slot.lock().unwrap().1;
+            assert!(none_left || woken, "the joiner was left waiting");
+        });
+    }
 }
 
 // ----- wake-ups -------------------------------------------------------------
