@@ -35,8 +35,8 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum CancelReason {
-    /// The owner's (or a spawner's) `cancel()`, or anyone calling
-    /// `cancel()` on the nursery's token directly.
+    /// The owner's `cancel()`, or anyone calling `cancel()` on the
+    /// nursery's token directly (a spawner reaches it through `token()`).
     ///
     /// # Examples
     ///

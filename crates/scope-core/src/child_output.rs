@@ -5,7 +5,9 @@
 /// `Result<T, E>` (a fallible one; `Err` is a failure).
 ///
 /// Implemented for exactly those two shapes, so an `async { Ok(()) }` block
-/// needs no type annotation: the nursery's `E` fills it in.
+/// needs no type annotation: the nursery's `E` fills it in. A future whose
+/// output is generic has two candidates in a `Nursery<(), E>` and needs its
+/// output named: `std::future::pending::<()>()`.
 ///
 /// # Examples
 ///

@@ -58,7 +58,10 @@ pub struct Report<E> {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// Every child ended without failing, and the token was not cancelled.
+    /// No child failed, and the token was not cancelled. Children may
+    /// still have been aborted (`abort_all`, their own handles, the runtime
+    /// shutting down), which is neither: [`Stats::aborted`](crate::Stats)
+    /// counts them.
     Completed,
     /// The token was cancelled (by `cancel`, `shutdown`, a parent or drop;
     /// [`Report::cancel_reason`] says which), and no child failed.

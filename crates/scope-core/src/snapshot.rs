@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-/// The live children of a nursery at one moment ([`snapshot`](crate::Spawner::snapshot)(crate::Spawner::snapshot)).
+/// The live children of a nursery at one moment ([`snapshot`](crate::Spawner::snapshot)).
 ///
 /// Started children (tasks, and nested nurseries) are listed when they are
 /// named, or, when the nursery was built with

@@ -62,9 +62,12 @@ impl<F> SpawnError<F> {
         self.kind == Kind::Closed
     }
 
-    /// The nursery's token was cancelled through the nursery (`cancel`,
-    /// fail-fast, `shutdown`, drop, or a parent's cancellation). A cancelled
-    /// nursery refuses every spawn, from inside it too.
+    /// The nursery's token was cancelled (`cancel`, fail-fast, `shutdown`,
+    /// a parent's cancellation, or `cancel()` on the token itself), and the
+    /// nursery has not finished closing. A cancelled nursery refuses every
+    /// spawn, from inside it too. A dropped owner cancels its nursery, so
+    /// spawns are refused as cancelled while its children end, and as
+    /// [closed](Self::is_closed) once none is left.
     ///
     /// # Examples
     ///
@@ -137,7 +140,7 @@ impl<F> SpawnError<F> {
 
     fn reason(&self) -> &'static str {
         match self.kind {
-            Kind::Closed => "the nursery is closed",
+            Kind::Closed => "the nursery is closing or closed",
             Kind::Cancelled => "the nursery is cancelled",
             Kind::Full => "the nursery is at its child limit",
             Kind::RuntimeShutdown => "the nursery's runtime has shut down",

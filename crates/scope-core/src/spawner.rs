@@ -369,7 +369,9 @@ impl<T: Send + 'static, E: Send + 'static> Spawner<T, E> {
     /// A builder for a nursery nested in this one: its token is a child of
     /// this one's, this nursery counts it as one live child until it
     /// drains, and under [`FailFast`](crate::Policy::FailFast) its failure
-    /// is one failure here.
+    /// is one failure here, counted when it drains (its own policy decides
+    /// what the failure does inside it until then). A join on this nursery
+    /// waits for it to end too.
     ///
     /// # Examples
     ///

@@ -37,8 +37,9 @@ pub struct Stats {
     /// (whoever cancelled it), and queued children dropped unstarted by the
     /// cancellation.
     pub cancelled: u64,
-    /// Children ended by abort (`abort_all`, `shutdown`'s last phase, drop),
-    /// queued children dropped unstarted by an abort included.
+    /// Children ended by abort (`abort_all`, a child's own `AbortHandle`,
+    /// `shutdown`'s last phase, the owner's drop, or the runtime shutting
+    /// down), queued children dropped unstarted by an abort included.
     pub aborted: u64,
     /// Spawns refused (each handed its future back), and nested nurseries
     /// whose [`build`](crate::Builder::build) this nursery refused.
