@@ -331,12 +331,7 @@ mod tests {
             .ok()
             .and_then(|v| v.parse().ok())
             .map_or(100, |r: u64| (r / 100).max(1));
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .max_blocking_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = two_workers_one_pool_thread();
         for _ in 0..rounds {
             withdrawn_round(&rt, true);
         }
@@ -351,12 +346,7 @@ mod tests {
     /// take one task still returning for a shell.)
     #[test]
     fn a_take_that_began_before_its_listing_counts_its_shell_out() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .max_blocking_threads(1)
-            .enable_all()
-            .build()
-            .unwrap();
+        let rt = two_workers_one_pool_thread();
         rt.block_on(async {
             let nursery: Nursery = Nursery::new();
             let at = Arc::as_ptr(&nursery.spawner.shared).cast();
@@ -388,6 +378,15 @@ mod tests {
             assert_eq!(shared.handed().unwrap().shells(), 0, "a shell left counted");
             assert!(!ran.load(SeqCst), "the closure taken back ran");
         });
+    }
+
+    fn two_workers_one_pool_thread() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .unwrap()
     }
 
     /// One nursery whose blocking child, granted its running slot, hands
