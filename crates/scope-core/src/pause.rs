@@ -41,9 +41,10 @@ mod gates {
     use super::Point;
 
     /// Gates armed and not yet reached.
-    static ARMED: Mutex<Vec<Arc<Shared>>> = Mutex::new(Vec::new());
+    static ARMED: Mutex<Vec<Arc<Armed>>> = Mutex::new(Vec::new());
 
-    struct Shared {
+    /// One armed point.
+    struct Armed {
         point: Point,
         at: usize,
         state: Mutex<State>,
@@ -57,19 +58,19 @@ mod gates {
     }
 
     /// A test's hold on one armed point.
-    pub(crate) struct Gate(Arc<Shared>);
+    pub(crate) struct Gate(Arc<Armed>);
 
     /// Arms `point` for the nursery at `at` (`Arc::as_ptr` of its shared
     /// state, as the point passes it).
     pub(crate) fn arm(point: Point, at: *const ()) -> Gate {
-        let shared = Arc::new(Shared {
+        let armed = Arc::new(Armed {
             point,
             at: at as usize,
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
         });
-        ARMED.lock().unwrap().push(Arc::clone(&shared));
-        Gate(shared)
+        ARMED.lock().unwrap().push(Arc::clone(&armed));
+        Gate(armed)
     }
 
     pub(crate) fn here(point: Point, at: *const ()) {

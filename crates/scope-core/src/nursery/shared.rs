@@ -1260,13 +1260,15 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// The next end kept for the owner, or a wait for one; see
     /// `Outcomes::poll_next`. When nothing is kept, a wait until no child
     /// is left, then `None`: the queue stays empty, and `JOINER`, marked
-    /// after the waker is stored and before the look, asks the end that
-    /// leaves no child to wake it (`state.rs`, invariant 9).
+    /// after the first waker is stored and before the look, asks the end
+    /// that leaves no child to wake it (`state.rs`, invariant 9). Once it is
+    /// set, a plain look does: the word every spawn and end updates is not
+    /// written again.
     pub(crate) fn poll_join(&self, cx: &mut Context<'_>) -> Poll<Option<(Id, ChildEnd<T, E>)>> {
         let keeps = self.settings.keep_outcomes;
         let outcomes = self.outcomes.get_or_init(Outcomes::new);
         outcomes.poll_next(cx, || {
-            if !keeps {
+            if !keeps && !self.core.has(JOINER) {
                 self.core.mark(JOINER);
             }
             self.core.children_now().1 == 0

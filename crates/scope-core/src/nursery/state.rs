@@ -59,13 +59,16 @@
 //!    `tree.rs`); `EXPOSED` and `WATCHED` say how the nursery follows its
 //!    token (see `token.rs`); `DETACHED` that the owner let go of it;
 //!    `TASKS` that it made its `JoinSet`. Once set they stay set.
-//! 9. `JOINER` is set by the owner of a nursery that keeps no outcomes each
-//!    time it waits in a join, after it stored its waker and before it looks
-//!    at the live count; an end reads it in the word its decrement replaces.
-//!    The flag's first setting changes the word, so either the end's swap
-//!    is from a word with `JOINER` (and the end wakes the joiner, holding a
-//!    count of its own) or the owner's look comes after the decrement. Once
-//!    set it stays set.
+//! 9. `JOINER` is set by the owner of a nursery that keeps no outcomes the
+//!    first time it waits in a join, after it stored its waker and before
+//!    it looks at the live count; an end reads it in the word its decrement
+//!    replaces. Setting it changes the word, so either the end's swap is
+//!    from a word with `JOINER` (and the end wakes the joiner, holding a
+//!    count of its own) or the owner's look comes after the decrement.
+//!    Once set it stays set, and a later wait needs only to store its waker
+//!    and look: the end takes the waker under the same lock after its
+//!    decrement, so the look sees the decrement or the end finds the
+//!    waker.
 //!
 //! # Orderings
 //!

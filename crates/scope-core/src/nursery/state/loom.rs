@@ -398,12 +398,17 @@ fn loom_an_end_that_is_not_the_last_touches_nothing_after_the_last_frees() {
 /// the joiner stores its waker under the slot's lock, marks `JOINER`, and
 /// looks at the live count; the end decides from the word its decrement
 /// replaced whether to take the waker. The joiner either sees no child left
-/// or is woken. With two children, only the last end wakes it.
+/// or is woken. With two children, only the last end wakes it. A later
+/// join, which finds `JOINER` set, only stores its waker and looks: the
+/// slot's lock orders it against the end's take.
 #[test]
 fn loom_a_join_that_keeps_nothing_racing_the_last_end_is_woken() {
-    for kids in [1, 2] {
+    for (kids, later) in [(1, false), (2, false), (1, true)] {
         ::loom::model(move || {
             let core = core();
+            if later {
+                core.mark(JOINER);
+            }
             for _ in 0..kids {
                 assert!(try_admit(&core, 0, || false).is_ok());
             }
@@ -425,7 +430,9 @@ fn loom_a_join_that_keeps_nothing_racing_the_last_end_is_woken() {
                 })
                 .collect();
             slot.lock().unwrap().0 = true;
-            core.mark(JOINER);
+            if !core.has(JOINER) {
+                core.mark(JOINER);
+            }
             let none_left = core.children_now().1 == 0;
             for ender in enders {
                 ender.join().unwrap();
