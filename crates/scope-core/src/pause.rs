@@ -20,6 +20,10 @@ pub(crate) enum Point {
     /// A spawn has handed a blocking child to the pool, not yet listed it
     /// for an abort to take back (`BlockingChild::launch`).
     HandedUnlisted,
+    /// A shutdown's wait after the forced end has found every live child of
+    /// the top held, and has not yet listed the nested nurseries to wait on
+    /// next (`tree::settle`).
+    SettleLooksBelow,
     /// The pool side of a blocking child is about to take its closure out of
     /// the handoff, before the handoff's lock (`Handoff::take`).
     PoolTakes,
@@ -31,7 +35,7 @@ pub(crate) enum Point {
 pub(crate) fn here(_point: Point, _at: *const ()) {}
 
 #[cfg(test)]
-pub(crate) use gates::{arm, here, latch};
+pub(crate) use gates::{Latch, arm, here, latch};
 
 #[cfg(test)]
 mod gates {

@@ -58,6 +58,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::lazy::OnceBox;
 use super::state::Core;
+use crate::pause::{self, Point};
 use crate::report::Failure;
 use crate::spawn_error::Kind;
 
@@ -399,6 +400,7 @@ pub(crate) fn walk_below<E: 'static>(top: &dyn Node<E>, visit: fn(&dyn Node<E>) 
 /// ancestor in turn, so that count may not have reached `top` yet.
 pub(crate) async fn settle<E: 'static>(top: &dyn Node<E>) -> u64 {
     let mut started = wait_held(top).await;
+    pause::here(Point::SettleLooksBelow, (top as *const dyn Node<E>).cast());
     let mut work = open_nested(top);
     while let Some(node) = work.pop() {
         started += wait_held(&*node).await;
@@ -511,8 +513,11 @@ mod tests {
     use std::sync::{Arc, mpsc};
     use std::time::Duration;
 
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use crate::Nursery;
-    use crate::pause::{self, Point};
+    use crate::nursery::state::WATCH;
+    use crate::pause::{self, Latch, Point};
 
     /// A blocking child that starts in a nested nursery is counted there
     /// first, then in each ancestor. A shutdown of the top whose wait ends
@@ -564,5 +569,98 @@ mod tests {
             assert!(report.is_final(), "{report:?}");
             assert_eq!(report.stats().live, 0, "{report:?}");
         });
+    }
+
+    /// A nested nursery held by its blocking work when the shutdown's wait
+    /// looked at the top loses that work before the wait lists what to
+    /// look at below, while a child of its, aborted, is still being
+    /// dropped. The wait still waits for that drop: it walks every nested
+    /// nursery that has not closed, not only those held when it looked. (A
+    /// walk of the held ones alone returned, reporting the top's blocking
+    /// child as still running, with the aborted child's drop unfinished.)
+    #[test]
+    fn a_shutdown_waits_for_an_aborted_child_below_a_nursery_that_lost_its_work() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let top: Nursery = Nursery::new();
+            let nested: Nursery = top.child_builder().build().unwrap();
+            let (started_tx, started) = mpsc::channel::<()>();
+            // Started blocking work: one child in the top (it keeps the
+            // shutdown from draining), one in the nested nursery.
+            let (release_top, top_held) = pause::latch();
+            let (release_nested, nested_held) = pause::latch();
+            for (nursery, held) in [(&top, top_held), (&nested, nested_held)] {
+                let started_tx = started_tx.clone();
+                nursery
+                    .spawn_blocking(move || {
+                        started_tx.send(()).unwrap();
+                        held.wait();
+                    })
+                    .unwrap();
+                started.recv().unwrap();
+            }
+            // An async child of the nested nursery whose drop waits.
+            let (let_drop, drop_held) = pause::latch();
+            let dropped = Arc::new(AtomicBool::new(false));
+            let guard = SlowDrop(drop_held, Arc::clone(&dropped));
+            nested
+                .spawn(async move {
+                    let _guard = guard;
+                    std::future::pending::<()>().await
+                })
+                .unwrap();
+
+            let top_at = Arc::as_ptr(&top.spawner.shared).cast();
+            let gate = pause::arm(Point::SettleLooksBelow, top_at);
+            let shutdown = tokio::spawn(async move {
+                let report = top.shutdown(Duration::ZERO).await;
+                (top, report)
+            });
+            gate.wait_arrived();
+            // The nested nursery loses its blocking work.
+            drop(release_nested);
+            let below = Arc::clone(&nested.spawner.shared);
+            while below.core.own_blocking() > 0 {
+                std::thread::yield_now();
+            }
+            gate.release();
+
+            // Once the wait looks at the nested nursery, let the drop end.
+            let mut let_drop = Some(let_drop);
+            while !shutdown.is_finished() {
+                if below.core.has(WATCH) {
+                    drop(let_drop.take());
+                }
+                tokio::task::yield_now().await;
+            }
+            let (top, report) = shutdown.await.unwrap();
+            assert!(
+                dropped.load(Ordering::SeqCst),
+                "the shutdown returned before the aborted child was dropped"
+            );
+            assert!(!report.is_final(), "{report:?}");
+            assert_eq!(report.still_running(), 1, "{report:?}");
+
+            drop(release_top);
+            drop(nested);
+            let report = tokio::time::timeout(Duration::from_secs(30), top.close())
+                .await
+                .expect("the blocking child was released");
+            assert!(report.is_final(), "{report:?}");
+        });
+    }
+
+    /// Blocks its drop until its latch opens, then says it was dropped.
+    struct SlowDrop(Latch, Arc<AtomicBool>);
+
+    impl Drop for SlowDrop {
+        fn drop(&mut self) {
+            self.0.wait();
+            self.1.store(true, Ordering::SeqCst);
+        }
     }
 }
