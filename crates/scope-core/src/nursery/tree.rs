@@ -526,27 +526,13 @@ mod tests {
     /// subtree, which the start has not reached yet (`settle`).
     #[test]
     fn a_shutdown_counts_a_blocking_start_that_has_not_reached_the_top() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        two_workers().block_on(async {
             let top: Nursery = Nursery::new();
             let nested: Nursery = top.child_builder().build().unwrap();
-            let (started_tx, started) = mpsc::channel::<()>();
             let (release, held) = pause::latch();
             // One started blocking child in each nursery.
-            for nursery in [&nested, &top] {
-                let (started_tx, held) = (started_tx.clone(), held.clone());
-                nursery
-                    .spawn_blocking(move || {
-                        started_tx.send(()).unwrap();
-                        held.wait();
-                    })
-                    .unwrap();
-                started.recv().unwrap();
-            }
+            start_held(&nested, held.clone());
+            start_held(&top, held.clone());
 
             // A third starts in the nested nursery and stops after its own
             // nursery counted it, before the top has.
@@ -580,29 +566,15 @@ mod tests {
     /// child as still running, with the aborted child's drop unfinished.)
     #[test]
     fn a_shutdown_waits_for_an_aborted_child_below_a_nursery_that_lost_its_work() {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
+        two_workers().block_on(async {
             let top: Nursery = Nursery::new();
             let nested: Nursery = top.child_builder().build().unwrap();
-            let (started_tx, started) = mpsc::channel::<()>();
             // Started blocking work: one child in the top (it keeps the
             // shutdown from draining), one in the nested nursery.
             let (release_top, top_held) = pause::latch();
             let (release_nested, nested_held) = pause::latch();
-            for (nursery, held) in [(&top, top_held), (&nested, nested_held)] {
-                let started_tx = started_tx.clone();
-                nursery
-                    .spawn_blocking(move || {
-                        started_tx.send(()).unwrap();
-                        held.wait();
-                    })
-                    .unwrap();
-                started.recv().unwrap();
-            }
+            start_held(&top, top_held);
+            start_held(&nested, nested_held);
             // An async child of the nested nursery whose drop waits.
             let (let_drop, drop_held) = pause::latch();
             let dropped = Arc::new(AtomicBool::new(false));
@@ -652,6 +624,27 @@ mod tests {
                 .expect("the blocking child was released");
             assert!(report.is_final(), "{report:?}");
         });
+    }
+
+    fn two_workers() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    /// Spawns a blocking child that waits on `held`, and returns once it
+    /// has started.
+    fn start_held(nursery: &Nursery, held: Latch) {
+        let (started_tx, started) = mpsc::channel::<()>();
+        nursery
+            .spawn_blocking(move || {
+                started_tx.send(()).unwrap();
+                held.wait();
+            })
+            .unwrap();
+        started.recv().unwrap();
     }
 
     /// Blocks its drop until its latch opens, then says it was dropped.
