@@ -46,9 +46,10 @@ use crate::server_report::ServerReport;
 /// Dropping the server without `shutdown` drops its nursery, which cancels
 /// and aborts everything it owns (the accept loop, every connection and its
 /// tasks), like dropping a `JoinSet`. `on_closed` still sees each
-/// connection it had not seen, with reason `Shutdown` (unless the close had
-/// recorded another) in a report that is not final (see
-/// [`ServerBuilder::on_closed`] for where it runs).
+/// connection it had not seen, in a report that is not final, with reason
+/// `Shutdown` for every connection that was open (a connection already
+/// closing keeps the reason its close began with).
+/// [`ServerBuilder::on_closed`] says where the hook runs then.
 ///
 /// # Examples
 ///
@@ -242,7 +243,11 @@ impl<E: Send + 'static> Server<E> {
 
 impl<E: Send + 'static> Drop for Server<E> {
     fn drop(&mut self) {
-        // Before the nursery drops (and aborts the connections' tasks).
+        // Before the nursery drops (and cancels and aborts the connections'
+        // tasks): the server's nursery is closing first, so a connection
+        // that sees the cancel before the abort takes it knows that a
+        // shutdown is the reason.
+        self.begin_shutdown();
         self.shared.server_dropped();
     }
 }

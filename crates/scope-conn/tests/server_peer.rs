@@ -240,6 +240,47 @@ async fn dropping_the_server_still_reports_each_open_connection_to_on_closed() {
     assert!(is_reported.try_recv().is_err(), "reported once");
 }
 
+/// The race a drop used to lose: the connection's task is in the middle of
+/// a poll while the server is dropped, so it sees its token fired (by the
+/// drop's cancel) before the abort takes it. The reason is still the
+/// shutdown, not a cancel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_dropped_while_a_connection_polls_reports_the_shutdown_as_its_reason() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (reported, mut is_reported) = mpsc::unbounded_channel();
+    let (entered, is_entered) = std::sync::mpsc::channel();
+    let (go, wait_go) = std::sync::mpsc::channel::<()>();
+    let wait_go = Arc::new(Mutex::new(wait_go));
+    let server: Server = Server::builder()
+        .on_closed(move |report| {
+            let _ = reported.send((report.reason(), report.is_final()));
+        })
+        .serve(listener, move |_conn, _io| {
+            let (entered, wait_go) = (entered.clone(), Arc::clone(&wait_go));
+            // Holds its first poll (and so the connection's) until the test
+            // has dropped the server, then waits for ever.
+            let mut first = true;
+            std::future::poll_fn(move |_| {
+                if std::mem::take(&mut first) {
+                    entered.send(()).unwrap();
+                    wait_go.lock().recv().unwrap();
+                }
+                std::task::Poll::Pending
+            })
+        })
+        .unwrap();
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    tokio::task::block_in_place(|| is_entered.recv().unwrap());
+
+    drop(server);
+    go.send(()).unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(30), is_reported.recv());
+    let report = report.await.expect("reported after the drop").unwrap();
+    assert_eq!(report, (CloseReason::Shutdown, false));
+    read_until_shut(&mut client).await;
+}
+
 #[test]
 fn a_server_dropped_after_its_runtime_reports_the_connections_the_runtime_dropped() {
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -213,10 +213,18 @@ where
             // session. `poll_cancelled` rather than a wait on the token: an
             // open connection then needs no token at all, one waker slot.
             if (first || nursery.is_cancelled()) && nursery.poll_cancelled(cx).is_ready() {
-                return Poll::Ready(if nursery.cancel_reason() == Some(CancelReason::Failure) {
-                    CloseReason::Failed
-                } else {
-                    CloseReason::Cancelled
+                return Poll::Ready(match nursery.cancel_reason() {
+                    Some(CancelReason::Failure) => CloseReason::Failed,
+                    // A dropped server begins its nursery's close before
+                    // the drop cancels it. The cancel reached this nursery
+                    // with a `Release` store after that began, and the
+                    // `Acquire` load that saw it makes the close visible.
+                    Some(CancelReason::Parent)
+                        if server.as_ref().is_some_and(|s| s.server.is_closing()) =>
+                    {
+                        CloseReason::Shutdown
+                    }
+                    _ => CloseReason::Cancelled,
                 });
             }
             if let Some(signal) = &server {
