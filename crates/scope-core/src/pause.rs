@@ -27,6 +27,9 @@ pub(crate) enum Point {
     /// The pool side of a blocking child is about to take its closure out of
     /// the handoff, before the handoff's lock (`Handoff::take`).
     PoolTakes,
+    /// A cancel has set its own nursery's flag and has not yet walked below
+    /// to set theirs, nor marked `FIRE` (`Shared::cancel`).
+    CancelWalks,
 }
 
 /// Stops here if a test armed a gate for `point` and the nursery at `at`.

@@ -931,6 +931,7 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// nursery's walk step swept its own).
     pub(crate) fn cancel(&self, reason: CancelReason) {
         if self.core.set_cancelled(reason) {
+            pause::here(Point::CancelWalks, (self as *const Self).cast());
             tree::walk_below(self, |node| node.cancel_here());
             self.cancel_wakes(true);
             self.sweep_waiting(limit::CANCELLED);

@@ -159,3 +159,51 @@ pub(crate) fn expose<E: 'static>(top: &Arc<dyn Node<E>>) {
         work.extend(nested.into_iter().map(|n| (n, false)));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use crate::Nursery;
+    use crate::pause::{self, Point};
+
+    /// A cancel of the top sets the flags top down, then `FIRE`, then fires
+    /// the top's token if it is made. A token first made while that walk is
+    /// still on its way down must not fire before it: made fired (as when
+    /// its making read the top's `CANCELLED` rather than `FIRE`), the
+    /// bottom nursery's watch marked it cancelled at once, while the
+    /// nursery between it and the top, which the walk had not reached, read
+    /// as not cancelled: a cancel from above seen below before above.
+    #[test]
+    fn a_token_made_while_a_cancel_walks_down_fires_after_the_walk() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let _in = rt.enter();
+        let top: Nursery = Nursery::new();
+        let middle: Nursery = top.child_builder().build().unwrap();
+        let bottom: Nursery = middle.child_builder().build().unwrap();
+        let at = Arc::as_ptr(&top.spawner.shared).cast();
+        std::thread::scope(|s| {
+            // Armed in here: a failing assert drops it, letting the cancel
+            // go on, before the scope waits for that thread.
+            let gate = pause::arm(Point::CancelWalks, at);
+            let cancel = s.spawn(|| top.cancel());
+            gate.wait_arrived();
+            // The top's flag is set; the walk below has not begun.
+            assert!(top.is_cancelled());
+            let token = bottom.token().clone();
+            assert!(!middle.is_cancelled());
+            assert!(
+                !bottom.is_cancelled(),
+                "the bottom reads cancelled while the middle, above it, does not"
+            );
+            assert!(!token.is_cancelled(), "fired before the walk");
+
+            gate.release();
+            cancel.join().unwrap();
+            assert!(middle.is_cancelled() && bottom.is_cancelled());
+            assert!(token.is_cancelled(), "the cancel fired the token it found");
+        });
+    }
+}
