@@ -246,7 +246,9 @@ impl<E: Send + 'static> Drop for Server<E> {
         // Before the nursery drops (and cancels and aborts the connections'
         // tasks): the server's nursery is closing first, so a connection
         // that sees the cancel before the abort takes it knows that a
-        // shutdown is the reason.
+        // shutdown is the reason. (Safe outside a runtime: the server's
+        // nursery has no close warning, so the close's one poll sets no
+        // timer.)
         self.begin_shutdown();
         self.shared.server_dropped();
     }
