@@ -54,4 +54,10 @@ pub enum CloseReason {
     Transport,
     /// The connection's [`Server`](crate::Server) is shutting down.
     Shutdown,
+    /// The future [`ConnBuilder::serve`](crate::ConnBuilder::serve)
+    /// returned was dropped before the close had run its course (or its
+    /// runtime shut down): the connection's tasks were aborted, and the
+    /// report is not final. (A server's connection dropped so gives
+    /// [`Shutdown`](Self::Shutdown).)
+    Dropped,
 }

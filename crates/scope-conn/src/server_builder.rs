@@ -180,7 +180,8 @@ impl<E: Send + 'static> ServerBuilder<E> {
     /// the tasks as they ended. A hook that panics there is not called
     /// again and stops nothing. A server dropped without a finished
     /// shutdown reports the connections it cuts the same way, but with
-    /// their tasks as they stand (those being aborted still live), from
+    /// their tasks as they stand then (a task the drop aborts may still
+    /// count as live, or already as aborted), from
     /// wherever the connection is dropped: tokio's task drop on a worker
     /// thread (or the runtime's shutdown, outside any runtime context), or
     /// the server's drop itself, on the dropping thread, for connections

@@ -132,10 +132,41 @@ async fn dropping_a_connection_future_unfinished_aborts_its_tasks() {
     served.abort();
     let report = conn.closed().await; // published by the dropped driver
     assert!(!report.is_final());
+    assert_eq!(report.reason(), CloseReason::Dropped);
     common_until(|| aborted.load(Ordering::SeqCst)).await;
     let after = conn.spawner().stats();
     assert_eq!(after.live, 0);
     assert_eq!(after.aborted, 1);
+}
+
+/// A connection's future dropped before its first poll (a task that never
+/// ran: its runtime shut down, or it was aborted at once) still publishes
+/// the report: `closed` and `close` return, and the task the handler
+/// started is aborted.
+#[tokio::test]
+async fn a_connection_future_dropped_before_its_first_poll_still_ends_the_connection() {
+    let (io, _peer) = tokio::io::duplex(64);
+    let (conn_tx, conn_rx) = oneshot::channel();
+    let served = ConnBuilder::new()
+        .serve(io, move |conn, _io| {
+            conn.spawner().spawn(std::future::pending::<()>()).unwrap();
+            conn_tx.send(conn.clone()).unwrap();
+            async move { conn.closing().await }
+        })
+        .unwrap();
+    let conn = conn_rx.await.unwrap();
+    drop(served);
+    let closed = tokio::time::timeout(Duration::from_secs(30), conn.closed());
+    let report = closed.await.expect("the dropped future published a report");
+    assert!(!report.is_final());
+    assert_eq!(report.reason(), CloseReason::Dropped);
+    let again = tokio::time::timeout(Duration::from_secs(30), conn.close());
+    assert_eq!(
+        again.await.expect("close returns too").reason(),
+        CloseReason::Dropped
+    );
+    common_until(|| conn.spawner().stats().live == 0).await;
+    assert_eq!(conn.spawner().stats().aborted, 1);
 }
 
 async fn common_until(mut cond: impl FnMut() -> bool) {

@@ -45,15 +45,29 @@ use crate::report::ConnReport;
 use crate::writer::Pump;
 
 /// Publishes a non-final report if the driver is dropped before it could
-/// publish the real one (an abort, or a standalone connection dropped
-/// unfinished), so no `closed` waits forever.
-struct PublishOnDrop<'a, E: Send + 'static>(&'a ConnShared<E>);
+/// publish the real one (an abort, a standalone connection's future
+/// dropped unfinished or before its first poll, a runtime shut down), so no
+/// `closed` waits forever.
+struct PublishOnDrop<E: Send + 'static> {
+    shared: Arc<ConnShared<E>>,
+    /// A server's connection, whose drop is the server's shutdown (or the
+    /// server's drop, or its runtime's end).
+    under_server: bool,
+}
 
-impl<E: Send + 'static> Drop for PublishOnDrop<'_, E> {
+impl<E: Send + 'static> Drop for PublishOnDrop<E> {
     fn drop(&mut self) {
-        let shared = self.0;
+        let shared = &*self.shared;
         if shared.report().is_none() {
             shared.kill();
+            // Why, unless the close had begun for a reason of its own (the
+            // first wins).
+            let reason = if self.under_server {
+                CloseReason::Shutdown
+            } else {
+                CloseReason::Dropped
+            };
+            shared.request(shared.config.mode, reason);
             shared.publish(shared.report_now(shared.spawner.report(), false));
         }
     }
@@ -160,8 +174,32 @@ pub(crate) fn body<E: Send + 'static>(
 /// it panicked (for the caller to resume once it has used the report).
 /// `server` is the server's spawner for a server's connection: when the
 /// server begins to close, the connection closes in `shutdown_mode`.
-pub(crate) async fn drive<E>(
+///
+/// The report on drop is armed here, as the future is made: one dropped
+/// before its first poll publishes it too.
+pub(crate) fn drive<E>(
     shared: Arc<ConnShared<E>>,
+    nursery: Nursery<(), E>,
+    session: Session,
+    server: Option<Arc<Shutdown<E>>>,
+    shutdown_mode: CloseMode,
+) -> impl Future<Output = (ConnReport<E>, Option<Panic>)> + Send + 'static
+where
+    E: Send + 'static,
+{
+    let publish = PublishOnDrop {
+        shared,
+        under_server: server.is_some(),
+    };
+    async move {
+        let shared = &*publish.shared;
+        drive_body(shared, nursery, session, server, shutdown_mode).await
+    }
+}
+
+/// `drive`'s body, once polled.
+async fn drive_body<E>(
+    shared: &ConnShared<E>,
     nursery: Nursery<(), E>,
     session: Session,
     server: Option<Arc<Shutdown<E>>>,
@@ -170,11 +208,10 @@ pub(crate) async fn drive<E>(
 where
     E: Send + 'static,
 {
-    let _publish = PublishOnDrop(&shared);
     let config = Arc::clone(&shared.config);
     let session = pin!(Some(session));
     let mut run = Running {
-        shared: &shared,
+        shared,
         session,
         pump: None,
         panic: None,
