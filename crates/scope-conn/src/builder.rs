@@ -189,7 +189,8 @@ impl<E: Send + 'static> ConnBuilder<E> {
 
     /// How long the session gets, once the tasks have drained, to finish its
     /// own ending (and the queued writer to flush) before it is dropped.
-    /// Default 30 s.
+    /// Default 30 s. Bytes still queued then are dropped, and the report's
+    /// [`io_error`](crate::ConnReport::io_error) says how many.
     ///
     /// # Examples
     ///
@@ -217,7 +218,10 @@ impl<E: Send + 'static> ConnBuilder<E> {
     }
 
     /// The bound of the queued [`Writer`](crate::Writer), in bytes: senders
-    /// wait while this much is queued. Default 256 KiB.
+    /// wait while this much is queued. Default 256 KiB; at most `u32::MAX`
+    /// bytes, about 4 GiB (a larger bound counts as that). One send larger than the bound is
+    /// taken whole once the queue is empty, and is queued alone: the queue
+    /// then holds more than the bound for as long as it takes to write.
     ///
     /// # Examples
     ///

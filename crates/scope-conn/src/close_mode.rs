@@ -35,9 +35,16 @@ use std::time::Duration;
 pub enum CloseMode {
     /// Let every task finish, including the follow-up tasks they spawn while
     /// the close runs, and cancel nothing; then let the session say goodbye,
-    /// then flush and shut down the queued writer. The tasks bound the drain:
-    /// a peer cannot, because a write that makes no progress for the send
-    /// timeout fails (see [`ConnBuilder::send_timeout`](crate::ConnBuilder::send_timeout)).
+    /// then flush and shut down the queued writer. The tasks bound the drain,
+    /// and so does nothing else: a task that never ends holds the close (a
+    /// task the session starts during its goodbye is waited for too, after
+    /// the transport is shut). A peer that stops reading cannot hold it,
+    /// because a write that makes no progress for the send timeout fails
+    /// (see [`ConnBuilder::send_timeout`](crate::ConnBuilder::send_timeout)),
+    /// but one that reads slowly and steadily keeps a task that writes to it
+    /// going as long as it has something to write. Bound the whole with
+    /// `Deadline`, or with the server's [`shutdown`](crate::Server::shutdown),
+    /// which escalates every connection at its grace.
     #[default]
     Join,
     /// Give the tasks up without ending them and close the transport now: a
@@ -48,6 +55,12 @@ pub enum CloseMode {
     Detach,
     /// Escalate as the core's `shutdown`: the whole drain takes at most the
     /// duration (three quarters to drain, then the token is cancelled, then
-    /// what is left is aborted).
+    /// what is left is aborted). Tasks the session starts during its goodbye
+    /// get what is left of the duration, if anything. The goodbye and the
+    /// flush that follow the drain have their own bounds
+    /// ([`goodbye_timeout`](crate::ConnBuilder::goodbye_timeout), each write
+    /// within the [`send_timeout`](crate::ConnBuilder::send_timeout)), so a
+    /// close takes at most the duration plus the goodbye timeout (plus the
+    /// time aborted tasks take to drop).
     Deadline(Duration),
 }

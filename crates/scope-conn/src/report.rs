@@ -100,7 +100,10 @@ impl<E> ConnReport<E> {
     }
 
     /// The transport's failure, if it failed: the send timeout (`TimedOut`),
-    /// a reset, and so on.
+    /// a reset, and so on; or the goodbye timeout ending the flush with bytes
+    /// the tasks had queued still unsent (`TimedOut`, the message says how
+    /// many). `None` means everything queued was written and the transport
+    /// shut down cleanly, or nothing was queued.
     ///
     /// # Examples
     ///

@@ -124,7 +124,9 @@ impl Writer {
         (Writer { queue }, pump)
     }
 
-    /// Queues `buf` to be written whole, waiting while the queue is full.
+    /// Queues `buf` to be written whole, waiting while the queue is full (a
+    /// buffer larger than the queue's bound waits until the queue is empty,
+    /// then goes in alone).
     ///
     /// # Errors
     ///
@@ -247,6 +249,11 @@ pub(crate) struct Pump {
 }
 
 impl Pump {
+    /// Bytes queued and not yet written to the transport.
+    pub(crate) fn unsent(&self) -> usize {
+        self.queue.state.lock().queued
+    }
+
     /// Writes until the queue is empty and flushed (then `Pending`, woken by
     /// the next send), or, once finishing, until everything queued is out
     /// (`Ready(Ok)`). An error fails the queue for every writer.

@@ -73,6 +73,42 @@ async fn a_peer_that_stops_reading_cannot_hold_a_join_close() {
     served.await.unwrap();
 }
 
+/// The goodbye timeout ends the flush with bytes still queued: the report
+/// says so, and how many, and the peer got exactly the rest.
+#[tokio::test(start_paused = true)]
+async fn a_flush_cut_short_by_the_goodbye_timeout_is_reported_with_what_was_left() {
+    const TOTAL: usize = 8 << 20;
+    let (io, mut client) = common::tcp_pair().await;
+    let report = ConnBuilder::new()
+        .write_queue(TOTAL)
+        .goodbye_timeout(Duration::from_secs(1))
+        .serve(io, move |conn, io| {
+            let (_reader, writer) = io.split();
+            // Queued whole at once; the peer reads nothing until the end.
+            conn.spawner()
+                .spawn(async move { writer.send(vec![b'x'; TOTAL]).await.unwrap() })
+                .unwrap();
+            async {}
+        })
+        .unwrap()
+        .await;
+    assert_eq!(report.tasks().stats().completed, 1);
+    let err = report.io_error().expect("the cut flush is reported");
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    let unsent: usize = err
+        .to_string()
+        .split(", ")
+        .nth(1)
+        .and_then(|rest| rest.strip_suffix(" bytes unsent"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {err}"));
+    assert!(unsent > 0, "{err}");
+
+    let mut got = Vec::new();
+    client.read_to_end(&mut got).await.unwrap();
+    assert_eq!(got.len(), TOTAL - unsent, "{err}");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_stalled_write_closes_an_open_connection_with_send_timeout() {
     let (io, _client_never_reads) = common::tcp_pair().await;

@@ -139,6 +139,35 @@ async fn dropping_a_connection_future_unfinished_aborts_its_tasks() {
     assert_eq!(after.aborted, 1);
 }
 
+/// A deadline bounds the close as a whole: a task the session starts during
+/// its goodbye, after the drain, gets what is left of the deadline and is
+/// then aborted, rather than holding the close's last step.
+#[tokio::test(start_paused = true)]
+async fn a_deadline_bounds_a_task_the_session_starts_during_its_goodbye() {
+    let (io, _peer) = tokio::io::duplex(64);
+    let start = tokio::time::Instant::now();
+    let served = ConnBuilder::new()
+        .close_mode(CloseMode::Deadline(Duration::from_millis(200)))
+        .goodbye_timeout(Duration::from_millis(500))
+        .serve(io, |conn, _io| async move {
+            conn.close().await;
+            conn.drained().await;
+            conn.spawner().spawn(std::future::pending::<()>()).unwrap();
+        })
+        .unwrap();
+    let report = tokio::time::timeout(Duration::from_secs(60), served)
+        .await
+        .expect("the close ended");
+    assert!(
+        start.elapsed() <= Duration::from_millis(200),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(report.is_final());
+    let stats = report.tasks().stats();
+    assert_eq!((stats.aborted, stats.live), (1, 0), "{stats:?}");
+}
+
 /// A connection's future dropped before its first poll (a task that never
 /// ran: its runtime shut down, or it was aborted at once) still publishes
 /// the report: `closed` and `close` return, and the task the handler

@@ -41,6 +41,7 @@ use tokio::time::{Instant, Sleep};
 use super::shared::{ConnShared, DRAINED};
 use crate::close_mode::CloseMode;
 use crate::close_reason::CloseReason;
+use crate::io::Link;
 use crate::report::ConnReport;
 use crate::writer::Pump;
 
@@ -322,6 +323,10 @@ where
     let config = Arc::clone(&shared.config);
     // ----- stop new work, and drain -----
     let mut stuck = None;
+    // Under a deadline, when it ends: it bounds the tasks the session starts
+    // during its goodbye too (`None`: no deadline, or one too far to
+    // represent).
+    let mut deadline = None;
     // `None` once handed over.
     let owner = match mode {
         CloseMode::Detach => {
@@ -337,6 +342,7 @@ where
             Some(nursery)
         }
         CloseMode::Deadline(grace) => {
+            deadline = Instant::now().checked_add(grace);
             // Boxed: the escalation's state is the largest of any phase, and
             // kept inline it would make every close's state (boxed itself,
             // see `drive`) too large for the allocator's fast path.
@@ -368,8 +374,21 @@ where
     // ----- flush and shut down -----
     let mut pump = run.pump.take().or_else(|| shared.take_pump());
     if let Some(pump) = &mut pump {
-        if shared.transport_failure().is_none() {
-            let _ = tokio::time::timeout_at(goodbye_at, pump.finish()).await;
+        if shared.transport_failure().is_none()
+            && tokio::time::timeout_at(goodbye_at, pump.finish())
+                .await
+                .is_err()
+        {
+            // Out of time: the peer gets less than the tasks wrote, and the
+            // report says so (a failed write has said so already).
+            let cut = std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the goodbye timeout cut the flush short, {} bytes unsent",
+                    pump.unsent()
+                ),
+            );
+            shared.transport_failed(&cut, true);
         }
     }
     drop(pump);
@@ -388,8 +407,20 @@ where
         }
         (Some(nursery), None) => {
             // The session has ended, so the nursery closes as soon as the
-            // work it started in its last moments has.
-            let tasks = nursery.close().await;
+            // work it started in its last moments has: under a deadline,
+            // within what is left of it (nothing, often: that work is then
+            // cancelled and aborted at once).
+            let tasks = match deadline {
+                Some(end) => {
+                    let left = end.saturating_duration_since(Instant::now());
+                    let tasks = Box::pin(nursery.shutdown(left)).await;
+                    if tasks.still_running() > 0 {
+                        nursery.detach();
+                    }
+                    tasks
+                }
+                None => nursery.close().await,
+            };
             let is_final = tasks.is_final();
             (tasks, is_final)
         }
