@@ -88,7 +88,7 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
             Kind::Zero(setting) => write!(f, "{setting} must be greater than zero"),
-            Kind::Nursery(e) => write!(f, "the connection's nursery: {e}"),
+            Kind::Nursery(e) => write!(f, "a nursery could not be built: {e}"),
         }
     }
 }

@@ -30,14 +30,19 @@
 //!
 //! - **Nothing is lost.** Every task a connection starts is owned by its
 //!   nursery, nested in the server's, and counted once in the connection's
-//!   report and in the server's totals, whichever way it ended.
+//!   report and in the server's totals, whichever way it ended; output the
+//!   close could not deliver in time is reported
+//!   ([`ConnReport::io_error`]).
 //! - **The protocol owns its transport.** No copy, channel or extra task on
 //!   the path of a byte. Tasks that write concurrently share a [`Writer`]
 //!   whose queue is bounded in bytes; nothing holds a lock across `.await`.
-//! - **No peer can hold a close or a shutdown open**: the send timeout, the
-//!   goodbye timeout, the shutdown's grace. A slow peer holds only its own
-//!   connection; [`ServerBuilder::max_connections_per_peer`] bounds its
-//!   share.
+//! - **No peer can hold a shutdown open**: the shutdown's grace bounds it,
+//!   and a `Deadline` close bounds one connection's. A peer that stops
+//!   reading cannot hold even a `Join` close (the send timeout, the goodbye
+//!   timeout); one that reads slowly but steadily can, as long as a task
+//!   has something to write to it, which is why the server's shutdown
+//!   escalates. A slow peer holds only its own connection;
+//!   [`ServerBuilder::max_connections_per_peer`] bounds its share.
 //! - **One close per connection.** Closing twice, concurrently, or from
 //!   inside the connection's own tasks or session is safe: the first request
 //!   decides the mode and the reason, everyone gets the same report (from

@@ -35,6 +35,14 @@ const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 ///   each request's extensions: axum's `Extension<Conn>`), so the work is
 ///   the connection's.
 /// - HTTP/2 streams are tasks of the connection ([`HyperExecutor`]).
+///   HTTP/1.1 requests are served one at a time inside the session, not as
+///   tasks: a report's task counts do not include them. A request still
+///   running when a shutdown's grace ends is cut off with the session (the
+///   client sees the connection close without an answer); the connection's
+///   report is then not final.
+/// - A request whose headers are still arriving when the close begins keeps
+///   the connection open until they arrive, the header bound (10 s) passes,
+///   or the shutdown's grace ends: a grace shorter than 10 s bounds it.
 /// - When the connection begins to close (the client left, a server
 ///   shutdown, a failure), hyper's graceful shutdown answers the requests in
 ///   flight (HTTP/1.1 with `connection: close`, HTTP/2 after a GOAWAY) and

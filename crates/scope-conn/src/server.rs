@@ -64,15 +64,20 @@ use crate::server_report::ServerReport;
 /// let addr = listener.local_addr().unwrap();
 /// let server = Server::builder()
 ///     .max_connections(1_000)
-///     .serve(listener, |conn, io| async move {
+///     .serve(listener, |conn, mut io| async move {
+///         // A request/response protocol: its request loop ends once the
+///         // connection begins to close (at a shutdown), idle peer or not.
+///         io.end_reads_on_close();
 ///         let (reader, writer) = io.split();
-///         let mut lines = BufReader::new(reader).lines();
-///         while let Ok(Some(line)) = lines.next_line().await {
-///             let writer = writer.clone();
+///         let mut reader = BufReader::new(reader);
+///         let mut line = String::new();
+///         // A line without its newline was cut short: not a request.
+///         while reader.read_line(&mut line).await.is_ok_and(|_| line.ends_with('\n')) {
+///             let (request, writer) = (std::mem::take(&mut line), writer.clone());
 ///             // Each request starts work the connection owns. A shutdown
 ///             // may refuse it: the request then goes unanswered.
 ///             let _ = conn.spawner().spawn(async move {
-///                 let _ = writer.send(format!("{}\n", line.to_uppercase())).await;
+///                 let _ = writer.send(request.to_uppercase()).await;
 ///             });
 ///         }
 ///     })
@@ -80,12 +85,14 @@ use crate::server_report::ServerReport;
 ///
 /// let mut client = TcpStream::connect(addr).await.unwrap();
 /// client.write_all(b"hello\n").await.unwrap();
-/// client.shutdown().await.unwrap();
-/// let mut answer = String::new();
-/// client.read_to_string(&mut answer).await.unwrap();
-/// assert_eq!(answer, "HELLO\n");
+/// let mut answer = [0; 6];
+/// client.read_exact(&mut answer).await.unwrap();
+/// assert_eq!(&answer, b"HELLO\n");
 ///
+/// // The client stays connected, idle: the shutdown still runs its course
+/// // at once, without waiting for the grace.
 /// let report = server.shutdown(Duration::from_secs(5)).await;
+/// assert!(report.is_final());
 /// assert_eq!(report.connections(), 1);
 /// assert_eq!(report.tasks().completed, 1);
 /// assert_eq!(report.tasks().live, 0);
