@@ -46,7 +46,11 @@ pub struct ConnReport<E> {
 }
 
 impl<E> ConnReport<E> {
-    /// Why the close began.
+    /// Why the close began. A report asked for from inside the connection
+    /// ([`Conn::closed`](crate::Conn::closed) in one of its tasks) before
+    /// anything began the close says
+    /// [`SessionEnded`](CloseReason::SessionEnded), the reason the close
+    /// will have unless something else begins it first; it is not final.
     ///
     /// # Examples
     ///
