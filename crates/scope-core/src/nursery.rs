@@ -494,6 +494,32 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
         self.shared().try_join_next()
     }
 
+    /// Takes the end of a child that has ended now, if any, without
+    /// waiting: the form of [`join_next_with_id`](Self::join_next_with_id)
+    /// for synchronous code (as `JoinSet::try_join_next_with_id`), failures
+    /// and cancellations included. `None` also means a nursery that keeps no
+    /// outcomes.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use scope_core::{ChildEnd, Nursery, Policy};
+    ///
+    /// let mut nursery: Nursery<u8, &str> = Nursery::builder().policy(Policy::Supervise).build().unwrap();
+    /// let failing = nursery.spawn(async { Err("bad input") }).unwrap();
+    /// nursery.idle().await;
+    /// let (id, end) = nursery.try_join_next_with_id().unwrap();
+    /// assert_eq!(id, failing.id());
+    /// let ChildEnd::Failed(failure) = end else { panic!("{end:?}") };
+    /// assert_eq!(failure.take().unwrap().into_error().unwrap(), "bad input");
+    /// assert!(nursery.try_join_next_with_id().is_none());
+    /// # }
+    /// ```
+    pub fn try_join_next_with_id(&mut self) -> Option<(Id, ChildEnd<T, E>)> {
+        self.shared().try_join_next_with_id()
+    }
+
     /// How many ended children wait to be joined now (by
     /// [`join_next_with_id`](Self::join_next_with_id); those without an
     /// output included). Always 0 in a nursery that keeps no outcomes.

@@ -261,6 +261,51 @@ async fn ready_count_counts_the_ends_waiting_to_be_joined() {
     assert_eq!(nursery.ready_count(), 0);
 }
 
+/// The synchronous join hands out every end ready now, in completion order
+/// with its id (an abort and a failure included), and waits for nothing.
+#[tokio::test]
+async fn try_join_next_with_id_takes_each_end_ready_now_without_waiting() {
+    let mut nursery: Nursery<u32, &str> = Nursery::builder()
+        .policy(Policy::Supervise)
+        .build()
+        .unwrap();
+    let (release, held) = oneshot::channel::<()>();
+    let ok = nursery.spawn(async { Ok(1) }).unwrap();
+    let bad = nursery.spawn(async { Err("x") }).unwrap();
+    let aborted = nursery
+        .spawn(std::future::pending::<Result<u32, &str>>())
+        .unwrap();
+    let late = nursery
+        .spawn(async move {
+            held.await.unwrap();
+            Ok(4)
+        })
+        .unwrap();
+    assert!(nursery.try_join_next_with_id().is_none(), "nothing has run");
+    aborted.abort();
+    while nursery.ready_count() < 3 {
+        tokio::task::yield_now().await;
+    }
+
+    let mut ends = Vec::new();
+    while let Some((id, end)) = nursery.try_join_next_with_id() {
+        ends.push((id, end));
+    }
+    let ids: Vec<_> = ends.iter().map(|(id, _)| *id).collect();
+    assert_eq!(ids, [ok.id(), bad.id(), aborted.id()]);
+    assert!(matches!(ends[0].1, ChildEnd::Returned(1)));
+    assert!(matches!(ends[1].1, ChildEnd::Failed(_)));
+    assert!(matches!(ends[2].1, ChildEnd::Aborted));
+    assert_eq!(nursery.stats().live, 1, "the held child is not waited for");
+
+    release.send(()).unwrap();
+    nursery.idle().await;
+    let (id, end) = nursery.try_join_next_with_id().unwrap();
+    assert_eq!(id, late.id());
+    assert!(matches!(end, ChildEnd::Returned(4)));
+    assert!(nursery.try_join_next_with_id().is_none());
+}
+
 #[tokio::test]
 async fn outputs_are_a_stream_in_completion_order() {
     let mut nursery: Nursery<u32, &str> = Nursery::new();

@@ -1297,6 +1297,11 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
         }
     }
 
+    /// The next end kept now, if any.
+    pub(crate) fn try_join_next_with_id(&self) -> Option<(Id, ChildEnd<T, E>)> {
+        self.outcomes.get()?.try_next()
+    }
+
     /// Ends kept and not yet joined.
     pub(crate) fn ready_count(&self) -> usize {
         self.outcomes.get().map_or(0, Outcomes::len)
