@@ -12,8 +12,9 @@
 //!
 //! - `work <ms>`: starts background work on the connection that answers
 //!   `done <n> after <ms> ms` when it ends; the prompt returns at once.
-//! - `fail`: starts work that fails: under fail-fast the connection closes,
-//!   the failure being the reason.
+//! - `fail`: starts work that fails: under fail-fast the connection's other
+//!   work is cancelled (and says why) and the connection closes, the
+//!   failure being the reason unless the session had ended first.
 //! - `stats`: the connection's task counters.
 //! - `quit`: ends the session: the work in flight finishes and answers
 //!   first, then the connection closes.
@@ -25,12 +26,13 @@
 //!
 //! The client sends the commands given on its command line (or, without
 //! any, the lines typed on stdin) and prints every answer until the server
-//! closes the connection.
+//! closes the connection; then it exits, typed input or not.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
 use scope_conn::{Conn, ConnBuilder, Io, Server, Signals};
+use scope_core::CancelReason;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_util::codec::{FramedRead, LinesCodec, LinesCodecError};
@@ -42,9 +44,9 @@ const MAX_LINE: usize = 1024;
 const GRACE: Duration = Duration::from_secs(5);
 
 #[tokio::main]
-async fn main() -> Result<(), BoxError> {
+async fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
+    let run = match args.first().map(String::as_str) {
         Some("serve") => serve(args.get(1).map_or("127.0.0.1:7878", String::as_str)).await,
         Some("client") => {
             client(
@@ -57,7 +59,14 @@ async fn main() -> Result<(), BoxError> {
             eprintln!("usage: line_server serve [ADDR] | line_server client [ADDR] [COMMAND...]");
             std::process::exit(2);
         }
+    };
+    if let Err(e) = run {
+        eprintln!("line_server: {e}");
+        std::process::exit(1);
     }
+    // Not a return: the runtime's drop would wait for the read stdin's
+    // thread may still be blocked in (tokio's `stdin` cannot cancel it).
+    std::process::exit(0);
 }
 
 async fn serve(addr: &str) -> Result<(), BoxError> {
@@ -148,14 +157,19 @@ async fn session(conn: Conn, io: Io<TcpStream>) {
             (Some("work"), Some(Ok(ms))) => {
                 jobs += 1;
                 let n = jobs;
-                let (out, token) = (writer.clone(), conn.spawner().token().clone());
+                let (out, spawner) = (writer.clone(), conn.spawner().clone());
                 let started = conn.spawner().spawn_named(format!("work-{n}"), async move {
                     tokio::select! {
                         () = tokio::time::sleep(Duration::from_millis(ms)) => {
                             out.send(format!("done {n} after {ms} ms\n")).await?;
                         }
-                        () = token.cancelled() => {
-                            let _ = out.send(format!("cancelled {n}: the server is shutting down\n")).await;
+                        () = spawner.token().cancelled() => {
+                            let why = match spawner.cancel_reason() {
+                                Some(CancelReason::Failure) => "other work on this connection failed",
+                                Some(CancelReason::Parent) => "the server is shutting down",
+                                _ => "the connection was cancelled",
+                            };
+                            let _ = out.send(format!("cancelled {n}: {why}\n")).await;
                         }
                     }
                     Ok(())
@@ -167,9 +181,13 @@ async fn session(conn: Conn, io: Io<TcpStream>) {
                 let _ = writer.send(reply).await;
             }
             (Some("fail"), _) => {
-                let _ = conn.spawner().spawn_named("doomed", async {
+                let reply = match conn.spawner().spawn_named("doomed", async {
                     Err::<(), BoxError>("this work failed".into())
-                });
+                }) {
+                    Ok(_) => "started work that fails: the connection will close\n".to_owned(),
+                    Err(e) => format!("refused: {e}\n"),
+                };
+                let _ = writer.send(reply).await;
             }
             (Some("stats"), _) => {
                 let s = conn.spawner().stats();
@@ -200,9 +218,18 @@ async fn client(addr: &str, commands: &[String]) -> Result<(), BoxError> {
     });
     if commands.is_empty() {
         let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-        while let Some(line) = stdin.next_line().await? {
+        let mut printer = std::pin::pin!(printer);
+        loop {
+            let line = tokio::select! {
+                line = stdin.next_line() => line?,
+                // The server closed the connection: nothing more to send.
+                done = &mut printer => return Ok(done?),
+            };
+            let Some(line) = line else { break };
             write.write_all(format!("{line}\n").as_bytes()).await?;
         }
+        write.shutdown().await?;
+        return Ok(printer.await?);
     } else {
         for command in commands {
             write.write_all(format!("{command}\n").as_bytes()).await?;
@@ -253,6 +280,13 @@ mod tests {
         );
         assert!(seen.contains(&"done 1 after 20 ms".to_owned()), "{seen:?}");
         assert_eq!(seen.last().unwrap(), "done 1 after 20 ms");
+    }
+
+    #[tokio::test]
+    async fn work_cancelled_by_a_failure_says_so() {
+        let seen = exchange(b"work 60000\nfail\n").await;
+        let cancelled = "cancelled 1: other work on this connection failed".to_owned();
+        assert!(seen.contains(&cancelled), "{seen:?}");
     }
 
     #[tokio::test]

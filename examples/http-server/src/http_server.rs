@@ -124,15 +124,19 @@ async fn session(conn: Conn, io: Io<TcpStream>, jobs: Arc<Jobs>) {
     let stats = {
         let (spawner, jobs) = (conn.spawner().clone(), Arc::clone(&jobs));
         Arc::new(move || {
-            let s = spawner.stats();
+            let (s, j) = (spawner.stats(), jobs.counts());
             format!(
                 "this connection's tasks: {} running, {} completed, {} cancelled, {} aborted\n\
-                 jobs (all connections): {:?}\n",
+                 jobs (all connections): {} started = {} completed + {} cancelled + {} aborted + {} running\n",
                 s.live,
                 s.completed,
                 s.cancelled,
                 s.aborted,
-                jobs.counts()
+                j.started,
+                j.completed,
+                j.cancelled,
+                j.aborted,
+                j.running()
             )
         })
     };
