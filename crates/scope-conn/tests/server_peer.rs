@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use scope_conn::{Addr, CloseReason, Conn, ConnReport, Server, ServerBuilder};
+use scope_conn::{Addr, CloseMode, CloseReason, Conn, ConnReport, Server, ServerBuilder};
 use scope_core::BoxError;
 use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 use tokio::sync::mpsc;
@@ -221,9 +221,16 @@ async fn dropping_the_server_still_reports_each_open_connection_to_on_closed() {
     let addr = listener.local_addr().unwrap();
     let (started, mut is_started) = mpsc::unbounded_channel();
     let (reported, mut is_reported) = mpsc::unbounded_channel();
+    let mode = CloseMode::Deadline(Duration::from_secs(7));
     let server: Server = Server::builder()
+        .shutdown_mode(mode)
         .on_closed(move |report| {
-            let _ = reported.send((report.id(), report.reason(), report.is_final()));
+            let _ = reported.send((
+                report.id(),
+                report.reason(),
+                report.is_final(),
+                report.mode(),
+            ));
         })
         .serve(listener, move |conn, _io| stuck(conn, &started))
         .unwrap();
@@ -232,10 +239,10 @@ async fn dropping_the_server_still_reports_each_open_connection_to_on_closed() {
 
     drop(server);
     // From the connection's task as it is dropped, in a report that is not
-    // final.
+    // final, in the server's shutdown mode.
     let report = tokio::time::timeout(Duration::from_secs(30), is_reported.recv());
     let report = report.await.expect("reported after the drop").unwrap();
-    assert_eq!(report, (id, CloseReason::Shutdown, false));
+    assert_eq!(report, (id, CloseReason::Shutdown, false, mode));
     read_until_shut(&mut client).await;
     assert!(is_reported.try_recv().is_err(), "reported once");
 }

@@ -51,9 +51,11 @@ use crate::writer::Pump;
 /// `closed` waits forever.
 struct PublishOnDrop<E: Send + 'static> {
     shared: Arc<ConnShared<E>>,
-    /// A server's connection, whose drop is the server's shutdown (or the
-    /// server's drop, or its runtime's end).
-    under_server: bool,
+    /// The close request a drop stands for, unless the close had begun for
+    /// a reason of its own (the first wins): a server's connection is
+    /// dropped by the server's shutdown (or its drop, or its runtime's end),
+    /// in the server's shutdown mode.
+    request: (CloseMode, CloseReason),
 }
 
 impl<E: Send + 'static> Drop for PublishOnDrop<E> {
@@ -61,14 +63,8 @@ impl<E: Send + 'static> Drop for PublishOnDrop<E> {
         let shared = &*self.shared;
         if shared.report().is_none() {
             shared.kill();
-            // Why, unless the close had begun for a reason of its own (the
-            // first wins).
-            let reason = if self.under_server {
-                CloseReason::Shutdown
-            } else {
-                CloseReason::Dropped
-            };
-            shared.request(shared.config.mode, reason);
+            let (mode, reason) = self.request;
+            shared.request(mode, reason);
             shared.publish(shared.report_now(shared.spawner.report(), false));
         }
     }
@@ -188,10 +184,11 @@ pub(crate) fn drive<E>(
 where
     E: Send + 'static,
 {
-    let publish = PublishOnDrop {
-        shared,
-        under_server: server.is_some(),
+    let request = match server {
+        Some(_) => (shutdown_mode, CloseReason::Shutdown),
+        None => (shared.config.mode, CloseReason::Dropped),
     };
+    let publish = PublishOnDrop { shared, request };
     async move {
         let shared = &*publish.shared;
         drive_body(shared, nursery, session, server, shutdown_mode).await
