@@ -1289,9 +1289,8 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
 
     /// The next output kept now, if any, skipping the ends that have none.
     pub(crate) fn try_join_next(&self) -> Option<T> {
-        let outcomes = self.outcomes.get()?;
         loop {
-            if let (_, ChildEnd::Returned(out)) = outcomes.try_next()? {
+            if let (_, ChildEnd::Returned(out)) = self.try_join_next_with_id()? {
                 return Some(out);
             }
         }
