@@ -64,8 +64,8 @@ async fn main() {
         eprintln!("line_server: {e}");
         std::process::exit(1);
     }
-    // Not a return: the runtime's drop would wait for the read stdin's
-    // thread may still be blocked in (tokio's `stdin` cannot cancel it).
+    // Not a return: the runtime's drop would wait for tokio's stdin thread,
+    // which may still be blocked in a read that cannot be cancelled.
     std::process::exit(0);
 }
 
