@@ -263,7 +263,9 @@ impl<E: Send + 'static> ConnBuilder<E> {
     ///
     /// The future resumes the session's panic once the connection has
     /// closed (see [`CloseReason::SessionPanicked`](crate::CloseReason::SessionPanicked));
-    /// dropped before that, it drops the panic.
+    /// dropped before that, it drops the panic. A handler that panics
+    /// before it returns the session counts as a session that panics: this
+    /// call still returns the future, and the future resumes that panic.
     ///
     /// # Errors
     ///
@@ -301,7 +303,7 @@ impl<E: Send + 'static> ConnBuilder<E> {
             None => (None, None),
         };
         let (conn, io, shared) = assemble(nursery.spawner(), Arc::clone(&config), peer, local, io);
-        let session = body(&nursery, handler(conn, io));
+        let session = body(&nursery, || handler(conn, io));
         let driven = drive(shared, nursery, session, None, config.mode);
         Ok(futures_util::FutureExt::map(driven, |(report, panic)| {
             if let Some(panic) = panic {

@@ -55,9 +55,11 @@ pub enum CloseReason {
     /// The connection's [`Server`](crate::Server) is shutting down.
     Shutdown,
     /// The future [`ConnBuilder::serve`](crate::ConnBuilder::serve)
-    /// returned was dropped before the close had run its course (or its
-    /// runtime shut down): the connection's tasks were aborted, and the
-    /// report is not final. (A server's connection dropped so gives
+    /// returned was dropped (or its runtime shut down) before anything
+    /// began the close: the connection's tasks were cancelled and aborted at
+    /// once, so the report's mode is `Deadline(ZERO)`, and it is not final.
+    /// (Dropped while closing, it keeps the reason and mode its close began
+    /// with; a server's connection dropped so gives
     /// [`Shutdown`](Self::Shutdown).)
     Dropped,
 }

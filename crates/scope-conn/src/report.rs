@@ -105,9 +105,10 @@ impl<E> ConnReport<E> {
 
     /// The transport's failure, if it failed: the send timeout (`TimedOut`),
     /// a reset, and so on; or the goodbye timeout ending the flush with bytes
-    /// the tasks had queued still unsent (`TimedOut`, the message says how
-    /// many). `None` means everything queued was written and the transport
-    /// shut down cleanly, or nothing was queued.
+    /// the tasks had queued still unsent, or with the transport's own
+    /// shutdown unfinished (`TimedOut`; the message says which, and how
+    /// many bytes). `None` means everything queued was written and the
+    /// transport shut down cleanly, or nothing was queued.
     ///
     /// # Examples
     ///

@@ -208,7 +208,10 @@ impl<E: Send + 'static> ServerBuilder<E> {
 
     /// Starts serving: every connection accepted from `listener` is served
     /// by `handler`, which gets the [`Conn`] and the transport and returns
-    /// the session (the protocol's future).
+    /// the session (the protocol's future). A handler that panics fails
+    /// its own connection only, as a session that panics does
+    /// ([`CloseReason::SessionPanicked`](crate::CloseReason::SessionPanicked)):
+    /// the accept loop goes on.
     ///
     /// # Errors
     ///

@@ -125,6 +125,34 @@ async fn a_panicking_session_closes_its_connection_then_resumes_the_panic() {
     assert_eq!(report.tasks().stats().completed, 1);
 }
 
+/// A handler that panics before it returns the session: `serve` still
+/// returns the connection's future, the connection closes as a panicking
+/// session's does (a task the handler started still finishes), and the
+/// panic resumes in whoever awaits it; a `Conn` the handler handed out sees
+/// the report.
+#[tokio::test]
+async fn a_handler_that_panics_closes_its_connection_then_resumes_the_panic() {
+    let (io, _client) = common::tcp_pair().await;
+    let (handle, conn) = tokio::sync::oneshot::channel();
+    let served = ConnBuilder::new()
+        .serve(io, move |conn, _io| {
+            conn.spawner().spawn(tokio::task::yield_now()).unwrap();
+            handle.send(conn.clone()).unwrap();
+            panic!("handler bug");
+            #[allow(unreachable_code)]
+            async {}
+        })
+        .expect("the panic waits for the connection's future");
+    let conn = conn.await.unwrap();
+    let panic = tokio::spawn(served).await.unwrap_err().into_panic();
+    assert_eq!(*panic.downcast::<&str>().unwrap(), "handler bug");
+    let report = tokio::time::timeout(Duration::from_secs(30), conn.closed());
+    let report = report.await.expect("the handed-out conn sees the end");
+    assert_eq!(report.reason(), CloseReason::SessionPanicked);
+    assert!(report.is_final());
+    assert_eq!(report.tasks().stats().completed, 1);
+}
+
 #[tokio::test]
 async fn a_supervised_failure_leaves_the_connection_open() {
     let (io, mut client) = common::tcp_pair().await;

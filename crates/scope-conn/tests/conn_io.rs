@@ -109,6 +109,69 @@ async fn a_flush_cut_short_by_the_goodbye_timeout_is_reported_with_what_was_left
     assert_eq!(got.len(), TOTAL - unsent, "{err}");
 }
 
+/// A transport whose shutdown never finishes (a TLS close_notify to a peer
+/// that does not read, say).
+struct NoShutdown(tokio::io::DuplexStream);
+
+impl tokio::io::AsyncRead for NoShutdown {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for NoShutdown {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Pending
+    }
+}
+
+/// Everything queued was written, but the transport's shutdown outlasted
+/// the goodbye timeout: reported as that, not as bytes lost.
+#[tokio::test(start_paused = true)]
+async fn a_transport_shutdown_cut_short_is_reported_as_such() {
+    let (io, mut peer) = tokio::io::duplex(1024);
+    let report = ConnBuilder::new()
+        .goodbye_timeout(Duration::from_secs(1))
+        .serve(NoShutdown(io), |_conn, io| async move {
+            let (_reader, writer) = io.split();
+            writer.send("all of it\n").await.unwrap();
+        })
+        .unwrap()
+        .await;
+    let err = report.io_error().expect("the cut shutdown is reported");
+    assert_eq!(err.kind(), ErrorKind::TimedOut);
+    assert!(err.to_string().contains("shutdown"), "{err}");
+    assert!(
+        err.to_string().contains("everything queued was written"),
+        "{err}"
+    );
+    let mut got = String::new();
+    peer.read_to_string(&mut got).await.unwrap();
+    assert_eq!(got, "all of it\n");
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_stalled_write_closes_an_open_connection_with_send_timeout() {
     let (io, _client_never_reads) = common::tcp_pair().await;

@@ -189,6 +189,7 @@ async fn a_connection_future_dropped_before_its_first_poll_still_ends_the_connec
     let report = closed.await.expect("the dropped future published a report");
     assert!(!report.is_final());
     assert_eq!(report.reason(), CloseReason::Dropped);
+    assert_eq!(report.mode(), CloseMode::Deadline(Duration::ZERO));
     let again = tokio::time::timeout(Duration::from_secs(30), conn.close());
     assert_eq!(
         again.await.expect("close returns too").reason(),

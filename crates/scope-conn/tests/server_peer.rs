@@ -188,6 +188,45 @@ async fn a_panicking_session_is_reported_when_it_closes_and_its_panic_reaches_th
     assert_eq!(closed.lock().len(), 1, "reported once");
 }
 
+/// A handler that panics while it makes the session (before returning the
+/// future) fails that connection only: it closes as a panicking session
+/// does, its panic reaches the server's report, and the accept loop serves
+/// the next connection.
+#[tokio::test]
+async fn a_handler_that_panics_fails_its_connection_only() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (reported, mut is_reported) = mpsc::unbounded_channel();
+    let first = AtomicUsize::new(0);
+    let server: Server = Server::builder()
+        .on_closed(move |report| {
+            let _ = reported.send(report.reason());
+        })
+        .serve(listener, move |conn, _io| {
+            assert!(first.fetch_add(1, Ordering::Relaxed) > 0, "handler bug");
+            async move { drop(conn) }
+        })
+        .unwrap();
+    let mut client = TcpStream::connect(addr).await.unwrap();
+    read_until_shut(&mut client).await;
+    let reason = tokio::time::timeout(Duration::from_secs(30), is_reported.recv());
+    let reason = reason.await.expect("the connection was reported");
+    assert_eq!(reason, Some(CloseReason::SessionPanicked));
+
+    // The accept loop lives on.
+    let mut second = TcpStream::connect(addr).await.unwrap();
+    read_until_shut(&mut second).await;
+    let reason = tokio::time::timeout(Duration::from_secs(30), is_reported.recv());
+    let reason = reason.await.expect("the second connection was served");
+    assert_eq!(reason, Some(CloseReason::SessionEnded));
+
+    let report = server.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(report.connections(), 2);
+    let failure = report.server().take_failure().expect("the handler's panic");
+    let panic = failure.into_panic();
+    assert_eq!(*panic.downcast::<&str>().unwrap(), "handler bug");
+}
+
 #[tokio::test]
 async fn a_panicking_on_closed_does_not_replace_the_sessions_panic() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -32,6 +32,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use scope_core::{CancelReason, Nursery, Spawner};
@@ -159,12 +160,21 @@ impl<E: Send + 'static> Shutdown<E> {
 /// per error type, not once per protocol.
 pub(crate) type Session = Pin<Box<dyn Future<Output = ()> + Send>>;
 
-/// Makes `session` the nursery's body, boxed.
-pub(crate) fn body<E: Send + 'static>(
-    nursery: &Nursery<(), E>,
-    session: impl Future<Output = ()> + Send + 'static,
-) -> Session {
-    Box::pin(nursery.inside(session))
+/// Makes the session with `make` (the user's handler) and makes it the
+/// nursery's body, boxed. A handler that panics gives a session that
+/// panics at its first poll: the connection then closes as any panicking
+/// session's does (`SessionPanicked`, the panic resumed by whoever awaits
+/// the connection), and the panic does not unwind through the caller (a
+/// server's accept loop).
+pub(crate) fn body<E, Fut>(nursery: &Nursery<(), E>, make: impl FnOnce() -> Fut) -> Session
+where
+    E: Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    match catch_unwind(AssertUnwindSafe(make)) {
+        Ok(session) => Box::pin(nursery.inside(session)),
+        Err(panic) => Box::pin(nursery.inside(async move { std::panic::resume_unwind(panic) })),
+    }
 }
 
 /// Runs one connection to its end: its report, and the session's panic if
@@ -186,7 +196,8 @@ where
 {
     let request = match server {
         Some(_) => (shutdown_mode, CloseReason::Shutdown),
-        None => (shared.config.mode, CloseReason::Dropped),
+        // A drop cancels and aborts at once.
+        None => (CloseMode::Deadline(Duration::ZERO), CloseReason::Dropped),
     };
     let publish = PublishOnDrop { shared, request };
     async move {
@@ -380,10 +391,14 @@ where
             // report says so (a failed write has said so already).
             let cut = std::io::Error::new(
                 std::io::ErrorKind::TimedOut,
-                format!(
-                    "the goodbye timeout cut the flush short, {} bytes unsent",
-                    pump.unsent()
-                ),
+                match pump.unsent() {
+                    0 => "the goodbye timeout ended the transport's shutdown \
+                          (everything queued was written)"
+                        .to_owned(),
+                    unsent => {
+                        format!("the goodbye timeout cut the flush short, {unsent} bytes unsent")
+                    }
+                },
             );
             shared.transport_failed(&cut, true);
         }

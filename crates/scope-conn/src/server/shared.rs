@@ -315,7 +315,7 @@ impl<E: Send + 'static> ServerShared<E> {
         #[cfg(feature = "tracing")]
         let span = tracing::info_span!("conn", id = shared.id, peer = %peer_of(&shared));
         // Boxed here, once: the connection's task then holds a pointer.
-        let session = body(&nursery, handler(conn, io));
+        let session = body(&nursery, || handler(conn, io));
         let task = serve_one(Arc::clone(self), shared, nursery, session, slot);
         #[cfg(feature = "tracing")]
         let task = tracing::Instrument::instrument(task, span);
