@@ -210,7 +210,7 @@ async fn session(conn: Conn, io: Io<TcpStream>) {
 async fn client(addr: &str, commands: &[String]) -> Result<(), BoxError> {
     let stream = TcpStream::connect(addr).await?;
     let (read, mut write) = stream.into_split();
-    let printer = tokio::spawn(async move {
+    let mut printer = tokio::spawn(async move {
         let mut lines = BufReader::new(read).lines();
         while let Ok(Some(line)) = lines.next_line().await {
             println!("{line}");
@@ -218,7 +218,6 @@ async fn client(addr: &str, commands: &[String]) -> Result<(), BoxError> {
     });
     if commands.is_empty() {
         let mut stdin = BufReader::new(tokio::io::stdin()).lines();
-        let mut printer = std::pin::pin!(printer);
         loop {
             let line = tokio::select! {
                 line = stdin.next_line() => line?,
@@ -228,8 +227,6 @@ async fn client(addr: &str, commands: &[String]) -> Result<(), BoxError> {
             let Some(line) = line else { break };
             write.write_all(format!("{line}\n").as_bytes()).await?;
         }
-        write.shutdown().await?;
-        return Ok(printer.await?);
     } else {
         for command in commands {
             write.write_all(format!("{command}\n").as_bytes()).await?;
