@@ -276,7 +276,9 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// [`Stats::aborted`](crate::Stats::aborted)); started blocking
     /// children, which cannot be aborted, are counted in
     /// [`still_running`](Report::still_running) instead of hanging the
-    /// shutdown. A zero `grace` cancels and aborts at once.
+    /// shutdown. A phase's deadline is a tokio timer, which fires on the
+    /// timer's next tick (a millisecond) at or after it; a zero `grace`
+    /// starts no timer and cancels and aborts at once.
     ///
     /// Once it returns, every child it aborted has been dropped, here and in
     /// every nested nursery: what is still live is held open by blocking
@@ -288,7 +290,7 @@ impl<T: Send + 'static, E: Send + 'static> Nursery<T, E> {
     /// # Panics
     ///
     /// On a runtime without tokio's timer (`enable_time`), as any tokio
-    /// timeout does.
+    /// timeout does, once a phase has time left to wait.
     ///
     /// # Cancel safety
     ///

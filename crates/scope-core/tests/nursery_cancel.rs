@@ -1,10 +1,10 @@
 //! C6 cancellation, abort and shutdown.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use scope_core::Nursery;
+use scope_core::{CancelReason, Nursery};
 
 #[tokio::test]
 async fn cancel_fires_the_token_and_refuses_new_spawns() {
@@ -174,6 +174,35 @@ async fn zero_grace_cancels_and_aborts_at_once() {
     let report = nursery.shutdown(Duration::ZERO).await;
     assert_eq!(report.stats().aborted, 1);
     assert!(nursery.is_cancelled());
+}
+
+/// On a real clock too: a deadline already past is not a timer, which
+/// would fire at tokio's next tick and let the children run until then.
+#[tokio::test]
+async fn zero_grace_ends_children_before_they_run_again_on_a_real_clock() {
+    let nursery: Nursery = Nursery::new();
+    let polls = Arc::new(AtomicUsize::new(0));
+    for _ in 0..2 {
+        let polls = polls.clone();
+        nursery
+            .spawn(async move {
+                loop {
+                    polls.fetch_add(1, Ordering::Relaxed);
+                    tokio::task::yield_now().await;
+                }
+            })
+            .unwrap();
+    }
+    tokio::task::yield_now().await; // each child runs once
+    let before = polls.load(Ordering::Relaxed);
+    let report = nursery.shutdown(Duration::ZERO).await;
+    assert_eq!(
+        polls.load(Ordering::Relaxed),
+        before,
+        "a child ran during the shutdown"
+    );
+    assert_eq!(report.stats().aborted, 2);
+    assert_eq!(report.cancel_reason(), Some(CancelReason::Deadline));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -62,6 +62,7 @@ use std::sync::{Arc, Weak};
 use std::task::{Context, Poll, Waker, ready};
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use futures_util::task::AtomicWaker;
 use tokio::runtime::Handle;
 use tokio::task::{AbortHandle, Id, JoinSet};
@@ -1214,9 +1215,12 @@ impl<T: Send + 'static, E: Send + 'static> Shared<T, E> {
     /// Waits until no child is live (the nursery closed, or only its body
     /// runs) or `deadline` passes (`None`: a window too long to represent,
     /// so no deadline); `true` if no child is live. A deadline already past
-    /// still sees a nursery that has no child now.
+    /// looks once, without waiting: a timer would fire at tokio's next
+    /// tick (up to a millisecond away), and the children would run until
+    /// then.
     async fn wait_children_until(&self, deadline: Option<Instant>) -> bool {
         match deadline {
+            Some(at) if at <= Instant::now() => self.idle().now_or_never().is_some(),
             Some(at) => tokio::time::timeout_at(at, self.idle()).await.is_ok(),
             None => {
                 self.idle().await;
