@@ -211,3 +211,21 @@ fn children_spawned_from_racing_threads_all_finish_before_close_returns() {
     assert_eq!(report.stats().completed, (THREADS * EACH) as u64);
     assert_eq!(ran.load(Ordering::Relaxed), THREADS * EACH);
 }
+
+/// `ChildOutput` for `!`: a loop that never returns is a child of a nursery
+/// of any output type (under edition 2024 its block's output is `!`).
+#[tokio::test]
+async fn a_child_that_never_returns_fits_a_nursery_of_any_output() {
+    let nursery: Nursery<u32, std::io::Error> = Nursery::new();
+    nursery
+        .spawn(async {
+            loop {
+                tokio::task::yield_now().await;
+            }
+        })
+        .unwrap();
+    nursery.spawn(async { Ok(7) }).unwrap();
+    tokio::task::yield_now().await;
+    let report = nursery.shutdown(std::time::Duration::ZERO).await;
+    assert_eq!((report.stats().completed, report.stats().aborted), (1, 1));
+}
