@@ -264,10 +264,10 @@ where
     ///     .close_warn_after(Duration::from_secs(1))
     ///     .build()
     ///     .unwrap();
-    /// nursery.spawn_named("flush", tokio::time::sleep(Duration::from_secs(3))).unwrap();
+    /// nursery.spawn_named("flush", tokio::time::sleep(Duration::from_millis(2500))).unwrap();
     /// let start = tokio::time::Instant::now();
     /// let report = nursery.close().await; // warns at 1s and 2s, then completes
-    /// assert_eq!(start.elapsed(), Duration::from_secs(3));
+    /// assert_eq!(start.elapsed(), Duration::from_millis(2500));
     /// assert_eq!(report.stats().completed, 1);
     /// # }
     /// ```

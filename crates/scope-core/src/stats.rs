@@ -8,6 +8,13 @@
 /// by the children ending at that moment), and a reading taken after `close`
 /// returned is exact.
 ///
+/// A nested nursery counts once in its parent, when it has drained: as
+/// failed if a child of it failed (its first failure is one of the
+/// parent's), else as cancelled if its own token had fired (the parent's
+/// cancel reaches it, but so do its own `cancel`, its shutdown's deadline
+/// and its owner's drop), else as completed. The parent's `cancelled` can
+/// so count a nested nursery while the parent itself was never cancelled.
+///
 /// # Examples
 ///
 /// ```
@@ -28,14 +35,15 @@ pub struct Stats {
     pub live: u64,
     /// Children accepted, ever: the sum of the ended counts and `live`.
     pub spawned: u64,
-    /// Children (and nested nurseries) that returned (`()` or `Ok`) before
-    /// the nursery was cancelled.
+    /// Children that returned (`()` or `Ok`) before the nursery's token was
+    /// cancelled, and nested nurseries that drained without a failure or a
+    /// cancel of their own token.
     pub completed: u64,
     /// Children that returned `Err` or panicked, whenever it happened.
     pub failed: u64,
     /// Children that returned after the nursery's token was cancelled
-    /// (whoever cancelled it), and queued children dropped unstarted by the
-    /// cancellation.
+    /// (whoever cancelled it), queued children dropped unstarted by the
+    /// cancellation, and nested nurseries whose own token was cancelled.
     pub cancelled: u64,
     /// Children ended by abort (`abort_all`, a child's own `AbortHandle`,
     /// `shutdown`'s last phase, the owner's drop, or the runtime shutting

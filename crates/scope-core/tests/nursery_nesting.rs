@@ -54,6 +54,21 @@ async fn the_parent_counts_a_nested_nursery_as_one_live_child_until_it_closes() 
     assert_eq!(report.stats().completed, 1);
 }
 
+/// `Stats`: a nested nursery counts as cancelled in its parent when its own
+/// token fired, whoever fired it; the parent's outcome does not change.
+#[tokio::test]
+async fn a_nested_nursery_cancelled_on_its_own_counts_as_cancelled_in_an_uncancelled_parent() {
+    let parent: Nursery = Nursery::new();
+    let child: Nursery = parent.child_builder().build().unwrap();
+    child.spawn(async {}).unwrap();
+    child.cancel();
+    assert_eq!(child.close().await.stats().cancelled, 1);
+    let report = parent.close().await;
+    assert_eq!((report.stats().cancelled, report.stats().completed), (1, 0));
+    assert_eq!(report.outcome(), Outcome::Completed);
+    assert_eq!(report.cancel_reason(), None);
+}
+
 #[derive(Debug, PartialEq)]
 struct Boom;
 
